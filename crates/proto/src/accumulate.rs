@@ -1,0 +1,379 @@
+//! [`ChunkAccumulator`]: folds streamed chunks into the [`ChatCompletion`] a non-streamed call
+//! would have returned, and tells a complete stream from a truncated one.
+//!
+//! The rules, learned from the official SDKs and from what servers send:
+//! - content, refusal and reasoning text are concatenated per choice `index`;
+//! - tool calls are merged by their `index`: `id`, `type` and `name` are set once and never
+//!   concatenated (servers repeat them on every fragment, or send `""`), `arguments` are
+//!   appended. A fragment without `index` (Gemini) joins the call with the same id, starts a new
+//!   call when it brings a new id or a name, and otherwise continues the last call;
+//! - `usage` comes from the last chunk that carries one (Groq's `x_groq.usage` too);
+//! - `finish_reason` is per choice, the last one given.
+//!
+//! A stream is complete when `[DONE]` was seen or every choice finished; anything else is
+//! truncated, and [`finish`](ChunkAccumulator::finish) says so while keeping what arrived.
+
+use serde_json::{Map, Value};
+
+use crate::wire::{
+    ChatCompletion, ChatCompletionChunk, Choice, Content, Delta, FinishReason, FunctionCall,
+    Logprobs, Message, ObjectKind, Role, ToolCall, ToolCallDelta, Usage,
+};
+use crate::{Error, ErrorKind};
+
+/// Folds [`ChatCompletionChunk`]s into a [`ChatCompletion`].
+///
+/// ```
+/// use gptproto_proto::{ChunkAccumulator, Text, wire::ChatCompletionChunk};
+///
+/// let mut accumulator = ChunkAccumulator::new();
+/// for data in [
+///     r#"{"id":"c","choices":[{"index":0,"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":""}}]}}]}"#,
+///     r#"{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","function":{"arguments":"{\"city\":"}}]}}]}"#,
+///     r#"{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"Paris\"}"}}]},"finish_reason":"tool_calls"}]}"#,
+/// ] {
+///     accumulator.push(&ChatCompletionChunk::from_json(&Text::from(data))?);
+/// }
+/// let completion = accumulator.finish()?;
+/// let call = &completion.choices[0].message.tool_calls[0];
+/// assert_eq!(call.id, "call_1"); // repeated, not concatenated
+/// assert_eq!(call.function.arguments, r#"{"city":"Paris"}"#);
+/// # Ok::<(), gptproto_proto::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ChunkAccumulator {
+    completion: ChatCompletion,
+    choices: Vec<ChoiceState>,
+    progress: StreamProgress,
+}
+
+#[derive(Debug, Clone, Default)]
+struct ChoiceState {
+    index: u32,
+    role: Option<Role>,
+    content: Option<String>,
+    refusal: String,
+    reasoning_content: String,
+    reasoning: String,
+    tool_calls: Vec<ToolCallState>,
+    function_call: Option<FunctionCall>,
+    finish_reason: Option<FinishReason>,
+    logprobs: Option<Logprobs>,
+    message_extra: Map<String, Value>,
+    choice_extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct ToolCallState {
+    index: u32,
+    call: ToolCall,
+    kind_set: bool,
+}
+
+/// What is known about a stream's completeness: `[DONE]`, and which choices finished.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StreamProgress {
+    pub(crate) done: bool,
+    /// Each choice index seen, and whether it has a finish reason.
+    pub(crate) choices: Vec<(u32, bool)>,
+    pub(crate) expected_choices: Option<u32>,
+    pub(crate) chunks: u64,
+}
+
+impl StreamProgress {
+    pub(crate) fn observe(&mut self, chunk: &ChatCompletionChunk) {
+        self.chunks += 1;
+        for choice in &chunk.choices {
+            let finished = choice.finish_reason.is_some();
+            match self
+                .choices
+                .iter_mut()
+                .find(|(index, _)| *index == choice.index)
+            {
+                Some((_, seen_finished)) => *seen_finished |= finished,
+                None => self.choices.push((choice.index, finished)),
+            }
+        }
+    }
+
+    /// `[DONE]` seen, or every choice (at least one, and as many as expected) finished.
+    pub(crate) fn is_complete(&self) -> bool {
+        if self.done {
+            return true;
+        }
+        let expected = self.expected_choices.unwrap_or(1) as usize;
+        self.choices.len() >= expected && self.choices.iter().all(|&(_, finished)| finished)
+    }
+
+    pub(crate) fn truncated(&self, partial: Option<ChatCompletion>) -> Error {
+        Error::new(ErrorKind::Truncated {
+            partial: partial.map(Box::new),
+            chunks: self.chunks,
+        })
+    }
+}
+
+impl ChunkAccumulator {
+    /// An empty accumulator.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Expects `n` choices (the request's `n`): the stream is only complete without `[DONE]`
+    /// when that many choices finished.
+    #[must_use]
+    pub fn expect_choices(mut self, n: u32) -> Self {
+        self.progress.expected_choices = Some(n);
+        self
+    }
+
+    /// Records that the stream sent `[DONE]`.
+    pub fn mark_done(&mut self) {
+        self.progress.done = true;
+    }
+
+    /// How many chunks were pushed.
+    pub fn chunks(&self) -> u64 {
+        self.progress.chunks
+    }
+
+    /// Whether the stream is complete so far: `[DONE]` seen, or every choice finished.
+    pub fn is_complete(&self) -> bool {
+        self.progress.is_complete()
+    }
+
+    /// Folds one chunk in.
+    pub fn push(&mut self, chunk: &ChatCompletionChunk) {
+        self.progress.observe(chunk);
+        let completion = &mut self.completion;
+        if completion.id.is_empty() && !chunk.id.is_empty() {
+            completion.id = chunk.id.to_string();
+        }
+        if completion.model.is_empty() && !chunk.model.is_empty() {
+            completion.model = chunk.model.to_string();
+        }
+        if completion.created == 0 {
+            completion.created = chunk.created;
+        }
+        if let Some(fingerprint) = &chunk.system_fingerprint {
+            completion.system_fingerprint = Some(fingerprint.to_string());
+        }
+        if let Some(tier) = &chunk.service_tier {
+            completion.service_tier = Some(tier.clone());
+        }
+        if let Some(usage) = chunk.usage.clone().or_else(|| groq_usage(chunk)) {
+            completion.usage = Some(usage);
+        }
+        if chunk.moderation.is_some() {
+            completion.moderation.clone_from(&chunk.moderation);
+        }
+        for (key, value) in &chunk.extra {
+            if key != "x_groq" {
+                completion.extra.insert(key.clone(), value.clone());
+            }
+        }
+        for choice in &chunk.choices {
+            let state = self.choice_mut(choice.index);
+            state.apply(&choice.delta);
+            if let Some(reason) = &choice.finish_reason {
+                state.finish_reason = Some(reason.clone());
+            }
+            if let Some(logprobs) = &choice.logprobs {
+                append_logprobs(
+                    state.logprobs.get_or_insert_with(Logprobs::default),
+                    logprobs,
+                );
+            }
+            for (key, value) in &choice.extra {
+                state.choice_extra.insert(key.clone(), value.clone());
+            }
+        }
+    }
+
+    fn choice_mut(&mut self, index: u32) -> &mut ChoiceState {
+        let position = match self.choices.iter().position(|choice| choice.index == index) {
+            Some(position) => position,
+            None => {
+                self.choices.push(ChoiceState {
+                    index,
+                    ..ChoiceState::default()
+                });
+                self.choices.len() - 1
+            }
+        };
+        &mut self.choices[position]
+    }
+
+    /// The completion as accumulated so far, whether or not the stream is complete.
+    pub fn snapshot(&self) -> ChatCompletion {
+        let mut completion = self.completion.clone();
+        completion.object = ObjectKind::ChatCompletion;
+        let mut choices: Vec<Choice> = self.choices.iter().map(ChoiceState::to_choice).collect();
+        choices.sort_by_key(|choice| choice.index);
+        completion.choices = choices;
+        completion
+    }
+
+    /// The completion, or a [truncation error](Error::is_truncated) carrying it when the stream
+    /// is not complete.
+    pub fn finish(self) -> Result<ChatCompletion, Error> {
+        let completion = self.snapshot();
+        if self.progress.is_complete() {
+            Ok(completion)
+        } else {
+            Err(self.progress.truncated(Some(completion)))
+        }
+    }
+}
+
+impl ChoiceState {
+    fn apply(&mut self, delta: &Delta) {
+        if self.role.is_none() {
+            self.role.clone_from(&delta.role);
+        }
+        if let Some(content) = &delta.content {
+            self.content
+                .get_or_insert_with(String::new)
+                .push_str(content);
+        }
+        if let Some(refusal) = &delta.refusal {
+            self.refusal.push_str(refusal);
+        }
+        if let Some(reasoning) = &delta.reasoning_content {
+            self.reasoning_content.push_str(reasoning);
+        }
+        if let Some(reasoning) = &delta.reasoning {
+            self.reasoning.push_str(reasoning);
+        }
+        for fragment in &delta.tool_calls {
+            self.merge_tool_call(fragment);
+        }
+        if let Some(fragment) = &delta.function_call {
+            let call = self.function_call.get_or_insert_with(FunctionCall::default);
+            if let Some(name) = fragment.name.as_deref().filter(|name| !name.is_empty())
+                && call.name.is_empty()
+            {
+                call.name = name.to_owned();
+            }
+            if let Some(arguments) = &fragment.arguments {
+                call.arguments.push_str(arguments);
+            }
+        }
+        for (key, value) in &delta.extra {
+            self.message_extra.insert(key.clone(), value.clone());
+        }
+    }
+
+    fn merge_tool_call(&mut self, fragment: &ToolCallDelta) {
+        let id = fragment.id.as_deref().filter(|id| !id.is_empty());
+        let name = fragment
+            .function
+            .as_ref()
+            .and_then(|function| function.name.as_deref())
+            .filter(|name| !name.is_empty());
+        let position = match fragment.index {
+            Some(index) => self.tool_calls.iter().position(|call| call.index == index),
+            None => match id {
+                Some(id) => self.tool_calls.iter().position(|call| call.call.id == id),
+                None if name.is_some() => None,
+                None => self.tool_calls.len().checked_sub(1),
+            },
+        };
+        let position = position.unwrap_or_else(|| {
+            let index = fragment.index.unwrap_or_else(|| {
+                self.tool_calls
+                    .iter()
+                    .map(|call| call.index + 1)
+                    .max()
+                    .unwrap_or(0)
+            });
+            self.tool_calls.push(ToolCallState {
+                index,
+                ..ToolCallState::default()
+            });
+            self.tool_calls.len() - 1
+        });
+        let state = &mut self.tool_calls[position];
+        if let Some(id) = id
+            && state.call.id.is_empty()
+        {
+            state.call.id = id.to_owned();
+        }
+        if let Some(kind) = &fragment.kind
+            && !state.kind_set
+        {
+            state.call.kind = kind.clone();
+            state.kind_set = true;
+        }
+        if let Some(function) = &fragment.function {
+            if let Some(name) = name
+                && state.call.function.name.is_empty()
+            {
+                state.call.function.name = name.to_owned();
+            }
+            if let Some(arguments) = &function.arguments {
+                state.call.function.arguments.push_str(arguments);
+            }
+            for (key, value) in &function.extra {
+                state.call.function.extra.insert(key.clone(), value.clone());
+            }
+        }
+        for (key, value) in &fragment.extra {
+            state.call.extra.insert(key.clone(), value.clone());
+        }
+    }
+
+    fn to_choice(&self) -> Choice {
+        let mut tool_calls: Vec<&ToolCallState> = self.tool_calls.iter().collect();
+        tool_calls.sort_by_key(|call| call.index);
+        let tool_calls: Vec<ToolCall> = tool_calls
+            .into_iter()
+            .map(|call| call.call.clone())
+            .collect();
+        // OpenAI streams `"content": ""` ahead of tool calls; the non-streamed answer has null.
+        let content = self
+            .content
+            .clone()
+            .filter(|content| !content.is_empty() || tool_calls.is_empty());
+        let non_empty = |text: &String| (!text.is_empty()).then(|| text.clone());
+        Choice {
+            index: self.index,
+            message: Message {
+                role: self.role.clone().unwrap_or(Role::Assistant),
+                content: content.map(Content::Text),
+                refusal: non_empty(&self.refusal),
+                reasoning_content: non_empty(&self.reasoning_content),
+                reasoning: non_empty(&self.reasoning),
+                tool_calls,
+                function_call: self.function_call.clone(),
+                extra: self.message_extra.clone(),
+                ..Message::default()
+            },
+            finish_reason: self.finish_reason.clone(),
+            logprobs: self.logprobs.clone(),
+            extra: self.choice_extra.clone(),
+        }
+    }
+}
+
+fn append_logprobs(into: &mut Logprobs, from: &Logprobs) {
+    if let Some(content) = &from.content {
+        into.content
+            .get_or_insert_with(Vec::new)
+            .extend_from_slice(content);
+    }
+    if let Some(refusal) = &from.refusal {
+        into.refusal
+            .get_or_insert_with(Vec::new)
+            .extend_from_slice(refusal);
+    }
+}
+
+/// Groq reported usage as `x_groq.usage`.
+fn groq_usage(chunk: &ChatCompletionChunk) -> Option<Usage> {
+    let usage = chunk.extra.get("x_groq")?.get("usage")?;
+    serde_json::from_value(usage.clone()).ok()
+}
+
+#[cfg(test)]
+mod tests;

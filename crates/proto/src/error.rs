@@ -1,0 +1,292 @@
+//! [`Error`]: the one error type of the crate, with predicates for the questions callers ask.
+
+use std::fmt;
+
+use crate::exchange::ApiError;
+use crate::wire::ChatCompletion;
+
+/// Everything that can go wrong in `gptproto-proto`.
+///
+/// Ask it questions rather than matching on it: [`is_validation`](Self::is_validation),
+/// [`is_api`](Self::is_api), [`is_rate_limited`](Self::is_rate_limited),
+/// [`is_truncated`](Self::is_truncated), ... The detail is in [`kind`](Self::kind). The
+/// `Display` text names what was wrong; it never contains an API key.
+#[derive(Clone)]
+pub struct Error {
+    kind: Box<ErrorKind>,
+}
+
+/// What went wrong, in detail.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The request was refused before sending: `field` names what is wrong (`messages[2].tool_call_id`).
+    Validation {
+        /// The request field at fault, as a JSON path.
+        field: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// The configuration cannot produce a request (a base URL or header that does not parse).
+    Config {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An SSE stream needed more buffered bytes (line and data) than the decoder's limit allows.
+    BufferLimit {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A stream event whose data is not a chat-completion chunk.
+    InvalidStreamData {
+        /// The SSE event type.
+        event_type: String,
+        /// Why it did not decode.
+        reason: String,
+        /// The start of the data (at most [`DATA_PREFIX_LEN`] bytes).
+        data_prefix: String,
+    },
+    /// A successful response whose body is not a chat completion.
+    InvalidResponse {
+        /// The HTTP status.
+        status: u16,
+        /// Why it did not decode.
+        reason: String,
+        /// The start of the body (at most [`DATA_PREFIX_LEN`] bytes).
+        body_prefix: String,
+    },
+    /// The server answered with an error, as an HTTP status or inside the stream.
+    Api(ApiError),
+    /// The stream ended before `[DONE]` and before every choice had a finish reason (or in
+    /// the middle of an event).
+    Truncated {
+        /// Everything received before the stream ended, when it was being accumulated.
+        partial: Option<Box<ChatCompletion>>,
+        /// How many chunks were received.
+        chunks: u64,
+    },
+}
+
+/// How much of an undecodable body or event an error quotes.
+pub const DATA_PREFIX_LEN: usize = 256;
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind) -> Self {
+        Self {
+            kind: Box::new(kind),
+        }
+    }
+
+    pub(crate) fn validation(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Validation {
+            field: field.into(),
+            reason: reason.into(),
+        })
+    }
+
+    pub(crate) fn config(reason: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Config {
+            reason: reason.into(),
+        })
+    }
+
+    pub(crate) fn buffer_limit(limit: usize) -> Self {
+        Self::new(ErrorKind::BufferLimit { limit })
+    }
+
+    /// The detail of what went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// Converts into the detail.
+    pub fn into_kind(self) -> ErrorKind {
+        *self.kind
+    }
+
+    /// The request was refused by validation before it was sent.
+    pub fn is_validation(&self) -> bool {
+        matches!(*self.kind, ErrorKind::Validation { .. })
+    }
+
+    /// The configuration is unusable (base URL, header values).
+    pub fn is_config(&self) -> bool {
+        matches!(*self.kind, ErrorKind::Config { .. })
+    }
+
+    /// An SSE event outgrew the decoder's buffer limit.
+    pub fn is_buffer_limit(&self) -> bool {
+        matches!(*self.kind, ErrorKind::BufferLimit { .. })
+    }
+
+    /// The server answered with an error (see [`api_error`](Self::api_error)).
+    pub fn is_api(&self) -> bool {
+        matches!(*self.kind, ErrorKind::Api(_))
+    }
+
+    /// The stream ended early; [`partial`](Self::partial) has what arrived.
+    pub fn is_truncated(&self) -> bool {
+        matches!(*self.kind, ErrorKind::Truncated { .. })
+    }
+
+    /// The server's output broke the protocol: undecodable stream data or response body, an
+    /// oversized event, or a truncated stream.
+    pub fn is_protocol(&self) -> bool {
+        matches!(
+            *self.kind,
+            ErrorKind::InvalidStreamData { .. }
+                | ErrorKind::InvalidResponse { .. }
+                | ErrorKind::BufferLimit { .. }
+                | ErrorKind::Truncated { .. }
+        )
+    }
+
+    /// The server's error, when it answered with one.
+    pub fn api_error(&self) -> Option<&ApiError> {
+        match &*self.kind {
+            ErrorKind::Api(api) => Some(api),
+            _ => None,
+        }
+    }
+
+    /// 401, or 403 for lack of permission (not for lack of balance).
+    pub fn is_auth(&self) -> bool {
+        self.api_error().is_some_and(ApiError::is_auth)
+    }
+
+    /// 429 for rate limiting (not for an exhausted quota).
+    pub fn is_rate_limited(&self) -> bool {
+        self.api_error().is_some_and(ApiError::is_rate_limited)
+    }
+
+    /// Rejected by the provider's content policy.
+    pub fn is_content_policy(&self) -> bool {
+        self.api_error().is_some_and(ApiError::is_content_policy)
+    }
+
+    /// Insufficient balance or exhausted quota: retrying will not help.
+    pub fn is_insufficient_balance(&self) -> bool {
+        self.api_error()
+            .is_some_and(ApiError::is_insufficient_balance)
+    }
+
+    /// A 5xx, or a server error reported inside the stream.
+    pub fn is_server_error(&self) -> bool {
+        self.api_error().is_some_and(ApiError::is_server_error)
+    }
+
+    /// The HTTP status of the response this error came from, if any.
+    pub fn status(&self) -> Option<http::StatusCode> {
+        match &*self.kind {
+            ErrorKind::Api(api) => api.status(),
+            ErrorKind::InvalidResponse { status, .. } => http::StatusCode::from_u16(*status).ok(),
+            _ => None,
+        }
+    }
+
+    /// The request id the server gave, if any.
+    pub fn request_id(&self) -> Option<&str> {
+        self.api_error().and_then(ApiError::request_id)
+    }
+
+    /// What a truncated stream delivered before it ended.
+    pub fn partial(&self) -> Option<&ChatCompletion> {
+        match &*self.kind {
+            ErrorKind::Truncated { partial, .. } => partial.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+impl From<ApiError> for Error {
+    fn from(api: ApiError) -> Self {
+        Self::new(ErrorKind::Api(api))
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.kind, f)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &*self.kind {
+            ErrorKind::Validation { field, reason } => {
+                write!(f, "invalid request: {field}: {reason}")
+            }
+            ErrorKind::Config { reason } => write!(f, "invalid configuration: {reason}"),
+            ErrorKind::BufferLimit { limit } => write!(
+                f,
+                "SSE event exceeds the buffer limit of {limit} bytes (line and data together)"
+            ),
+            ErrorKind::InvalidStreamData {
+                event_type,
+                reason,
+                data_prefix,
+            } => write!(
+                f,
+                "stream event `{event_type}` is not a chat completion chunk: {reason}; data: {data_prefix:?}"
+            ),
+            ErrorKind::InvalidResponse {
+                status,
+                reason,
+                body_prefix,
+            } => write!(
+                f,
+                "HTTP {status} response is not a chat completion: {reason}; body: {body_prefix:?}"
+            ),
+            ErrorKind::Api(api) => fmt::Display::fmt(api, f),
+            ErrorKind::Truncated { partial, chunks } => {
+                write!(
+                    f,
+                    "stream ended early: no [DONE] and not every choice finished; {chunks} chunks received"
+                )?;
+                if let Some(partial) = partial {
+                    let received: usize = partial
+                        .choices
+                        .iter()
+                        .map(|choice| choice.message.text().map_or(0, str::len))
+                        .sum();
+                    write!(f, " ({received} bytes of text)")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// At most `DATA_PREFIX_LEN` bytes of `text`, cut on a character boundary.
+pub(crate) fn prefix(text: &str) -> String {
+    let mut end = text.len().min(DATA_PREFIX_LEN);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut quoted = text[..end].to_owned();
+    if end < text.len() {
+        quoted.push('…');
+    }
+    quoted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_cuts_on_a_character_boundary() {
+        let text = "é".repeat(200);
+        let quoted = prefix(&text);
+        assert!(quoted.ends_with('…'));
+        assert_eq!(quoted.chars().filter(|&c| c == 'é').count(), 128);
+        assert_eq!(prefix("short"), "short");
+    }
+
+    #[test]
+    fn error_is_small() {
+        assert_eq!(size_of::<Error>(), size_of::<usize>());
+    }
+}

@@ -1,0 +1,315 @@
+//! [`ClientConfig`]: where requests go and how they authenticate.
+
+use std::fmt;
+
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, Uri};
+
+use crate::Error;
+use crate::validate::ValidationRules;
+
+/// GPTProto's API base URL.
+pub const DEFAULT_BASE_URL: &str = "https://gptproto.com/v1";
+
+/// How the API key is sent in the `Authorization` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthScheme {
+    /// The key is the whole header value, as GPTProto's chat-completions page shows.
+    #[default]
+    Raw,
+    /// `Bearer <key>`, the convention of every other OpenAI-compatible server.
+    Bearer,
+}
+
+/// An API key. Its `Debug` and `Display` never show it.
+///
+/// ```
+/// use gptproto_proto::exchange::ApiKey;
+///
+/// let key = ApiKey::new("sk-secret-value");
+/// assert_eq!(format!("{key:?}"), "ApiKey(sk-…)");
+/// assert_eq!(key.expose(), "sk-secret-value");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a key.
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+
+    /// The key itself. Keep it out of logs and errors.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    fn redacted(&self) -> &'static str {
+        if self.0.starts_with("sk-") {
+            "sk-…"
+        } else {
+            "…"
+        }
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ApiKey({})", self.redacted())
+    }
+}
+
+impl fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.redacted())
+    }
+}
+
+/// Where requests go and how they authenticate: base URL, API key, auth scheme, default headers
+/// and validation rules. Build it with [`ClientConfig::builder`].
+#[derive(Clone)]
+pub struct ClientConfig {
+    base_url: Uri,
+    chat_completions: Uri,
+    api_key: Option<ApiKey>,
+    auth_scheme: AuthScheme,
+    authorization: Option<HeaderValue>,
+    default_headers: HeaderMap,
+    user_agent: HeaderValue,
+    validation: ValidationRules,
+}
+
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key)
+            .field("auth_scheme", &self.auth_scheme)
+            .field("default_headers", &self.default_headers)
+            .field("validation", &self.validation)
+            .finish()
+    }
+}
+
+impl ClientConfig {
+    /// A builder with GPTProto's defaults: [`DEFAULT_BASE_URL`], raw key auth, no key.
+    pub fn builder() -> ClientConfigBuilder {
+        ClientConfigBuilder::default()
+    }
+
+    /// The base URL (`https://gptproto.com/v1`).
+    pub fn base_url(&self) -> &Uri {
+        &self.base_url
+    }
+
+    /// The chat-completions URL (`{base_url}/chat/completions`).
+    pub fn chat_completions_uri(&self) -> &Uri {
+        &self.chat_completions
+    }
+
+    /// The API key, if any.
+    pub fn api_key(&self) -> Option<&ApiKey> {
+        self.api_key.as_ref()
+    }
+
+    /// How the key is sent.
+    pub fn auth_scheme(&self) -> AuthScheme {
+        self.auth_scheme
+    }
+
+    /// The `Authorization` value (marked sensitive), if there is a key.
+    pub fn authorization(&self) -> Option<HeaderValue> {
+        self.authorization.clone()
+    }
+
+    /// Headers sent with every request.
+    pub fn default_headers(&self) -> &HeaderMap {
+        &self.default_headers
+    }
+
+    /// The `User-Agent` sent.
+    pub fn user_agent(&self) -> HeaderValue {
+        self.user_agent.clone()
+    }
+
+    /// The checks requests pass before they are built.
+    pub fn validation_rules(&self) -> &ValidationRules {
+        &self.validation
+    }
+}
+
+/// Builds a [`ClientConfig`]; errors (a bad URL or header) are reported by
+/// [`build`](Self::build), naming what was wrong.
+#[derive(Debug, Clone)]
+pub struct ClientConfigBuilder {
+    base_url: String,
+    api_key: Option<ApiKey>,
+    auth_scheme: AuthScheme,
+    headers: Vec<(String, String)>,
+    user_agent: String,
+    validation: ValidationRules,
+}
+
+impl Default for ClientConfigBuilder {
+    fn default() -> Self {
+        Self {
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            api_key: None,
+            auth_scheme: AuthScheme::Raw,
+            headers: Vec::new(),
+            user_agent: concat!("gptproto/", env!("CARGO_PKG_VERSION")).to_owned(),
+            validation: ValidationRules::default(),
+        }
+    }
+}
+
+impl ClientConfigBuilder {
+    /// Sets the base URL, e.g. `https://gptproto.com/v1` or `http://127.0.0.1:8080/v1`.
+    #[must_use]
+    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = base_url.into();
+        self
+    }
+
+    /// Sets the API key.
+    #[must_use]
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(ApiKey::new(key));
+        self
+    }
+
+    /// Sets how the key is sent.
+    #[must_use]
+    pub fn auth_scheme(mut self, scheme: AuthScheme) -> Self {
+        self.auth_scheme = scheme;
+        self
+    }
+
+    /// Adds a header sent with every request.
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the `User-Agent`.
+    #[must_use]
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Sets the validation rules (for servers that accept more than GPTProto).
+    #[must_use]
+    pub fn validation_rules(mut self, rules: ValidationRules) -> Self {
+        self.validation = rules;
+        self
+    }
+
+    /// Checks everything and builds the config.
+    pub fn build(self) -> Result<ClientConfig, Error> {
+        let base_url = parse_base_url(&self.base_url)?;
+        let chat_completions = join_path(&base_url, "chat/completions")?;
+        let authorization = match &self.api_key {
+            None => None,
+            Some(key) => {
+                let text = match self.auth_scheme {
+                    AuthScheme::Raw => key.expose().to_owned(),
+                    AuthScheme::Bearer => format!("Bearer {}", key.expose()),
+                };
+                let mut value = HeaderValue::from_str(&text).map_err(|_| {
+                    Error::config(
+                        "the API key cannot be sent in a header: it contains control or non-visible characters",
+                    )
+                })?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+        };
+        let mut default_headers = HeaderMap::new();
+        for (name, value) in &self.headers {
+            let header_name = HeaderName::try_from(name.as_str())
+                .map_err(|_| Error::config(format!("invalid header name {name:?}")))?;
+            let mut header_value = HeaderValue::from_str(value)
+                .map_err(|_| Error::config(format!("invalid value for header {name:?}")))?;
+            if is_secret_header(&header_name) {
+                header_value.set_sensitive(true);
+            }
+            default_headers.append(header_name, header_value);
+        }
+        let user_agent = HeaderValue::from_str(&self.user_agent)
+            .map_err(|_| Error::config(format!("invalid user agent {:?}", self.user_agent)))?;
+        Ok(ClientConfig {
+            base_url,
+            chat_completions,
+            api_key: self.api_key,
+            auth_scheme: self.auth_scheme,
+            authorization,
+            default_headers,
+            user_agent,
+            validation: self.validation,
+        })
+    }
+}
+
+/// Headers whose values are secrets, marked sensitive so that `http` and tracing hide them.
+pub(crate) fn is_secret_header(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "authorization" | "api-key" | "x-api-key" | "proxy-authorization" | "cookie"
+    )
+}
+
+fn parse_base_url(text: &str) -> Result<Uri, Error> {
+    if !text.contains("://") {
+        return Err(Error::config(format!(
+            "base URL {text:?} needs a scheme, e.g. https://gptproto.com/v1"
+        )));
+    }
+    let uri: Uri = text
+        .trim()
+        .parse()
+        .map_err(|error| Error::config(format!("base URL {text:?} is not a URL: {error}")))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        Some(other) => {
+            return Err(Error::config(format!(
+                "base URL {text:?} has scheme {other:?}; use http or https"
+            )));
+        }
+        None => {
+            return Err(Error::config(format!(
+                "base URL {text:?} needs a scheme, e.g. https://gptproto.com/v1"
+            )));
+        }
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(Error::config(format!("base URL {text:?} has no host")));
+    }
+    if uri
+        .authority()
+        .is_some_and(|authority| authority.as_str().contains('@'))
+    {
+        return Err(Error::config(
+            "base URL must not carry credentials; set the API key instead",
+        ));
+    }
+    Ok(uri)
+}
+
+/// `base` with `segment` appended to its path, keeping its query.
+fn join_path(base: &Uri, segment: &str) -> Result<Uri, Error> {
+    let path = base.path().trim_end_matches('/');
+    let path_and_query = match base.query() {
+        Some(query) => format!("{path}/{segment}?{query}"),
+        None => format!("{path}/{segment}"),
+    };
+    let mut parts = base.clone().into_parts();
+    parts.path_and_query = Some(
+        path_and_query
+            .parse()
+            .map_err(|error| Error::config(format!("base URL path does not parse: {error}")))?,
+    );
+    Uri::from_parts(parts)
+        .map_err(|error| Error::config(format!("base URL does not build: {error}")))
+}

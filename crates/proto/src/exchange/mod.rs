@@ -1,0 +1,221 @@
+//! The sans-IO exchange: build the `http::Request` for a [`ChatRequest`], and classify the
+//! response into a [`ChatCompletion`] or an [`ApiError`].
+//!
+//! ```
+//! use gptproto_proto::exchange::{AuthScheme, ClientConfig};
+//! use gptproto_proto::ChatRequest;
+//!
+//! let config = ClientConfig::builder()
+//!     .base_url("https://gptproto.com/v1")
+//!     .api_key("sk-test")
+//!     .auth_scheme(AuthScheme::Raw)
+//!     .build()?;
+//! let request = config.build_request(&ChatRequest::new("qwen-turbo").user("who are you?"))?;
+//! assert_eq!(request.uri(), "https://gptproto.com/v1/chat/completions");
+//! assert_eq!(request.headers()["authorization"], "sk-test");
+//!
+//! let response = gptproto_proto::exchange::classify_response(
+//!     http::StatusCode::UNAUTHORIZED,
+//!     &http::HeaderMap::new(),
+//!     br#"{"error":{"message":"Invalid signature","type":"401"}}"#,
+//! );
+//! assert!(response.unwrap_err().is_auth());
+//! # Ok::<(), gptproto_proto::Error>(())
+//! ```
+
+mod api_error;
+mod config;
+
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderMap, StatusCode};
+use serde_json::Value;
+
+pub use api_error::{ApiError, ApiErrorKind, RetryAfter};
+pub use config::{ApiKey, AuthScheme, ClientConfig, ClientConfigBuilder, DEFAULT_BASE_URL};
+
+use crate::error::prefix;
+use crate::stream::StreamDecoder;
+use crate::wire::{ChatCompletion, ErrorObject};
+use crate::{ChatRequest, Error, ErrorKind};
+
+/// Headers that carry a request id, in the order they are looked at.
+const REQUEST_ID_HEADERS: [&str; 3] = ["x-request-id", "request-id", "x-dashscope-request-id"];
+
+/// Classifies a whole response: a [`ChatCompletion`] for a 2xx whose body is one, an
+/// [`ApiError`] for an error status (or a 2xx whose body is an error object), or an
+/// [invalid-response error](Error::is_protocol) for a 2xx body that is neither.
+///
+/// A 2xx body in Server-Sent Events (a server that streamed although it was not asked to) is
+/// decoded and accumulated.
+pub fn classify_response(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<ChatCompletion, Error> {
+    if !status.is_success() {
+        return Err(api_error(status, headers, body).into());
+    }
+    let text = String::from_utf8_lossy(body);
+    let trimmed = text.trim_start();
+    if is_event_stream(headers) || trimmed.starts_with("data:") {
+        return decode_event_stream_body(body);
+    }
+    let value: Value = serde_json::from_str(trimmed)
+        .map_err(|error| invalid_response(status, format!("not JSON: {error}"), &text))?;
+    if let Some(error) = ErrorObject::from_body(&value) {
+        let mut api = ApiError::in_stream(error);
+        api.status = Some(status);
+        api.request_id = request_id(headers, Some(&value));
+        return Err(api.into());
+    }
+    serde_json::from_value(value)
+        .map_err(|error| invalid_response(status, format!("not a chat completion: {error}"), &text))
+}
+
+/// The [`ApiError`] for an error response: the body's error object in any of its shapes (or
+/// the start of a body that is not JSON, such as a proxy's HTML page), the request id, and the
+/// retry hints.
+pub fn api_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ApiError {
+    let text = String::from_utf8_lossy(body);
+    let value = serde_json::from_str::<Value>(text.trim()).ok();
+    let error = value
+        .as_ref()
+        .and_then(ErrorObject::from_body)
+        .unwrap_or_else(|| ErrorObject {
+            message: if text.trim().is_empty() {
+                status.canonical_reason().unwrap_or("").to_owned()
+            } else {
+                prefix(text.trim())
+            },
+            ..ErrorObject::default()
+        });
+    let mut api = ApiError::new(status, error);
+    api.request_id = request_id(headers, value.as_ref());
+    api.retry_after = retry_after(headers);
+    api.should_retry = header_str(headers, "x-should-retry").and_then(|value| match value {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    });
+    api
+}
+
+/// Whether the response is an event stream (`content-type: text/event-stream`).
+pub fn is_event_stream(headers: &HeaderMap) -> bool {
+    header_str(headers, "content-type").is_some_and(|content_type| {
+        content_type
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("text/event-stream")
+    })
+}
+
+/// The request id from the headers, or else from the body (`request_id`, or `error.request_id`).
+pub fn request_id(headers: &HeaderMap, body: Option<&Value>) -> Option<String> {
+    REQUEST_ID_HEADERS
+        .iter()
+        .find_map(|name| header_str(headers, name))
+        .map(str::to_owned)
+        .or_else(|| {
+            let body = body?;
+            body.get("request_id")
+                .or_else(|| body.get("error")?.get("request_id"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+}
+
+/// The server's retry hint: `retry-after-ms` (milliseconds, may be fractional), else
+/// `retry-after` in seconds (may be fractional) or as an HTTP date.
+pub fn retry_after(headers: &HeaderMap) -> Option<RetryAfter> {
+    let seconds = |text: &str, scale: f64| {
+        text.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|value| value.is_finite() && *value >= 0.0)
+            .and_then(|value| Duration::try_from_secs_f64(value / scale).ok())
+    };
+    if let Some(delay) = header_str(headers, "retry-after-ms").and_then(|ms| seconds(ms, 1000.0)) {
+        return Some(RetryAfter::Delay(delay));
+    }
+    let value = header_str(headers, "retry-after")?;
+    if let Some(delay) = seconds(value, 1.0) {
+        return Some(RetryAfter::Delay(delay));
+    }
+    httpdate::parse_http_date(value.trim())
+        .ok()
+        .map(|at: SystemTime| RetryAfter::At(at))
+}
+
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name)?.to_str().ok()
+}
+
+fn invalid_response(status: StatusCode, reason: String, body: &str) -> Error {
+    Error::new(ErrorKind::InvalidResponse {
+        status: status.as_u16(),
+        reason,
+        body_prefix: prefix(body),
+    })
+}
+
+fn decode_event_stream_body(body: &[u8]) -> Result<ChatCompletion, Error> {
+    let mut decoder = StreamDecoder::new().accumulating();
+    decoder.push(bytes::Bytes::copy_from_slice(body));
+    decoder.finish();
+    while decoder.poll_item()?.is_some() {}
+    decoder.into_completion()
+}
+
+impl ClientConfig {
+    /// Validates `request` with the config's rules and builds the HTTP request:
+    /// `POST {base_url}/chat/completions` with the JSON body, the auth header, `accept` for a
+    /// stream or JSON, the default headers, and `extra_headers` last (they override).
+    pub fn build_request(
+        &self,
+        request: &ChatRequest,
+    ) -> Result<http::Request<bytes::Bytes>, Error> {
+        self.build_request_with_headers(request, &HeaderMap::new())
+    }
+
+    /// [`build_request`](Self::build_request) with per-request headers that override the
+    /// defaults.
+    pub fn build_request_with_headers(
+        &self,
+        request: &ChatRequest,
+        extra_headers: &HeaderMap,
+    ) -> Result<http::Request<bytes::Bytes>, Error> {
+        request.validate_with(self.validation_rules())?;
+        let body = serde_json::to_vec(request).map_err(|error| {
+            Error::validation("request", format!("does not serialize: {error}"))
+        })?;
+        let accept = if request.is_stream() {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        let mut builder = http::Request::post(self.chat_completions_uri().clone())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::ACCEPT, accept)
+            .header(http::header::USER_AGENT, self.user_agent());
+        let headers = builder.headers_mut().expect("the builder has no error yet");
+        if let Some(authorization) = self.authorization() {
+            headers.insert(http::header::AUTHORIZATION, authorization);
+        }
+        for layer in [self.default_headers(), extra_headers] {
+            for name in layer.keys() {
+                headers.remove(name);
+            }
+            for (name, value) in layer {
+                headers.append(name, value.clone());
+            }
+        }
+        builder
+            .body(bytes::Bytes::from(body))
+            .map_err(|error| Error::config(format!("request does not build: {error}")))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,256 @@
+use super::*;
+use http::HeaderValue;
+use serde_json::json;
+
+fn config(scheme: AuthScheme) -> ClientConfig {
+    ClientConfig::builder()
+        .api_key("sk-abc123")
+        .auth_scheme(scheme)
+        .header("x-team", "llm")
+        .build()
+        .unwrap()
+}
+
+fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in pairs {
+        headers.append(*name, HeaderValue::from_str(value).unwrap());
+    }
+    headers
+}
+
+#[test]
+fn builds_the_request_with_raw_or_bearer_auth() {
+    let chat = ChatRequest::new("qwen-turbo").user("who are you?");
+    let request = config(AuthScheme::Raw).build_request(&chat).unwrap();
+    assert_eq!(request.method(), http::Method::POST);
+    assert_eq!(request.uri(), "https://gptproto.com/v1/chat/completions");
+    assert_eq!(request.headers()["authorization"], "sk-abc123");
+    assert!(request.headers()["authorization"].is_sensitive());
+    assert_eq!(request.headers()["content-type"], "application/json");
+    assert_eq!(request.headers()["accept"], "application/json");
+    assert_eq!(request.headers()["x-team"], "llm");
+    let body: serde_json::Value = serde_json::from_slice(request.body()).unwrap();
+    assert_eq!(
+        body,
+        json!({"model": "qwen-turbo", "messages": [{"role": "user", "content": "who are you?"}]})
+    );
+
+    let streamed = config(AuthScheme::Bearer)
+        .build_request(&chat.stream(true))
+        .unwrap();
+    assert_eq!(streamed.headers()["authorization"], "Bearer sk-abc123");
+    assert_eq!(streamed.headers()["accept"], "text/event-stream");
+}
+
+#[test]
+fn per_request_headers_override_defaults() {
+    let chat = ChatRequest::new("m").user("x");
+    let request = config(AuthScheme::Raw)
+        .build_request_with_headers(&chat, &headers(&[("x-team", "a"), ("x-team", "b")]))
+        .unwrap();
+    let values: Vec<_> = request.headers().get_all("x-team").iter().collect();
+    assert_eq!(values, ["a", "b"]);
+}
+
+#[test]
+fn base_urls_join_and_bad_ones_are_named() {
+    for (base, expected) in [
+        (
+            "http://127.0.0.1:8080/v1/",
+            "http://127.0.0.1:8080/v1/chat/completions",
+        ),
+        (
+            "https://api.deepseek.com",
+            "https://api.deepseek.com/chat/completions",
+        ),
+        (
+            "https://x.openai.azure.com/openai/deployments/d?api-version=2024-10-21",
+            "https://x.openai.azure.com/openai/deployments/d/chat/completions?api-version=2024-10-21",
+        ),
+    ] {
+        let config = ClientConfig::builder().base_url(base).build().unwrap();
+        assert_eq!(config.chat_completions_uri(), expected);
+    }
+    for (base, needle) in [
+        ("gptproto.com/v1", "needs a scheme"),
+        ("ftp://gptproto.com", "scheme \"ftp\""),
+        ("https://user:pw@gptproto.com/v1", "credentials"),
+        ("not a url", "needs a scheme"),
+        ("https://exa mple.com/v1", "not a URL"),
+        ("https:///v1", "not a URL"),
+    ] {
+        let error = ClientConfig::builder().base_url(base).build().unwrap_err();
+        assert!(
+            error.is_config() && error.to_string().contains(needle),
+            "{base}: {error}"
+        );
+    }
+}
+
+#[test]
+fn a_key_with_a_newline_is_refused_without_printing_it() {
+    let error = ClientConfig::builder()
+        .api_key("sk-secret\nx")
+        .build()
+        .unwrap_err();
+    assert!(!error.to_string().contains("secret"), "{error}");
+    assert!(!format!("{error:?}").contains("secret"));
+}
+
+#[test]
+fn config_debug_hides_the_key() {
+    let text = format!("{:?}", config(AuthScheme::Bearer));
+    assert!(!text.contains("abc123"), "{text}");
+}
+
+#[test]
+fn invalid_requests_are_not_built() {
+    let error = config(AuthScheme::Raw)
+        .build_request(&ChatRequest::new("m"))
+        .unwrap_err();
+    assert!(error.is_validation());
+}
+
+#[test]
+fn classifies_a_completion() {
+    let body = br#"
+
+{"id":"chatcmpl-abc123","object":"chat.completion","created":1699896916,"model":"qwen-turbo","choices":[{"index":0,"message":{"role":"assistant","content":"I am Qwen."},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":4,"total_tokens":16}}"#;
+    let completion = classify_response(StatusCode::OK, &HeaderMap::new(), body).unwrap();
+    assert_eq!(completion.text(), Some("I am Qwen."));
+}
+
+#[test]
+fn classifies_gptproto_and_openai_errors() {
+    let error = classify_response(
+        StatusCode::UNAUTHORIZED,
+        &headers(&[("x-request-id", "req-1")]),
+        br#"{"error":{"message":"Invalid signature","type":"401"}}"#,
+    )
+    .unwrap_err();
+    assert!(error.is_auth());
+    assert_eq!(error.status(), Some(StatusCode::UNAUTHORIZED));
+    assert_eq!(error.request_id(), Some("req-1"));
+    assert_eq!(
+        error.to_string(),
+        "HTTP 401 Unauthorized: Invalid signature (type: 401, request id: req-1)"
+    );
+
+    let error = classify_response(
+        StatusCode::FORBIDDEN,
+        &HeaderMap::new(),
+        br#"{"error":{"message":"Insufficient balance","type":"permission_error","code":"insufficient_balance"}}"#,
+    )
+    .unwrap_err();
+    assert!(error.is_insufficient_balance() && !error.is_auth());
+}
+
+#[test]
+fn qwen_content_policy_with_the_request_id_in_the_body() {
+    let error = classify_response(
+        StatusCode::BAD_REQUEST,
+        &HeaderMap::new(),
+        br#"{"error":{"code":"data_inspection_failed","param":null,"message":"Input data may contain inappropriate content.","type":"data_inspection_failed"},"id":"chatcmpl-1","request_id":"5c3c8f1e-xx"}"#,
+    )
+    .unwrap_err();
+    assert!(error.is_content_policy());
+    assert_eq!(error.request_id(), Some("5c3c8f1e-xx"));
+}
+
+#[test]
+fn rate_limit_with_retry_hints() {
+    let api = api_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        &headers(&[("retry-after-ms", "1500.5"), ("retry-after", "7")]),
+        br#"{"error":{"message":"Rate limit reached","type":"rate_limit_error","code":"rate_limit_exceeded"}}"#,
+    );
+    assert!(api.is_rate_limited());
+    assert_eq!(
+        api.retry_after(),
+        Some(RetryAfter::Delay(Duration::from_micros(1_500_500)))
+    );
+
+    let api = api_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        &headers(&[("retry-after", "2.5")]),
+        b"",
+    );
+    assert_eq!(
+        api.retry_after(),
+        Some(RetryAfter::Delay(Duration::from_millis(2500)))
+    );
+
+    let api = api_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &headers(&[
+            ("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT"),
+            ("x-should-retry", "false"),
+        ]),
+        b"",
+    );
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+    assert_eq!(api.retry_after(), Some(RetryAfter::At(at)));
+    assert_eq!(api.should_retry_header(), Some(false));
+
+    let api = api_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        &headers(&[("retry-after", "soon")]),
+        b"",
+    );
+    assert_eq!(api.retry_after(), None);
+}
+
+#[test]
+fn a_non_json_error_body_is_quoted() {
+    let error = classify_response(
+        StatusCode::BAD_GATEWAY,
+        &HeaderMap::new(),
+        b"<html><body>502 Bad Gateway</body></html>",
+    )
+    .unwrap_err();
+    assert!(error.is_server_error());
+    assert!(
+        error.to_string().contains("<html><body>502 Bad Gateway"),
+        "{error}"
+    );
+    let empty =
+        classify_response(StatusCode::SERVICE_UNAVAILABLE, &HeaderMap::new(), b"").unwrap_err();
+    assert!(empty.to_string().contains("Service Unavailable"), "{empty}");
+}
+
+#[test]
+fn an_error_object_in_a_200_body_is_an_error() {
+    let error = classify_response(
+        StatusCode::OK,
+        &HeaderMap::new(),
+        br#"{"error":{"message":"quota","code":"insufficient_quota"}}"#,
+    )
+    .unwrap_err();
+    assert!(error.is_insufficient_balance(), "{error}");
+}
+
+#[test]
+fn a_200_that_is_not_a_completion_is_a_protocol_error() {
+    let error = classify_response(StatusCode::OK, &HeaderMap::new(), b"OK").unwrap_err();
+    assert!(error.is_protocol());
+    assert!(error.to_string().contains("HTTP 200"), "{error}");
+    let error =
+        classify_response(StatusCode::OK, &HeaderMap::new(), br#"{"choices":"many"}"#).unwrap_err();
+    assert!(
+        error.to_string().contains("not a chat completion"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_unasked_event_stream_body_is_accumulated() {
+    let body = b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+    let completion = classify_response(
+        StatusCode::OK,
+        &headers(&[("content-type", "text/event-stream; charset=utf-8")]),
+        body,
+    )
+    .unwrap();
+    assert_eq!(completion.text(), Some("hi"));
+}

@@ -1,0 +1,323 @@
+//! [`StreamDecoder`]: from the bytes of a streamed response to typed chunks.
+//!
+//! On top of the [SSE decoder](crate::sse): `data: [DONE]` ends the stream; an error object in
+//! the data (OpenRouter, vLLM, llama.cpp) or an `event: error` becomes an [`ApiError`] with the
+//! server's message and code; data that is not a chunk is an error quoting its start; empty
+//! data (a keep-alive) is skipped; everything else decodes to a [`ChatCompletionChunk`].
+//!
+//! At the end of the body it checks that the stream is complete (`[DONE]`, or every choice
+//! finished) and reports a truncated one as an error instead of a shorter answer. A last block
+//! with no blank line after it is decoded if its data lines are whole (llama.cpp ends with
+//! `data: [DONE]\n`); a line cut in the middle means the stream was cut.
+
+use serde_json::Value;
+
+use crate::accumulate::{ChunkAccumulator, StreamProgress};
+use crate::exchange::ApiError;
+use crate::sse::{SseDecoder, SseEvent};
+use crate::wire::{ChatCompletion, ChatCompletionChunk, ErrorObject, ObjectKind, decode_chunk};
+use crate::{Error, ErrorKind, Text};
+
+/// What a stream yields.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "chunks are the common case; boxing would cost an allocation per chunk"
+)]
+pub enum StreamItem {
+    /// A chunk of the answer.
+    Chunk(ChatCompletionChunk),
+    /// `data: [DONE]`: the server says the answer is complete. Nothing follows.
+    Done,
+}
+
+/// Decodes a streamed chat completion: push bytes in, poll [`StreamItem`]s out.
+///
+/// With [`accumulating`](Self::accumulating) it also folds every chunk into a
+/// [`ChatCompletion`] ([`into_completion`](Self::into_completion)), and a truncation error then
+/// carries what arrived.
+///
+/// ```
+/// use gptproto_proto::{StreamDecoder, StreamItem};
+///
+/// let mut decoder = StreamDecoder::new().accumulating();
+/// decoder.push(&b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n"[..]);
+/// decoder.push(&b": keep-alive\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"[..]);
+/// decoder.finish(); // the server closed without [DONE]: complete, every choice finished
+/// let mut texts = Vec::new();
+/// while let Some(item) = decoder.poll_item()? {
+///     if let StreamItem::Chunk(chunk) = item {
+///         texts.extend(chunk.text().map(str::to_owned));
+///     }
+/// }
+/// assert_eq!(texts, ["Hi"]);
+/// assert_eq!(decoder.into_completion()?.text(), Some("Hi"));
+/// # Ok::<(), gptproto_proto::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct StreamDecoder {
+    sse: SseDecoder,
+    progress: StreamProgress,
+    accumulator: Option<ChunkAccumulator>,
+    end: End,
+    failure: Option<Error>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Still reading.
+    Open,
+    /// `[DONE]` was yielded; nothing more is read.
+    Done,
+    /// The body ended; the unterminated tail has been looked at.
+    TailHandled,
+    /// The body ended and completeness was checked.
+    Checked,
+}
+
+impl Default for StreamDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StreamDecoder {
+    /// A decoder with the SSE decoder's default buffer limit.
+    pub fn new() -> Self {
+        Self::with_sse(SseDecoder::new())
+    }
+
+    /// A decoder over a configured [`SseDecoder`] (its buffer limit, say).
+    pub fn with_sse(sse: SseDecoder) -> Self {
+        Self {
+            sse: sse.with_error_field(true),
+            progress: StreamProgress::default(),
+            accumulator: None,
+            end: End::Open,
+            failure: None,
+        }
+    }
+
+    /// Also folds every chunk into a [`ChatCompletion`].
+    #[must_use]
+    pub fn accumulating(mut self) -> Self {
+        let mut accumulator = ChunkAccumulator::new();
+        if let Some(n) = self.progress.expected_choices {
+            accumulator = accumulator.expect_choices(n);
+        }
+        self.accumulator = Some(accumulator);
+        self
+    }
+
+    /// Expects `n` choices (the request's `n`): without `[DONE]`, the stream is complete only
+    /// when that many choices finished.
+    #[must_use]
+    pub fn expect_choices(mut self, n: u32) -> Self {
+        self.progress.expected_choices = Some(n);
+        self.accumulator = self
+            .accumulator
+            .map(|accumulator| accumulator.expect_choices(n));
+        self
+    }
+
+    /// Queues a chunk of the body (not copied).
+    pub fn push(&mut self, bytes: impl Into<bytes::Bytes>) {
+        if self.end == End::Open {
+            self.sse.push(bytes);
+        }
+    }
+
+    /// Signals the end of the body.
+    pub fn finish(&mut self) {
+        if self.end == End::Open {
+            self.sse.finish();
+        }
+    }
+
+    /// The next item, `Ok(None)` when more input is needed or the stream is over, or the error
+    /// that ended it (the server's, undecodable data, or truncation at the end of the body).
+    /// Errors are final: polling again returns the same error.
+    #[must_use = "items are only produced by polling"]
+    pub fn poll_item(&mut self) -> Result<Option<StreamItem>, Error> {
+        if let Some(failure) = &self.failure {
+            return Err(failure.clone());
+        }
+        let result = self.next_item();
+        if let Err(error) = &result {
+            self.failure = Some(error.clone());
+        }
+        result
+    }
+
+    fn next_item(&mut self) -> Result<Option<StreamItem>, Error> {
+        loop {
+            match self.end {
+                End::Done | End::Checked => return Ok(None),
+                End::Open => {
+                    if let Some(event) = self.sse.poll_event()? {
+                        if let Some(item) = self.interpret(&event)? {
+                            return Ok(Some(item));
+                        }
+                        continue;
+                    }
+                    if !self.sse.is_finished() {
+                        return Ok(None);
+                    }
+                    self.end = End::TailHandled;
+                    let tail = self.sse.discarded_at_end().cloned();
+                    if let Some(tail) = tail {
+                        if tail.partial_line_len > 0 {
+                            self.end = End::Checked;
+                            return Err(self.truncated());
+                        }
+                        if let Some(data) = tail.data
+                            && let Some(item) = self.interpret(&SseEvent::message(data))?
+                        {
+                            return Ok(Some(item));
+                        }
+                    }
+                }
+                End::TailHandled => {
+                    self.end = End::Checked;
+                    if !self.progress.is_complete() {
+                        return Err(self.truncated());
+                    }
+                }
+            }
+        }
+    }
+
+    fn truncated(&self) -> Error {
+        let partial = self.accumulator.as_ref().map(ChunkAccumulator::snapshot);
+        self.progress.truncated(partial)
+    }
+
+    fn interpret(&mut self, event: &SseEvent) -> Result<Option<StreamItem>, Error> {
+        let data = event.data();
+        if event.event_type() == "error" {
+            return Err(stream_error(data));
+        }
+        let trimmed = data.trim_ascii();
+        if trimmed.is_empty() {
+            return Ok(None);
+        }
+        if trimmed == "[DONE]" {
+            self.progress.done = true;
+            if let Some(accumulator) = &mut self.accumulator {
+                accumulator.mark_done();
+            }
+            self.end = End::Done;
+            return Ok(Some(StreamItem::Done));
+        }
+        let chunk = match decode_chunk(data) {
+            Ok(chunk) => chunk,
+            Err(error) => {
+                // Not chunk-shaped: it may still be an error object.
+                if let Some(error) = serde_json::from_str::<Value>(data)
+                    .ok()
+                    .as_ref()
+                    .and_then(ErrorObject::from_body)
+                {
+                    return Err(ApiError::in_stream(error).into());
+                }
+                return Err(Error::new(ErrorKind::InvalidStreamData {
+                    event_type: event.event_type().to_owned(),
+                    reason: error.0,
+                    data_prefix: crate::error::prefix(data),
+                }));
+            }
+        };
+        if let Some(error) = chunk_error(&chunk) {
+            return Err(ApiError::in_stream(error).into());
+        }
+        self.progress.observe(&chunk);
+        if let Some(accumulator) = &mut self.accumulator {
+            accumulator.push(&chunk);
+        }
+        Ok(Some(StreamItem::Chunk(chunk)))
+    }
+
+    /// Whether `[DONE]` was seen.
+    pub fn saw_done(&self) -> bool {
+        self.progress.done
+    }
+
+    /// How many chunks were decoded.
+    pub fn chunks(&self) -> u64 {
+        self.progress.chunks
+    }
+
+    /// Whether the stream is complete so far: `[DONE]` seen, or every choice finished.
+    pub fn is_complete(&self) -> bool {
+        self.progress.is_complete()
+    }
+
+    /// The underlying SSE decoder (last event id, reconnection time).
+    pub fn sse(&self) -> &SseDecoder {
+        &self.sse
+    }
+
+    /// The accumulated completion so far, when [`accumulating`](Self::accumulating).
+    pub fn snapshot(&self) -> Option<ChatCompletion> {
+        self.accumulator.as_ref().map(ChunkAccumulator::snapshot)
+    }
+
+    /// The accumulated completion: an error if the stream failed or is not complete (the
+    /// truncation error carries what arrived). Without [`accumulating`](Self::accumulating),
+    /// the completion has no choices.
+    pub fn into_completion(self) -> Result<ChatCompletion, Error> {
+        if let Some(failure) = self.failure {
+            return Err(failure);
+        }
+        let accumulator = self.accumulator.unwrap_or_default();
+        if self.progress.is_complete() {
+            Ok(accumulator.snapshot())
+        } else {
+            Err(self.progress.truncated(Some(accumulator.snapshot())))
+        }
+    }
+}
+
+/// The error a chunk carries: a truthy `error` field (OpenRouter, vLLM) or an
+/// `"object":"error"` body (older vLLM).
+fn chunk_error(chunk: &ChatCompletionChunk) -> Option<ErrorObject> {
+    if chunk.extra.is_empty() {
+        return None;
+    }
+    if let Some(error) = chunk.extra.get("error") {
+        if matches!(error, Value::Null | Value::Bool(false)) {
+            return None;
+        }
+        let mut body = serde_json::Map::new();
+        body.insert("error".to_owned(), error.clone());
+        return ErrorObject::from_body(&Value::Object(body));
+    }
+    if chunk.object == ObjectKind::Other("error".to_owned()) {
+        let mut body = chunk.extra.clone();
+        body.insert("object".to_owned(), Value::from("error"));
+        return ErrorObject::from_body(&Value::Object(body));
+    }
+    None
+}
+
+/// The error an `event: error` reports: its data as an error object, or as the message.
+fn stream_error(data: &Text) -> Error {
+    let error = serde_json::from_str::<Value>(data)
+        .ok()
+        .and_then(|value| {
+            ErrorObject::from_body(&value).or_else(|| {
+                value
+                    .is_object()
+                    .then(|| serde_json::from_value::<ErrorObject>(value).unwrap_or_default())
+            })
+        })
+        .unwrap_or_else(|| ErrorObject {
+            message: data.to_string(),
+            ..ErrorObject::default()
+        });
+    ApiError::in_stream(error).into()
+}
+
+#[cfg(test)]
+mod tests;

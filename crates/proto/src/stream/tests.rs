@@ -1,0 +1,224 @@
+use super::*;
+use crate::exchange::ApiErrorKind;
+use crate::wire::ErrorCode;
+
+const CHUNK_A: &str =
+    r#"{"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"}}]}"#;
+const CHUNK_B: &str =
+    r#"{"id":"c","choices":[{"index":0,"delta":{"content":"lo"},"finish_reason":"stop"}]}"#;
+
+/// Decodes `body` fed in one piece; returns the items and the final result (`Ok(())` when the
+/// stream ended cleanly).
+fn decode(body: &str) -> (Vec<StreamItem>, Result<(), Error>) {
+    let mut decoder = StreamDecoder::new().accumulating();
+    decoder.push(bytes::Bytes::copy_from_slice(body.as_bytes()));
+    decoder.finish();
+    let mut items = Vec::new();
+    loop {
+        match decoder.poll_item() {
+            Ok(Some(item)) => items.push(item),
+            Ok(None) => return (items, Ok(())),
+            Err(error) => {
+                // Errors are final.
+                assert_eq!(
+                    decoder.poll_item().unwrap_err().to_string(),
+                    error.to_string()
+                );
+                return (items, Err(error));
+            }
+        }
+    }
+}
+
+fn chunks(items: &[StreamItem]) -> usize {
+    items
+        .iter()
+        .filter(|item| matches!(item, StreamItem::Chunk(_)))
+        .count()
+}
+
+#[test]
+fn done_ends_the_stream_and_later_data_is_ignored() {
+    let (items, end) = decode(&format!(
+        "data: {CHUNK_A}\n\ndata: [DONE]\n\ndata: {CHUNK_B}\n\n"
+    ));
+    end.unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[1], StreamItem::Done);
+}
+
+#[test]
+fn llama_cpp_done_without_blank_line_is_done() {
+    let (items, end) = decode(&format!("data: {CHUNK_A}\n\ndata: [DONE]\n"));
+    end.unwrap();
+    assert_eq!(items.last(), Some(&StreamItem::Done));
+}
+
+#[test]
+fn a_whole_last_data_line_without_blank_line_is_decoded() {
+    let (items, end) = decode(&format!("data: {CHUNK_A}\n\ndata: {CHUNK_B}\n"));
+    end.unwrap();
+    assert_eq!(chunks(&items), 2);
+}
+
+#[test]
+fn no_done_but_every_choice_finished_is_complete() {
+    let (items, end) = decode(&format!("data: {CHUNK_A}\n\ndata: {CHUNK_B}\n\n"));
+    end.unwrap();
+    assert_eq!(chunks(&items), 2);
+}
+
+#[test]
+fn no_done_and_unfinished_is_truncated_with_the_partial_answer() {
+    let (items, end) = decode(&format!("data: {CHUNK_A}\n\n"));
+    assert_eq!(chunks(&items), 1);
+    let error = end.unwrap_err();
+    assert!(error.is_truncated(), "{error}");
+    assert_eq!(error.partial().unwrap().text(), Some("Hel"));
+    assert!(
+        error
+            .to_string()
+            .contains("1 chunks received (3 bytes of text)"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_cut_in_the_middle_of_an_event_is_truncated_even_when_choices_finished() {
+    let usage =
+        r#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#;
+    let body = format!(
+        "data: {CHUNK_A}\n\ndata: {CHUNK_B}\n\ndata: {}",
+        &usage[..20]
+    );
+    let (_, end) = decode(&body);
+    assert!(end.unwrap_err().is_truncated());
+}
+
+#[test]
+fn an_empty_stream_is_truncated() {
+    let (items, end) = decode("");
+    assert!(items.is_empty());
+    assert!(end.unwrap_err().is_truncated());
+    let (_, end) = decode(": OPENROUTER PROCESSING\n\n");
+    assert!(end.unwrap_err().is_truncated());
+}
+
+#[test]
+fn n_expected_choices_must_all_finish() {
+    let body = format!("data: {CHUNK_A}\n\ndata: {CHUNK_B}\n\n");
+    let mut decoder = StreamDecoder::new().expect_choices(2);
+    decoder.push(body.into_bytes());
+    decoder.finish();
+    while let Ok(Some(_)) = decoder.poll_item() {}
+    assert!(decoder.poll_item().unwrap_err().is_truncated());
+}
+
+#[test]
+fn keep_alives_and_empty_data_are_skipped() {
+    let (items, end) = decode(&format!(
+        ": keep-alive\n\ndata:\n\ndata:  \n\n: OPENROUTER PROCESSING\n\ndata:{CHUNK_A}\n\ndata: [DONE]\n\n"
+    ));
+    end.unwrap();
+    assert_eq!(chunks(&items), 1);
+}
+
+#[test]
+fn openrouter_error_in_a_200_stream() {
+    let (items, end) = decode(&format!(
+        "data: {CHUNK_A}\n\ndata: {{\"id\":\"gen-1\",\"object\":\"chat.completion.chunk\",\"error\":{{\"message\":\"Provider returned error\",\"code\":502}},\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"\"}},\"finish_reason\":\"error\"}}]}}\n\ndata: [DONE]\n\n"
+    ));
+    assert_eq!(chunks(&items), 1);
+    let error = end.unwrap_err();
+    let api = error.api_error().unwrap();
+    assert_eq!(api.message(), "Provider returned error");
+    assert_eq!(api.code(), Some(&ErrorCode::Number(502)));
+    assert_eq!(api.kind(), ApiErrorKind::Server);
+    assert_eq!(api.status(), None);
+}
+
+#[test]
+fn an_error_object_that_is_not_chunk_shaped() {
+    let (_, end) = decode(
+        "data: {\"error\":{\"code\":401,\"message\":\"Invalid API Key\",\"type\":\"authentication_error\"},\"choices\":\"none\"}\n\n",
+    );
+    assert!(end.unwrap_err().is_auth());
+}
+
+#[test]
+fn old_vllm_error_object() {
+    let (_, end) = decode(
+        "data: {\"object\":\"error\",\"message\":\"The model does not exist.\",\"type\":\"NotFoundError\",\"param\":null,\"code\":404}\n\n",
+    );
+    let error = end.unwrap_err();
+    assert_eq!(
+        error.api_error().unwrap().message(),
+        "The model does not exist."
+    );
+    assert_eq!(error.api_error().unwrap().kind(), ApiErrorKind::NotFound);
+}
+
+#[test]
+fn event_error_with_json_or_text() {
+    let (_, end) = decode(
+        "event: error\ndata: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n",
+    );
+    assert!(end.unwrap_err().is_server_error());
+    let (_, end) = decode("event: error\ndata: upstream timed out\n\n");
+    assert_eq!(
+        end.unwrap_err().api_error().unwrap().message(),
+        "upstream timed out"
+    );
+    let (_, end) = decode("event: error\ndata: {\"message\":\"m\",\"code\":429}\n\n");
+    assert!(end.unwrap_err().is_rate_limited());
+}
+
+#[test]
+fn old_llama_cpp_error_field() {
+    let (_, end) = decode(
+        "error: {\"code\":500,\"message\":\"slot unavailable\",\"type\":\"server_error\"}\n\n",
+    );
+    let error = end.unwrap_err();
+    assert_eq!(error.api_error().unwrap().message(), "slot unavailable");
+}
+
+#[test]
+fn data_that_is_not_json_is_an_error_quoting_it() {
+    let (_, end) = decode("data: <html>502 Bad Gateway</html>\n\n");
+    let error = end.unwrap_err();
+    assert!(error.is_protocol());
+    let text = error.to_string();
+    assert!(text.contains("<html>502 Bad Gateway</html>"), "{text}");
+    assert!(text.contains("`message`"), "{text}");
+
+    let long = "x".repeat(10_000);
+    let (_, end) = decode(&format!("data: {long}\n\n"));
+    assert!(end.unwrap_err().to_string().len() < 600);
+}
+
+#[test]
+fn falsy_error_fields_are_not_errors() {
+    let (items, end) = decode(&format!(
+        "data: {{\"error\":null,\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"a\"}},\"finish_reason\":\"stop\"}}]}}\n\ndata: {CHUNK_B}\n\n"
+    ));
+    end.unwrap();
+    assert_eq!(chunks(&items), 2);
+}
+
+#[test]
+fn into_completion_reports_what_happened() {
+    let mut decoder = StreamDecoder::new().accumulating();
+    decoder.push(format!("data: {CHUNK_A}\n\ndata: {CHUNK_B}\n\ndata: [DONE]\n\n").into_bytes());
+    decoder.finish();
+    while decoder.poll_item().unwrap().is_some() {}
+    assert!(decoder.saw_done());
+    assert_eq!(decoder.chunks(), 2);
+    assert_eq!(decoder.into_completion().unwrap().text(), Some("Hello"));
+}
+
+#[test]
+fn the_buffer_limit_surfaces_as_an_error() {
+    let mut decoder = StreamDecoder::with_sse(SseDecoder::new().with_buffer_limit(64));
+    decoder.push(format!("data: {CHUNK_A}\n\n").into_bytes());
+    assert!(decoder.poll_item().unwrap_err().is_buffer_limit());
+}

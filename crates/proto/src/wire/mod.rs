@@ -1,0 +1,35 @@
+//! Wire types of `POST /v1/chat/completions`: the request, the response, the streamed chunk and
+//! the error body.
+//!
+//! Decoding is tolerant, because real servers are: enums keep values they do not know
+//! (`Other`), fields nobody declared land in `extra` maps instead of being dropped, `null` means
+//! the same as absent, and the quirks listed in the project's provider notes decode (numeric
+//! error codes, `tool_calls` as an object, arguments as an object, ...). Serialization leaves
+//! unset fields out and round-trips.
+
+mod chunk;
+mod chunk_json;
+mod content;
+mod error_body;
+mod lenient;
+mod message;
+mod open_enum;
+mod request;
+mod response;
+mod tool;
+
+pub(crate) use chunk_json::decode_chunk;
+
+pub use chunk::{ChatCompletionChunk, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta};
+pub use content::{
+    AudioFormat, AudioPart, Content, ContentPart, FileInput, FilePart, ImageDetail, ImagePart,
+    ImageUrl, InputAudio, RefusalPart, TextPart,
+};
+pub use error_body::{ErrorCode, ErrorObject};
+pub use message::{FunctionCall, Message, Role, ToolCall, ToolKind};
+pub use request::{ChatRequest, Modality, ReasoningEffort, ServiceTier, Stop, StreamOptions};
+pub use response::{
+    ChatCompletion, Choice, CompletionTokensDetails, FinishReason, Logprobs, ObjectKind,
+    PromptTokensDetails, TokenLogprob, TopLogprob, Usage,
+};
+pub use tool::{FunctionDefinition, JsonSchemaFormat, ResponseFormat, Tool, ToolChoice};
