@@ -13,11 +13,11 @@
 //! A stream is complete when `[DONE]` was seen or every choice finished; anything else is
 //! truncated, and [`finish`](ChunkAccumulator::finish) says so while keeping what arrived.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::wire::{
-    ChatCompletion, ChatCompletionChunk, Choice, Content, Delta, FinishReason, FunctionCall,
-    Logprobs, Message, ObjectKind, Role, ToolCall, ToolCallDelta, Usage,
+    ChatCompletion, ChatCompletionChunk, Choice, ChunkView, Content, DeltaView, Extra,
+    FinishReason, FunctionCall, Logprobs, Message, ObjectKind, Role, ToolCall, ToolCallView, Usage,
 };
 use crate::{Error, ErrorKind};
 
@@ -59,8 +59,8 @@ struct ChoiceState {
     function_call: Option<FunctionCall>,
     finish_reason: Option<FinishReason>,
     logprobs: Option<Logprobs>,
-    message_extra: Map<String, Value>,
-    choice_extra: Map<String, Value>,
+    message_extra: Extra,
+    choice_extra: Extra,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -81,7 +81,7 @@ pub(crate) struct StreamProgress {
 }
 
 impl StreamProgress {
-    pub(crate) fn observe(&mut self, chunk: &ChatCompletionChunk) {
+    pub(crate) fn observe(&mut self, chunk: &ChunkView<'_>) {
         self.chunks += 1;
         for choice in &chunk.choices {
             let finished = choice.finish_reason.is_some();
@@ -132,6 +132,10 @@ impl ChunkAccumulator {
         self.progress.done = true;
     }
 
+    pub(crate) fn progress(&self) -> &StreamProgress {
+        &self.progress
+    }
+
     /// How many chunks were pushed.
     pub fn chunks(&self) -> u64 {
         self.progress.chunks
@@ -144,6 +148,11 @@ impl ChunkAccumulator {
 
     /// Folds one chunk in.
     pub fn push(&mut self, chunk: &ChatCompletionChunk) {
+        self.push_view(&chunk.view());
+    }
+
+    /// Folds one borrowed chunk in (what [`StreamDecoder`](crate::StreamDecoder) does).
+    pub fn push_view(&mut self, chunk: &ChunkView<'_>) {
         self.progress.observe(chunk);
         let completion = &mut self.completion;
         if completion.id.is_empty() && !chunk.id.is_empty() {
@@ -155,24 +164,29 @@ impl ChunkAccumulator {
         if completion.created == 0 {
             completion.created = chunk.created;
         }
-        if let Some(fingerprint) = &chunk.system_fingerprint {
+        // Set by the first chunk that has them: the same on every chunk of a stream.
+        if completion.system_fingerprint.is_none()
+            && let Some(fingerprint) = &chunk.system_fingerprint
+        {
             completion.system_fingerprint = Some(fingerprint.to_string());
         }
-        if let Some(tier) = &chunk.service_tier {
-            completion.service_tier = Some(tier.clone());
+        if completion.service_tier.is_none() {
+            completion.service_tier.clone_from(&chunk.service_tier);
         }
-        if let Some(usage) = chunk.usage.clone().or_else(|| groq_usage(chunk)) {
+        if let Some(usage) = &chunk.usage {
+            completion.usage = Some(Usage::clone(usage));
+        } else if let Some(usage) = groq_usage(chunk) {
             completion.usage = Some(usage);
         }
-        if chunk.moderation.is_some() {
-            completion.moderation.clone_from(&chunk.moderation);
+        if let Some(moderation) = &chunk.moderation {
+            completion.moderation = Some(Value::clone(moderation));
         }
         for (key, value) in &chunk.extra {
             if key != "x_groq" {
                 completion.extra.insert(key.clone(), value.clone());
             }
         }
-        for choice in &chunk.choices {
+        for choice in chunk.choices.iter() {
             let state = self.choice_mut(choice.index);
             state.apply(&choice.delta);
             if let Some(reason) = &choice.finish_reason {
@@ -227,7 +241,7 @@ impl ChunkAccumulator {
 }
 
 impl ChoiceState {
-    fn apply(&mut self, delta: &Delta) {
+    fn apply(&mut self, delta: &DeltaView<'_>) {
         if self.role.is_none() {
             self.role.clone_from(&delta.role);
         }
@@ -264,7 +278,7 @@ impl ChoiceState {
         }
     }
 
-    fn merge_tool_call(&mut self, fragment: &ToolCallDelta) {
+    fn merge_tool_call(&mut self, fragment: &ToolCallView<'_>) {
         let id = fragment.id.as_deref().filter(|id| !id.is_empty());
         let name = fragment
             .function
@@ -370,7 +384,7 @@ fn append_logprobs(into: &mut Logprobs, from: &Logprobs) {
 }
 
 /// Groq reported usage as `x_groq.usage`.
-fn groq_usage(chunk: &ChatCompletionChunk) -> Option<Usage> {
+fn groq_usage(chunk: &ChunkView<'_>) -> Option<Usage> {
     let usage = chunk.extra.get("x_groq")?.get("usage")?;
     serde_json::from_value(usage.clone()).ok()
 }

@@ -23,7 +23,12 @@ impl fmt::Display for JsonError {
     }
 }
 
-pub(crate) type JsonResult<T> = Result<T, JsonError>;
+/// A failed read. The details stay in the reader ([`JsonReader::take_error`]), so that results
+/// on the hot path stay as small as the values they carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fail;
+
+pub(crate) type JsonResult<T> = Result<T, Fail>;
 
 /// A string value as it appears in the input, without its quotes.
 #[derive(Debug, Clone, Copy)]
@@ -105,41 +110,71 @@ pub(crate) enum Peek {
 
 /// Reads one JSON document from a `&str`, value by value.
 pub(crate) struct JsonReader<'a> {
-    text: &'a str,
     bytes: &'a [u8],
     pos: usize,
+    error: Option<JsonError>,
 }
 
 impl<'a> JsonReader<'a> {
     pub(crate) fn new(text: &'a str) -> Self {
         Self {
-            text,
             bytes: text.as_bytes(),
             pos: 0,
+            error: None,
         }
     }
 
-    pub(crate) fn error<T>(&self, reason: impl Into<Cow<'static, str>>) -> JsonResult<T> {
-        Err(JsonError {
+    /// Records why reading failed, at the current position.
+    #[cold]
+    pub(crate) fn error<T>(&mut self, reason: impl Into<Cow<'static, str>>) -> JsonResult<T> {
+        if self.error.is_none() {
+            self.error = Some(JsonError {
+                offset: self.pos,
+                reason: reason.into(),
+            });
+        }
+        Err(Fail)
+    }
+
+    /// Why the last read failed.
+    pub(crate) fn take_error(&mut self) -> JsonError {
+        self.error.take().unwrap_or(JsonError {
             offset: self.pos,
-            reason: reason.into(),
+            reason: Cow::Borrowed("invalid JSON"),
         })
     }
 
-    #[inline]
+    /// The text between two byte offsets that the reader found on ASCII delimiters.
+    #[inline(always)]
+    fn slice(&self, start: usize, end: usize) -> &'a str {
+        let bytes = &self.bytes[start..end];
+        debug_assert!(std::str::from_utf8(bytes).is_ok());
+        // SAFETY: `start` and `end` sit next to ASCII bytes (quotes, delimiters, digits) of a
+        // `str`, so they are character boundaries and the bytes between are UTF-8.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+
+    /// Steps over whitespace; servers rarely send any, so the first test usually ends it.
+    #[inline(always)]
     fn skip_ws(&mut self) {
         while let Some(&b) = self.bytes.get(self.pos) {
-            if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
-                break;
+            if b > b' ' || !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+                return;
             }
             self.pos += 1;
         }
     }
 
+    /// The next byte after whitespace.
+    #[inline(always)]
+    fn next_byte(&mut self) -> Option<u8> {
+        self.skip_ws();
+        self.bytes.get(self.pos).copied()
+    }
+
     /// Checks that nothing but whitespace follows the document.
     pub(crate) fn end(&mut self) -> JsonResult<()> {
-        self.skip_ws();
-        if self.pos != self.bytes.len() {
+        if self.next_byte().is_some() {
             return self.error("trailing characters");
         }
         Ok(())
@@ -148,23 +183,22 @@ impl<'a> JsonReader<'a> {
     /// The kind of the next value.
     #[inline]
     pub(crate) fn peek(&mut self) -> JsonResult<Peek> {
-        self.skip_ws();
-        Ok(match self.bytes.get(self.pos) {
-            Some(b'n') => Peek::Null,
-            Some(b't' | b'f') => Peek::Bool,
-            Some(b'-' | b'0'..=b'9') => Peek::Number,
+        Ok(match self.next_byte() {
             Some(b'"') => Peek::String,
-            Some(b'[') => Peek::Array,
+            Some(b'n') => Peek::Null,
             Some(b'{') => Peek::Object,
+            Some(b'[') => Peek::Array,
+            Some(b'-' | b'0'..=b'9') => Peek::Number,
+            Some(b't' | b'f') => Peek::Bool,
             Some(_) => return self.error("expected a value"),
             None => return self.error("unexpected end of input"),
         })
     }
 
     /// Consumes `null` if it comes next.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn eat_null(&mut self) -> JsonResult<bool> {
-        if self.peek()? != Peek::Null {
+        if self.next_byte() != Some(b'n') {
             return Ok(false);
         }
         self.literal(b"null")?;
@@ -181,48 +215,73 @@ impl<'a> JsonReader<'a> {
     }
 
     pub(crate) fn bool(&mut self) -> JsonResult<bool> {
-        match self.peek()? {
-            Peek::Bool if self.bytes[self.pos] == b't' => self.literal(b"true").map(|()| true),
-            Peek::Bool => self.literal(b"false").map(|()| false),
+        match self.next_byte() {
+            Some(b't') => self.literal(b"true").map(|()| true),
+            Some(b'f') => self.literal(b"false").map(|()| false),
             _ => self.error("expected a boolean"),
         }
     }
 
-    /// A non-negative integer that fits `u64` (what serde_json accepts for an unsigned field).
+    /// A non-negative integer that fits `u64` (what serde_json accepts for an unsigned field:
+    /// no sign, fraction or exponent).
+    #[inline]
     pub(crate) fn u64(&mut self) -> JsonResult<u64> {
-        if self.peek()? != Peek::Number {
+        if !matches!(self.next_byte(), Some(b'0'..=b'9')) {
             return self.error("expected an unsigned integer");
         }
-        let start = self.pos;
-        let raw = self.number()?;
-        let digits = raw.as_bytes();
-        if digits[0] == b'-' || !digits.iter().all(u8::is_ascii_digit) {
-            self.pos = start;
+        let digits = &self.bytes[self.pos..];
+        let mut value: u64 = 0;
+        let mut count = 0;
+        // Eight digits at a time while they last (timestamps have ten).
+        while let Some(eight) = digits.get(count..count + 8)
+            && let Some(parsed) = eight_digits(eight)
+            && count < 16
+        {
+            value = value.wrapping_mul(100_000_000).wrapping_add(parsed);
+            count += 8;
+        }
+        while let Some(&byte) = digits.get(count) {
+            let digit = byte.wrapping_sub(b'0');
+            if digit > 9 {
+                break;
+            }
+            // Wrapping is harmless up to nineteen digits; more are checked below.
+            value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
+            count += 1;
+        }
+        if count > 19 {
+            value = 0;
+            for &digit in &digits[..count] {
+                value = match value
+                    .checked_mul(10)
+                    .and_then(|v| v.checked_add(u64::from(digit - b'0')))
+                {
+                    Some(value) => value,
+                    None => return self.error("integer out of range"),
+                };
+            }
+        }
+        if digits[0] == b'0' && count > 1 {
+            return self.error("invalid number");
+        }
+        if matches!(digits.get(count), Some(b'.' | b'e' | b'E')) {
             return self.error("expected an unsigned integer");
         }
-        let mut value = 0u64;
-        for &d in digits {
-            value = match value
-                .checked_mul(10)
-                .and_then(|v| v.checked_add(u64::from(d - b'0')))
-            {
-                Some(v) => v,
-                None => {
-                    self.pos = start;
-                    return self.error("integer out of range");
-                }
-            };
-        }
+        self.pos += count;
         Ok(value)
     }
 
+    #[inline]
     pub(crate) fn u32(&mut self) -> JsonResult<u32> {
         let start = self.pos;
         let value = self.u64()?;
-        u32::try_from(value).or_else(|_| {
-            self.pos = start;
-            self.error("integer out of range")
-        })
+        match u32::try_from(value) {
+            Ok(value) => Ok(value),
+            Err(_) => {
+                self.pos = start;
+                self.error("integer out of range")
+            }
+        }
     }
 
     /// Scans a number per the JSON grammar and returns its text.
@@ -269,33 +328,44 @@ impl<'a> JsonReader<'a> {
             }
         }
         self.pos = i;
-        Ok(&self.text[start..i])
+        Ok(self.slice(start, i))
     }
 
     /// A string value.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn string(&mut self) -> JsonResult<RawStr<'a>> {
-        if self.peek()? != Peek::String {
+        if self.next_byte() != Some(b'"') {
             return self.error("expected a string");
         }
         self.pos += 1;
         let start = self.pos;
-        let mut escaped = false;
+        self.pos += find_string_special(&self.bytes[start..]);
+        if self.bytes.get(self.pos) == Some(&b'"') {
+            let raw = self.slice(start, self.pos);
+            self.pos += 1;
+            return Ok(RawStr {
+                raw,
+                escaped: false,
+            });
+        }
+        self.string_slow(start)
+    }
+
+    /// The rest of a string that has escapes (or is invalid), from the first special byte.
+    #[inline(never)]
+    fn string_slow(&mut self, start: usize) -> JsonResult<RawStr<'a>> {
         loop {
-            self.pos += find_string_special(&self.bytes[self.pos..]);
             match self.bytes.get(self.pos) {
                 Some(b'"') => {
-                    let raw = &self.text[start..self.pos];
+                    let raw = self.slice(start, self.pos);
                     self.pos += 1;
-                    return Ok(RawStr { raw, escaped });
+                    return Ok(RawStr { raw, escaped: true });
                 }
-                Some(b'\\') => {
-                    escaped = true;
-                    self.escape()?;
-                }
+                Some(b'\\') => self.escape()?,
                 Some(_) => return self.error("control character in string"),
                 None => return self.error("unterminated string"),
             }
+            self.pos += find_string_special(&self.bytes[self.pos..]);
         }
     }
 
@@ -341,70 +411,135 @@ impl<'a> JsonReader<'a> {
         }
     }
 
-    /// Calls `field` with each key of an object; `field` must consume the value.
+    /// The first byte of the key at the reader's position (just after its opening quote).
+    #[inline(always)]
+    pub(crate) fn key_first_byte(&self) -> u8 {
+        self.bytes.get(self.pos + 1).copied().unwrap_or(0)
+    }
+
+    /// Whether the key at the reader's position is `"name"` (its first byte already matched);
+    /// if so, consumes it and its colon. A key that only matches once unescaped is not
+    /// recognised here (see [`key`](Self::key)).
+    #[inline(always)]
+    pub(crate) fn key_is(&mut self, name: &str) -> bool {
+        let name = name.as_bytes();
+        // One range check; the comparisons below are then on a slice of known length.
+        let Some(candidate) = self.bytes.get(self.pos + 1..self.pos + name.len() + 3) else {
+            return false;
+        };
+        let (text, rest) = candidate.split_at(name.len());
+        if text != name || rest[0] != b'"' {
+            return false;
+        }
+        if rest[1] == b':' {
+            self.pos += name.len() + 3;
+            return true;
+        }
+        let saved = self.pos;
+        self.pos += name.len() + 2;
+        if self.next_byte() == Some(b':') {
+            self.pos += 1;
+            return true;
+        }
+        self.pos = saved;
+        false
+    }
+
+    /// The next key, and its colon.
     #[inline]
-    pub(crate) fn object(
-        &mut self,
-        mut field: impl FnMut(&mut Self, RawStr<'a>) -> JsonResult<()>,
-    ) -> JsonResult<()> {
-        if self.peek()? != Peek::Object {
+    pub(crate) fn key(&mut self) -> JsonResult<RawStr<'a>> {
+        let key = self.string()?;
+        if self.next_byte() != Some(b':') {
+            return self.error("expected ':'");
+        }
+        self.pos += 1;
+        Ok(key)
+    }
+
+    /// Whether the next value is the string `"text"` (no escapes); if so, consumes it.
+    #[inline(always)]
+    pub(crate) fn string_is(&mut self, text: &str) -> bool {
+        let text = text.as_bytes();
+        if self.next_byte() != Some(b'"') {
+            return false;
+        }
+        let rest = &self.bytes[self.pos + 1..];
+        if rest.len() > text.len() && rest[..text.len()] == *text && rest[text.len()] == b'"' {
+            self.pos += text.len() + 2;
+            return true;
+        }
+        false
+    }
+
+    /// Opens an object: consumes `{`, and returns whether a member follows (the reader is then
+    /// at its key) or the object is empty (its `}` consumed).
+    #[inline(always)]
+    pub(crate) fn begin_object(&mut self) -> JsonResult<bool> {
+        if self.next_byte() != Some(b'{') {
             return self.error("expected an object");
         }
         self.pos += 1;
-        self.skip_ws();
-        if self.bytes.get(self.pos) == Some(&b'}') {
-            self.pos += 1;
-            return Ok(());
-        }
-        loop {
-            let key = self.string()?;
-            self.skip_ws();
-            if self.bytes.get(self.pos) != Some(&b':') {
-                return self.error("expected ':'");
-            }
-            self.pos += 1;
-            field(self, key)?;
-            self.skip_ws();
-            match self.bytes.get(self.pos) {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.skip_ws();
+        self.member_follows(b'}')
+    }
+
+    /// After a member's value: consumes `,` and returns true (the reader is at the next key),
+    /// or consumes `}` and returns false.
+    #[inline(always)]
+    pub(crate) fn next_member(&mut self) -> JsonResult<bool> {
+        match self.next_byte() {
+            Some(b',') => {
+                self.pos += 1;
+                if self.next_byte() != Some(b'"') {
+                    return self.error("expected a string");
                 }
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                _ => return self.error("expected ',' or '}'"),
+                Ok(true)
             }
+            Some(b'}') => {
+                self.pos += 1;
+                Ok(false)
+            }
+            _ => self.error("expected ',' or '}'"),
         }
     }
 
-    /// Calls `item` for each element of an array; `item` must consume the element.
-    #[inline]
-    pub(crate) fn array(
-        &mut self,
-        mut item: impl FnMut(&mut Self) -> JsonResult<()>,
-    ) -> JsonResult<()> {
-        if self.peek()? != Peek::Array {
+    #[inline(always)]
+    fn member_follows(&mut self, close: u8) -> JsonResult<bool> {
+        match self.next_byte() {
+            Some(b'"') if close == b'}' => Ok(true),
+            Some(b) if b == close => {
+                self.pos += 1;
+                Ok(false)
+            }
+            Some(_) if close == b']' => Ok(true),
+            _ if close == b'}' => self.error("expected a string"),
+            _ => self.error("unexpected end of input"),
+        }
+    }
+
+    /// Opens an array: consumes `[`, and returns whether an element follows or the array is
+    /// empty (its `]` consumed).
+    #[inline(always)]
+    pub(crate) fn begin_array(&mut self) -> JsonResult<bool> {
+        if self.next_byte() != Some(b'[') {
             return self.error("expected an array");
         }
         self.pos += 1;
-        self.skip_ws();
-        if self.bytes.get(self.pos) == Some(&b']') {
-            self.pos += 1;
-            return Ok(());
-        }
-        loop {
-            item(self)?;
-            self.skip_ws();
-            match self.bytes.get(self.pos) {
-                Some(b',') => self.pos += 1,
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                _ => return self.error("expected ',' or ']'"),
+        self.member_follows(b']')
+    }
+
+    /// After an element: consumes `,` and returns true, or consumes `]` and returns false.
+    #[inline(always)]
+    pub(crate) fn next_element(&mut self) -> JsonResult<bool> {
+        match self.next_byte() {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(true)
             }
+            Some(b']') => {
+                self.pos += 1;
+                Ok(false)
+            }
+            _ => self.error("expected ',' or ']'"),
         }
     }
 
@@ -430,8 +565,7 @@ impl<'a> JsonReader<'a> {
                 }
                 Peek::Array => {
                     self.pos += 1;
-                    self.skip_ws();
-                    if self.bytes.get(self.pos) == Some(&b']') {
+                    if self.next_byte() == Some(b']') {
                         self.pos += 1;
                     } else {
                         stack.push(false);
@@ -440,8 +574,7 @@ impl<'a> JsonReader<'a> {
                 }
                 Peek::Object => {
                     self.pos += 1;
-                    self.skip_ws();
-                    if self.bytes.get(self.pos) == Some(&b'}') {
+                    if self.next_byte() == Some(b'}') {
                         self.pos += 1;
                     } else {
                         stack.push(true);
@@ -453,17 +586,15 @@ impl<'a> JsonReader<'a> {
             // After a value: close containers or move to the next element.
             loop {
                 let Some(&in_object) = stack.last() else {
-                    return Ok(&self.text[start..self.pos]);
+                    return Ok(self.slice(start, self.pos));
                 };
-                self.skip_ws();
-                match (self.bytes.get(self.pos), in_object) {
+                match (self.next_byte(), in_object) {
                     (Some(b','), false) => {
                         self.pos += 1;
                         break;
                     }
                     (Some(b','), true) => {
                         self.pos += 1;
-                        self.skip_ws();
                         self.object_key()?;
                         break;
                     }
@@ -481,8 +612,7 @@ impl<'a> JsonReader<'a> {
     /// A key and its colon, inside an object.
     fn object_key(&mut self) -> JsonResult<()> {
         self.string()?;
-        self.skip_ws();
-        if self.bytes.get(self.pos) != Some(&b':') {
+        if self.next_byte() != Some(b':') {
             return self.error("expected ':'");
         }
         self.pos += 1;
@@ -490,35 +620,58 @@ impl<'a> JsonReader<'a> {
     }
 }
 
+/// The value of eight ASCII digits, or `None` if any byte is not a digit. SWAR: three
+/// multiply-and-shift steps instead of eight.
+#[inline(always)]
+fn eight_digits(bytes: &[u8]) -> Option<u64> {
+    let word = u64::from_le_bytes(bytes.try_into().ok()?);
+    let values = word.wrapping_sub(0x3030_3030_3030_3030);
+    // Every byte was 0x30..=0x39: no borrow out of a byte, and adding 6 keeps it below 0x10.
+    let all_digits = (word & 0xF0F0_F0F0_F0F0_F0F0) == 0x3030_3030_3030_3030
+        && (values.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) == 0;
+    if !all_digits {
+        return None;
+    }
+    // The first digit is the lowest byte: combine pairs, then quads, then the two halves.
+    let pairs = values.wrapping_mul(10).wrapping_add(values >> 8);
+    let quads = ((pairs & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32))
+        + ((pairs >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32)))
+        >> 32;
+    Some(quads)
+}
+
 /// The index of the first `"`, `\` or control character (< 0x20) in `bytes`, or its length.
 ///
 /// Eight bytes at a time: strings in chunks are mostly short ASCII runs, where this beats both
-/// a byte loop and a SIMD search's set-up cost.
+/// a byte loop and a SIMD search's set-up cost. The words may run past the string's end into
+/// the rest of the document: only the first match counts.
 #[inline]
 fn find_string_special(bytes: &[u8]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let mut i = 0;
-    while i + 8 <= bytes.len() {
-        let word = u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+    let mut words = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for word in words.by_ref() {
+        let word = u64::from_le_bytes([
+            word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
+        ]);
         let quote = word ^ (ONES * u64::from(b'"'));
         let backslash = word ^ (ONES * u64::from(b'\\'));
-        let found = (quote.wrapping_sub(ONES) & !quote)
+        let found = ((quote.wrapping_sub(ONES) & !quote)
             | (backslash.wrapping_sub(ONES) & !backslash)
-            | (word.wrapping_sub(ONES * 0x20) & !word);
-        let found = found & HIGHS;
+            | (word.wrapping_sub(ONES * 0x20) & !word))
+            & HIGHS;
         if found != 0 {
-            return i + (found.trailing_zeros() / 8) as usize;
+            return offset + (found.trailing_zeros() / 8) as usize;
         }
-        i += 8;
+        offset += 8;
     }
-    while i < bytes.len() {
-        if matches!(bytes[i], b'"' | b'\\' | 0..=0x1f) {
-            return i;
-        }
-        i += 1;
-    }
-    i
+    let tail = words.remainder();
+    offset
+        + tail
+            .iter()
+            .position(|&b| matches!(b, b'"' | b'\\' | 0..=0x1f))
+            .unwrap_or(tail.len())
 }
 
 #[cfg(test)]
@@ -530,6 +683,13 @@ mod tests {
         let raw = reader.skip_value()?;
         reader.end()?;
         Ok(raw)
+    }
+
+    #[test]
+    fn errors_say_where_and_why() {
+        let mut reader = JsonReader::new("{\"a\" 1}");
+        assert!(reader.skip_value().is_err());
+        assert_eq!(reader.take_error().to_string(), "expected ':' at byte 5");
     }
 
     #[test]
@@ -616,8 +776,50 @@ mod tests {
     }
 
     #[test]
+    fn eight_digits_matches_a_plain_parse() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let text = format!("{:08}", x % 100_000_000);
+            assert_eq!(
+                eight_digits(text.as_bytes()),
+                Some(x % 100_000_000),
+                "{text}"
+            );
+        }
+        for bad in [
+            "1234567a",
+            "/1234567",
+            ":1234567",
+            "1234 567",
+            "1234\u{7f}567",
+        ] {
+            assert_eq!(eight_digits(&bad.as_bytes()[..8]), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn integers() {
         assert_eq!(JsonReader::new("18446744073709551615").u64(), Ok(u64::MAX));
+        assert_eq!(JsonReader::new(" 7").u32(), Ok(7));
+        for n in [
+            0u64,
+            9,
+            10,
+            12345678,
+            123456789,
+            1741570283,
+            99999999999999999,
+            u64::MAX - 1,
+        ] {
+            let text = n.to_string();
+            assert_eq!(JsonReader::new(&text).u64(), Ok(n), "{text}");
+            assert_eq!(JsonReader::new(&format!("{text},")).u64(), Ok(n), "{text}");
+        }
+        assert!(JsonReader::new("0123456789").u64().is_err());
+        assert!(JsonReader::new("12345678.5").u64().is_err());
         assert!(JsonReader::new("18446744073709551616").u64().is_err());
         assert!(JsonReader::new("-1").u64().is_err());
         assert!(JsonReader::new("1.0").u64().is_err());

@@ -70,6 +70,16 @@ pub mod wire;
 pub use accumulate::ChunkAccumulator;
 pub use error::{DATA_PREFIX_LEN, Error, ErrorKind};
 pub use exchange::{ApiError, ApiErrorKind};
-pub use stream::{StreamDecoder, StreamItem};
+pub use stream::{StreamDecoder, StreamItem, ViewItem};
 pub use text::Text;
 pub use wire::{ChatCompletion, ChatCompletionChunk, ChatRequest, Message};
+
+#[doc(hidden)]
+pub mod __bench {
+    //! Internals exposed for the profiling examples only.
+    pub fn skip_value(text: &str) -> usize {
+        crate::json::JsonReader::new(text)
+            .skip_value()
+            .map_or(0, str::len)
+    }
+}

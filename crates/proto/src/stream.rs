@@ -15,7 +15,10 @@ use serde_json::Value;
 use crate::accumulate::{ChunkAccumulator, StreamProgress};
 use crate::exchange::ApiError;
 use crate::sse::{SseDecoder, SseEvent};
-use crate::wire::{ChatCompletion, ChatCompletionChunk, ErrorObject, ObjectKind, decode_chunk};
+use crate::wire::ChunkJsonError;
+use crate::wire::{
+    ChatCompletion, ChatCompletionChunk, ChunkView, ErrorObject, ObjectKind, decode_view_into,
+};
 use crate::{Error, ErrorKind, Text};
 
 /// What a stream yields.
@@ -32,11 +35,25 @@ pub enum StreamItem {
     Done,
 }
 
+/// What [`StreamDecoder::poll_view`] lends: a chunk borrowing the decoder's current event.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum ViewItem<'a> {
+    /// A chunk of the answer, valid until the decoder is polled again.
+    Chunk(&'a ChunkView<'a>),
+    /// `data: [DONE]`.
+    Done,
+}
+
 /// Decodes a streamed chat completion: push bytes in, poll [`StreamItem`]s out.
 ///
 /// With [`accumulating`](Self::accumulating) it also folds every chunk into a
 /// [`ChatCompletion`] ([`into_completion`](Self::into_completion)), and a truncation error then
 /// carries what arrived.
+///
+/// [`poll_item`](Self::poll_item) yields owned chunks; [`poll_view`](Self::poll_view) lends a
+/// borrowed [`ChunkView`] instead, which costs no allocation: the fast path when the chunks are
+/// only read (printing text as it arrives, accumulating).
 ///
 /// ```
 /// use gptproto_proto::{StreamDecoder, StreamItem};
@@ -57,9 +74,18 @@ pub enum StreamItem {
 /// ```
 #[derive(Debug)]
 pub struct StreamDecoder {
+    /// The chunk [`poll_view`](Self::poll_view) decoded last. It borrows `current`'s bytes;
+    /// its lifetime is erased because a struct cannot name its own field's lifetime.
+    ///
+    /// Invariant: `view` is `None` whenever `current` is replaced, and it is only lent out
+    /// behind `&mut self`, so the bytes it borrows outlive every use. (A `Text`'s bytes live in
+    /// a shared heap buffer, or are static: moving the decoder does not move them.)
+    view: Option<ChunkView<'static>>,
     sse: SseDecoder,
     progress: StreamProgress,
     accumulator: Option<ChunkAccumulator>,
+    /// The data of the event whose chunk was decoded last (what views borrow).
+    current: Text,
     end: End,
     failure: Option<Error>,
 }
@@ -74,6 +100,13 @@ enum End {
     TailHandled,
     /// The body ended and completeness was checked.
     Checked,
+}
+
+/// The next thing in the stream, before chunk decoding.
+enum Next {
+    Done,
+    /// A chunk's data, now in `current`.
+    Data,
 }
 
 impl Default for StreamDecoder {
@@ -94,6 +127,8 @@ impl StreamDecoder {
             sse: sse.with_error_field(true),
             progress: StreamProgress::default(),
             accumulator: None,
+            view: None,
+            current: Text::new(),
             end: End::Open,
             failure: None,
         }
@@ -140,24 +175,75 @@ impl StreamDecoder {
     /// Errors are final: polling again returns the same error.
     #[must_use = "items are only produced by polling"]
     pub fn poll_item(&mut self) -> Result<Option<StreamItem>, Error> {
+        match self.advance()? {
+            None => Ok(None),
+            Some(Next::Done) => Ok(Some(StreamItem::Done)),
+            Some(Next::Data) => {
+                let Self {
+                    current,
+                    progress,
+                    accumulator,
+                    failure,
+                    ..
+                } = self;
+                let mut view = ChunkView::default();
+                decode(current, &mut view, progress, accumulator, failure)?;
+                Ok(Some(StreamItem::Chunk(view.to_chunk(current))))
+            }
+        }
+    }
+
+    /// Like [`poll_item`](Self::poll_item), but lends the chunk as a [`ChunkView`] borrowing
+    /// the decoder's current event: no allocation for a typical chunk.
+    #[must_use = "items are only produced by polling"]
+    pub fn poll_view(&mut self) -> Result<Option<ViewItem<'_>>, Error> {
+        match self.advance()? {
+            None => Ok(None),
+            Some(Next::Done) => Ok(Some(ViewItem::Done)),
+            Some(Next::Data) => {
+                let Self {
+                    current,
+                    progress,
+                    accumulator,
+                    failure,
+                    view,
+                    ..
+                } = self;
+                let slot: &mut ChunkView<'static> = view.get_or_insert_with(ChunkView::default);
+                // SAFETY: only the lifetime changes. What is decoded into the slot borrows
+                // `current`'s bytes, which stay put until `current` is replaced, and
+                // `interpret` clears `view` first; the view is lent out for no longer than
+                // `&mut self`.
+                let slot = unsafe {
+                    std::mem::transmute::<&mut ChunkView<'static>, &mut ChunkView<'_>>(slot)
+                };
+                decode(current, slot, progress, accumulator, failure)?;
+                Ok(Some(ViewItem::Chunk(slot)))
+            }
+        }
+    }
+
+    /// Moves to the next chunk's data (into `current`), `[DONE]`, or the end.
+    fn advance(&mut self) -> Result<Option<Next>, Error> {
         if let Some(failure) = &self.failure {
             return Err(failure.clone());
         }
-        let result = self.next_item();
+        let result = self.next();
         if let Err(error) = &result {
             self.failure = Some(error.clone());
         }
         result
     }
 
-    fn next_item(&mut self) -> Result<Option<StreamItem>, Error> {
+    #[inline]
+    fn next(&mut self) -> Result<Option<Next>, Error> {
         loop {
             match self.end {
                 End::Done | End::Checked => return Ok(None),
                 End::Open => {
                     if let Some(event) = self.sse.poll_event()? {
-                        if let Some(item) = self.interpret(&event)? {
-                            return Ok(Some(item));
+                        if let Some(next) = self.interpret(event)? {
+                            return Ok(Some(next));
                         }
                         continue;
                     }
@@ -172,15 +258,15 @@ impl StreamDecoder {
                             return Err(self.truncated());
                         }
                         if let Some(data) = tail.data
-                            && let Some(item) = self.interpret(&SseEvent::message(data))?
+                            && let Some(next) = self.interpret(SseEvent::message(data))?
                         {
-                            return Ok(Some(item));
+                            return Ok(Some(next));
                         }
                     }
                 }
                 End::TailHandled => {
                     self.end = End::Checked;
-                    if !self.progress.is_complete() {
+                    if !self.progress().is_complete() {
                         return Err(self.truncated());
                     }
                 }
@@ -190,14 +276,16 @@ impl StreamDecoder {
 
     fn truncated(&self) -> Error {
         let partial = self.accumulator.as_ref().map(ChunkAccumulator::snapshot);
-        self.progress.truncated(partial)
+        self.progress().truncated(partial)
     }
 
-    fn interpret(&mut self, event: &SseEvent) -> Result<Option<StreamItem>, Error> {
-        let data = event.data();
+    /// Sorts an event: `[DONE]`, an error, a keep-alive (skipped), or a chunk's data.
+    #[inline]
+    fn interpret(&mut self, event: SseEvent) -> Result<Option<Next>, Error> {
         if event.event_type() == "error" {
-            return Err(stream_error(data));
+            return Err(stream_error(event.data()));
         }
+        let data = event.into_data();
         let trimmed = data.trim_ascii();
         if trimmed.is_empty() {
             return Ok(None);
@@ -208,49 +296,34 @@ impl StreamDecoder {
                 accumulator.mark_done();
             }
             self.end = End::Done;
-            return Ok(Some(StreamItem::Done));
+            return Ok(Some(Next::Done));
         }
-        let chunk = match decode_chunk(data) {
-            Ok(chunk) => chunk,
-            Err(error) => {
-                // Not chunk-shaped: it may still be an error object.
-                if let Some(error) = serde_json::from_str::<Value>(data)
-                    .ok()
-                    .as_ref()
-                    .and_then(ErrorObject::from_body)
-                {
-                    return Err(ApiError::in_stream(error).into());
-                }
-                return Err(Error::new(ErrorKind::InvalidStreamData {
-                    event_type: event.event_type().to_owned(),
-                    reason: error.0,
-                    data_prefix: crate::error::prefix(data),
-                }));
-            }
-        };
-        if let Some(error) = chunk_error(&chunk) {
-            return Err(ApiError::in_stream(error).into());
-        }
-        self.progress.observe(&chunk);
-        if let Some(accumulator) = &mut self.accumulator {
-            accumulator.push(&chunk);
-        }
-        Ok(Some(StreamItem::Chunk(chunk)))
+        // The view borrows `current`: drop it before `current` changes (the invariant of `view`).
+        self.view = None;
+        self.current = data;
+        Ok(Some(Next::Data))
+    }
+
+    /// What is known of the stream's completeness: the accumulator's when accumulating.
+    fn progress(&self) -> &StreamProgress {
+        self.accumulator
+            .as_ref()
+            .map_or(&self.progress, ChunkAccumulator::progress)
     }
 
     /// Whether `[DONE]` was seen.
     pub fn saw_done(&self) -> bool {
-        self.progress.done
+        self.progress().done
     }
 
     /// How many chunks were decoded.
     pub fn chunks(&self) -> u64 {
-        self.progress.chunks
+        self.progress().chunks
     }
 
     /// Whether the stream is complete so far: `[DONE]` seen, or every choice finished.
     pub fn is_complete(&self) -> bool {
-        self.progress.is_complete()
+        self.progress().is_complete()
     }
 
     /// The underlying SSE decoder (last event id, reconnection time).
@@ -270,18 +343,64 @@ impl StreamDecoder {
         if let Some(failure) = self.failure {
             return Err(failure);
         }
-        let accumulator = self.accumulator.unwrap_or_default();
-        if self.progress.is_complete() {
-            Ok(accumulator.snapshot())
-        } else {
-            Err(self.progress.truncated(Some(accumulator.snapshot())))
+        match self.accumulator {
+            Some(accumulator) => accumulator.finish(),
+            None if self.progress.is_complete() => Ok(ChatCompletion::default()),
+            None => Err(self.progress.truncated(Some(ChatCompletion::default()))),
         }
     }
 }
 
+/// Decodes the chunk in `current` into `view` (in its default state), checks it for an error
+/// object, and folds it in. The decoder's fields are passed apart so that the view can borrow
+/// `current`. An error is also kept in `failure`.
+#[inline(always)]
+fn decode<'a>(
+    current: &'a Text,
+    view: &mut ChunkView<'a>,
+    progress: &mut StreamProgress,
+    accumulator: &mut Option<ChunkAccumulator>,
+    failure: &mut Option<Error>,
+) -> Result<(), Error> {
+    let error = match decode_view_into(current, view) {
+        Ok(()) => match chunk_error(view) {
+            None => {
+                // The accumulator keeps its own progress; only track it here without one.
+                match accumulator {
+                    Some(accumulator) => accumulator.push_view(view),
+                    None => progress.observe(view),
+                }
+                return Ok(());
+            }
+            Some(error) => ApiError::in_stream(error).into(),
+        },
+        Err(error) => undecodable(current, error),
+    };
+    *failure = Some(error.clone());
+    Err(error)
+}
+
+/// The error for data that is not a chunk: an error object in another shape, or else
+/// undecodable data, quoted.
+#[cold]
+fn undecodable(data: &Text, error: ChunkJsonError) -> Error {
+    if let Some(error) = serde_json::from_str::<Value>(data)
+        .ok()
+        .as_ref()
+        .and_then(ErrorObject::from_body)
+    {
+        return ApiError::in_stream(error).into();
+    }
+    Error::new(ErrorKind::InvalidStreamData {
+        event_type: "message".to_owned(),
+        reason: error.0,
+        data_prefix: crate::error::prefix(data),
+    })
+}
+
 /// The error a chunk carries: a truthy `error` field (OpenRouter, vLLM) or an
 /// `"object":"error"` body (older vLLM).
-fn chunk_error(chunk: &ChatCompletionChunk) -> Option<ErrorObject> {
+fn chunk_error(chunk: &ChunkView<'_>) -> Option<ErrorObject> {
     if chunk.extra.is_empty() {
         return None;
     }
@@ -294,7 +413,7 @@ fn chunk_error(chunk: &ChatCompletionChunk) -> Option<ErrorObject> {
         return ErrorObject::from_body(&Value::Object(body));
     }
     if chunk.object == ObjectKind::Other("error".to_owned()) {
-        let mut body = chunk.extra.clone();
+        let mut body = chunk.extra.as_map().clone();
         body.insert("object".to_owned(), Value::from("error"));
         return ErrorObject::from_body(&Value::Object(body));
     }

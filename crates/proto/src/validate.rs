@@ -176,7 +176,8 @@ impl ChatRequest {
         }
         if let Some(key) = self
             .extra
-            .keys()
+            .iter()
+            .map(|(key, _)| key)
             .find(|key| TYPED_REQUEST_FIELDS.contains(&key.as_str()))
         {
             return Err(Error::validation(

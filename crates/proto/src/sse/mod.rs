@@ -54,8 +54,10 @@ const LINE_SLAB: usize = 8 * 1024;
 /// Errors are final: after the buffer limit is exceeded, every poll returns the same error.
 #[derive(Debug)]
 pub struct SseDecoder {
-    /// Pushed chunks not parsed yet; never holds an empty chunk.
-    input: VecDeque<Bytes>,
+    /// The chunk being parsed (empty when there is none).
+    input: Bytes,
+    /// Chunks pushed while `input` still had bytes; never holds an empty chunk.
+    queued: VecDeque<Bytes>,
     /// The start of a line whose terminator has not arrived yet.
     partial_line: BytesMut,
     /// The previous line ended in CR: a leading LF belongs to it.
@@ -68,6 +70,8 @@ pub struct SseDecoder {
     event_type: Option<Text>,
     block_retry: Option<u64>,
     id_buffer: Text,
+    /// `id_buffer` changed since it was last committed to `last_event_id`.
+    id_pending: bool,
     last_event_id: Text,
     reconnection_time: Option<u64>,
     buffer_limit: usize,
@@ -94,6 +98,12 @@ pub struct DiscardedAtEnd {
     pub data: Option<Text>,
     /// The length of a last line that had no terminator (0 when the input ended on one).
     pub partial_line_len: usize,
+}
+
+/// A line of the stream, without its terminator.
+enum Line {
+    Blank,
+    Text(Bytes),
 }
 
 #[derive(Debug, Default)]
@@ -154,7 +164,8 @@ impl SseDecoder {
     /// A decoder with the default buffer limit ([`DEFAULT_BUFFER_LIMIT`]).
     pub fn new() -> Self {
         Self {
-            input: VecDeque::new(),
+            input: Bytes::new(),
+            queued: VecDeque::new(),
             partial_line: BytesMut::new(),
             after_cr: false,
             in_comment: false,
@@ -163,6 +174,7 @@ impl SseDecoder {
             event_type: None,
             block_retry: None,
             id_buffer: Text::new(),
+            id_pending: false,
             last_event_id: Text::new(),
             reconnection_time: None,
             buffer_limit: DEFAULT_BUFFER_LIMIT,
@@ -202,8 +214,13 @@ impl SseDecoder {
     pub fn push(&mut self, chunk: impl Into<Bytes>) {
         debug_assert!(!self.finished, "SseDecoder::push after finish");
         let chunk = chunk.into();
-        if !chunk.is_empty() && !self.finished {
-            self.input.push_back(chunk);
+        if chunk.is_empty() || self.finished {
+            return;
+        }
+        if self.input.is_empty() {
+            self.input = chunk;
+        } else {
+            self.queued.push_back(chunk);
         }
     }
 
@@ -220,7 +237,7 @@ impl SseDecoder {
 
     /// Whether [`finish`](Self::finish) was called and every queued byte has been polled.
     pub fn is_finished(&self) -> bool {
-        self.finished && self.input.is_empty()
+        self.finished && self.input.is_empty() && self.queued.is_empty()
     }
 
     /// The next event, `Ok(None)` when more input is needed (or the stream is over), or the
@@ -250,7 +267,8 @@ impl SseDecoder {
                     return Ok(None);
                 }
                 Err(error) => {
-                    self.input.clear();
+                    self.input = Bytes::new();
+                    self.queued.clear();
                     self.partial_line = BytesMut::new();
                     self.data = DataBuffer::Empty;
                     self.failure = Some(error.clone());
@@ -275,25 +293,36 @@ impl SseDecoder {
         self.discarded_at_end.as_ref()
     }
 
+    /// Moves on to a queued chunk when the current one is used up. Returns whether there is
+    /// input to parse.
+    #[inline]
+    fn refill(&mut self) -> bool {
+        if self.input.is_empty() {
+            match self.queued.pop_front() {
+                Some(chunk) => self.input = chunk,
+                None => return false,
+            }
+        }
+        true
+    }
+
     /// Strips one leading UTF-8 BOM, which may arrive split across chunks. Returns whether the
     /// question is settled (false: the input so far is a strict prefix of the BOM).
     fn settle_bom(&mut self) -> bool {
         let BomState::Matched(mut matched) = self.bom else {
             return true;
         };
-        while let Some(chunk) = self.input.front_mut() {
+        while self.refill() {
+            let chunk = &mut self.input;
             while matched < BOM.len() && chunk.first() == Some(&BOM[matched]) {
                 chunk.advance(1);
                 matched += 1;
-            }
-            if chunk.is_empty() {
-                self.input.pop_front();
             }
             if matched == BOM.len() {
                 self.bom = BomState::Settled;
                 return true;
             }
-            if !self.input.is_empty() {
+            if !chunk.is_empty() {
                 // A byte that does not continue the BOM: give back what looked like one.
                 return self.settle_without_bom(matched);
             }
@@ -307,27 +336,36 @@ impl SseDecoder {
 
     fn settle_without_bom(&mut self, matched: usize) -> bool {
         if matched > 0 {
-            self.input.push_front(Bytes::from_static(&BOM[..matched]));
+            let rest = std::mem::replace(&mut self.input, Bytes::from_static(&BOM[..matched]));
+            if !rest.is_empty() {
+                self.queued.push_front(rest);
+            }
         }
         self.bom = BomState::Settled;
         true
     }
 
     /// The next complete line, without its terminator, or `None` when the input runs out first.
-    fn next_line(&mut self) -> Result<Option<Bytes>, Error> {
+    fn next_line(&mut self) -> Result<Option<Line>, Error> {
         loop {
-            let Some(chunk) = self.input.front_mut() else {
+            if !self.refill() {
                 return Ok(None);
-            };
+            }
+            let chunk = &mut self.input;
             if self.after_cr {
                 self.after_cr = false;
                 if chunk[0] == b'\n' {
                     chunk.advance(1);
                     if chunk.is_empty() {
-                        self.input.pop_front();
                         continue;
                     }
                 }
+            }
+            if self.partial_line.is_empty() && !self.in_comment && matches!(chunk[0], b'\n' | b'\r')
+            {
+                // A blank line, the end of most events: no search, no slice.
+                self.after_cr = consume_terminator(chunk);
+                return Ok(Some(Line::Blank));
             }
             let found = memchr::memchr2(b'\n', b'\r', chunk);
             if self.in_comment
@@ -336,12 +374,10 @@ impl SseDecoder {
                 // A comment (a keep-alive, say) split across chunks: nothing of it is kept.
                 self.in_comment = found.is_none();
                 match found {
-                    None => {
-                        self.input.pop_front();
-                    }
+                    None => self.input = Bytes::new(),
                     Some(end) => {
                         chunk.advance(end);
-                        self.consume_terminator();
+                        self.after_cr = consume_terminator(chunk);
                     }
                 }
                 continue;
@@ -357,7 +393,7 @@ impl SseDecoder {
                     self.partial_line.reserve(chunk.len().max(LINE_SLAB));
                 }
                 self.partial_line.extend_from_slice(chunk);
-                self.input.pop_front();
+                self.input = Bytes::new();
                 continue;
             };
             let line = if self.partial_line.is_empty() {
@@ -369,36 +405,21 @@ impl SseDecoder {
                 chunk.advance(end);
                 self.partial_line.split().freeze()
             };
-            self.consume_terminator();
-            return Ok(Some(line));
-        }
-    }
-
-    /// Steps over the CR, LF or CRLF that starts the front chunk. A CR that ends the chunk
-    /// leaves a note to skip an LF at the start of the next one.
-    fn consume_terminator(&mut self) {
-        let Some(chunk) = self.input.front_mut() else {
-            return;
-        };
-        let terminator = chunk[0];
-        chunk.advance(1);
-        if terminator == b'\r' {
-            match chunk.first() {
-                Some(b'\n') => chunk.advance(1),
-                Some(_) => {}
-                None => self.after_cr = true,
-            }
-        }
-        if chunk.is_empty() {
-            self.input.pop_front();
+            self.after_cr = consume_terminator(chunk);
+            return Ok(Some(if line.is_empty() {
+                Line::Blank
+            } else {
+                Line::Text(line)
+            }));
         }
     }
 
     /// Applies one line to the block being built; a blank line dispatches it.
-    fn interpret_line(&mut self, mut line: Bytes) -> Option<SseEvent> {
-        if line.is_empty() {
-            return self.dispatch();
-        }
+    fn interpret_line(&mut self, line: Line) -> Option<SseEvent> {
+        let mut line = match line {
+            Line::Blank => return self.dispatch(),
+            Line::Text(line) => line,
+        };
         if line.starts_with(b"data:") {
             let skip = if line.get(5) == Some(&b' ') { 6 } else { 5 };
             line.advance(skip);
@@ -423,7 +444,10 @@ impl SseDecoder {
         match &name[..] {
             b"data" => self.push_data(value),
             b"event" => self.event_type = (!value.is_empty()).then(|| utf8_text(value)),
-            b"id" if !value.contains(&0) => self.id_buffer = utf8_text(value),
+            b"id" if !value.contains(&0) => {
+                self.id_buffer = utf8_text(value);
+                self.id_pending = true;
+            }
             b"error" if self.error_field => {
                 self.event_type = Some(Text::from_static("error"));
                 self.push_data(value);
@@ -445,14 +469,23 @@ impl SseDecoder {
     }
 
     fn dispatch(&mut self) -> Option<SseEvent> {
-        self.last_event_id = self.id_buffer.clone();
+        if self.id_pending {
+            self.last_event_id = self.id_buffer.clone();
+            self.id_pending = false;
+        }
         let event_type = self.event_type.take();
         let retry = self.block_retry.take();
         let data = self.data.take()?;
+        // Most streams never set an id: skip the (indirect) clone of an empty one.
+        let last_event_id = if self.last_event_id.is_empty() {
+            Text::new()
+        } else {
+            self.last_event_id.clone()
+        };
         Some(SseEvent {
             event_type,
             data,
-            last_event_id: self.last_event_id.clone(),
+            last_event_id,
             retry,
         })
     }
@@ -472,6 +505,22 @@ impl SseDecoder {
     }
 }
 
+/// Steps over the CR, LF or CRLF that starts `chunk`. Returns whether a CR ended the chunk,
+/// in which case an LF starting the next chunk belongs to it.
+#[inline]
+fn consume_terminator(chunk: &mut Bytes) -> bool {
+    let terminator = chunk[0];
+    chunk.advance(1);
+    if terminator == b'\r' {
+        match chunk.first() {
+            Some(b'\n') => chunk.advance(1),
+            Some(_) => {}
+            None => return true,
+        }
+    }
+    false
+}
+
 /// Fails when a line of `line_len` bytes plus the data already buffered exceed `limit`.
 fn check_limit(limit: usize, data: &DataBuffer, line_len: usize) -> Result<(), Error> {
     if line_len.saturating_add(data.len()) > limit {
@@ -482,7 +531,7 @@ fn check_limit(limit: usize, data: &DataBuffer, line_len: usize) -> Result<(), E
 
 /// UTF-8 text of a field value, invalid sequences replaced with U+FFFD.
 fn utf8_text(value: Bytes) -> Text {
-    match std::str::from_utf8(&value) {
+    match simdutf8::basic::from_utf8(&value) {
         // SAFETY: just checked.
         Ok(_) => unsafe { Text::from_utf8_unchecked(value) },
         Err(_) => Text::from(String::from_utf8_lossy(&value).into_owned()),

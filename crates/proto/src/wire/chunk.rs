@@ -1,12 +1,15 @@
 //! [`ChatCompletionChunk`]: one event of a streamed answer.
 //!
 //! Its strings are [`Text`]: when decoded by [`ChatCompletionChunk::from_json`] (what the stream
-//! decoder uses) they are slices of the event's buffer, not copies.
+//! decoder uses) they are slices of the event's buffer, not copies. Parts that few chunks carry
+//! (usage, logprobs, moderation, a deprecated function call) are boxed, which keeps the chunk
+//! small to move and cheap to drop.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::lenient::{self, is_empty_map};
+use super::extra::Extra;
+use super::lenient;
 use super::message::{Role, ToolKind};
 use super::request::ServiceTier;
 use super::response::{FinishReason, Logprobs, ObjectKind, Usage};
@@ -33,7 +36,7 @@ pub struct ChatCompletionChunk {
     /// Token usage: in a last chunk when `stream_options.include_usage` is set, or on every
     /// chunk from some servers (vLLM's continuous usage).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage: Option<Usage>,
+    pub usage: Option<Box<Usage>>,
     /// The backend configuration fingerprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_fingerprint: Option<Text>,
@@ -45,10 +48,10 @@ pub struct ChatCompletionChunk {
     pub obfuscation: Option<Text>,
     /// Moderation results, when moderated completions were requested.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub moderation: Option<Value>,
+    pub moderation: Option<Box<Value>>,
     /// Fields this version does not know (`timings`, `x_groq`, ...), kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 impl ChatCompletionChunk {
@@ -72,10 +75,10 @@ pub struct ChunkChoice {
     pub finish_reason: Option<FinishReason>,
     /// Log probabilities of the delta's tokens, when requested.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub logprobs: Option<Logprobs>,
+    pub logprobs: Option<Box<Logprobs>>,
     /// Fields this version does not know, kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// What a chunk adds to a choice's message.
@@ -105,10 +108,10 @@ pub struct Delta {
     pub tool_calls: Vec<ToolCallDelta>,
     /// Deprecated function calling: a fragment of the call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub function_call: Option<FunctionCallDelta>,
+    pub function_call: Option<Box<FunctionCallDelta>>,
     /// Fields this version does not know, kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 impl Delta {
@@ -136,8 +139,8 @@ pub struct ToolCallDelta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function: Option<FunctionCallDelta>,
     /// Fields this version does not know, kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// A fragment of a function call.
@@ -154,6 +157,6 @@ pub struct FunctionCallDelta {
     )]
     pub arguments: Option<Text>,
     /// Fields this version does not know, kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }

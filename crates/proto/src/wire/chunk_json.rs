@@ -1,15 +1,18 @@
-//! The fast path from an event's data to a [`ChatCompletionChunk`].
+//! The fast path from an event's data to a [`ChunkView`] (and so a [`ChatCompletionChunk`]).
 //!
 //! It gives the same value as `serde_json::from_str::<ChatCompletionChunk>` (a property test and
-//! a fuzz target hold it to that) at a fraction of the cost: strings without escapes become
-//! [`Text`] slices of the event's buffer instead of new allocations, and keys are matched as
-//! bytes. Rare, bulky parts (usage, logprobs, unknown fields) go through serde_json.
+//! a fuzz target hold it to that) at a fraction of the cost: strings without escapes are
+//! borrowed from the event's data, keys are matched as bytes, and a chunk with one choice
+//! allocates nothing. Rare, bulky parts (usage, logprobs, unknown fields) go through serde_json.
 
 use std::borrow::Cow;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::chunk::{ChatCompletionChunk, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta};
+use super::extra::Extra;
+
+use super::chunk::ChatCompletionChunk;
+use super::chunk_view::{ChoiceView, ChunkView, DeltaView, FunctionCallView, ToolCallView};
 use super::message::{Role, ToolKind};
 use super::request::ServiceTier;
 use super::response::{FinishReason, ObjectKind};
@@ -41,7 +44,22 @@ impl ChatCompletionChunk {
     /// # Ok::<(), gptproto_proto::Error>(())
     /// ```
     pub fn from_json(data: &Text) -> Result<Self, crate::Error> {
-        decode_chunk(data).map_err(|error| {
+        Ok(ChunkView::from_json(data)?.to_chunk(data))
+    }
+}
+
+impl<'a> ChunkView<'a> {
+    /// Decodes a chunk from JSON text, borrowing its strings from `data`.
+    ///
+    /// ```
+    /// use gptproto_proto::wire::ChunkView;
+    ///
+    /// let view = ChunkView::from_json(r#"{"choices":[{"index":0,"delta":{"content":"Hel"}}]}"#)?;
+    /// assert_eq!(view.text(), Some("Hel"));
+    /// # Ok::<(), gptproto_proto::Error>(())
+    /// ```
+    pub fn from_json(data: &'a str) -> Result<Self, crate::Error> {
+        decode_view(data).map_err(|error| {
             crate::Error::new(crate::ErrorKind::InvalidStreamData {
                 event_type: "message".to_owned(),
                 reason: error.0,
@@ -51,57 +69,136 @@ impl ChatCompletionChunk {
     }
 }
 
-pub(crate) fn decode_chunk(data: &Text) -> Result<ChatCompletionChunk, ChunkJsonError> {
-    let mut reader = JsonReader::new(data.as_str());
-    let chunk = Decoder { data }.chunk(&mut reader)?;
-    reader.end()?;
-    Ok(chunk)
+pub(crate) fn decode_view(data: &str) -> Result<ChunkView<'_>, ChunkJsonError> {
+    let mut view = ChunkView::default();
+    decode_view_into(data, &mut view)?;
+    Ok(view)
 }
 
-struct Decoder<'d> {
-    data: &'d Text,
+/// Decodes `data` into `view`, which must be in its default state. On error, `view` holds
+/// whatever was decoded before the error.
+#[inline]
+pub(crate) fn decode_view_into<'a>(
+    data: &'a str,
+    view: &mut ChunkView<'a>,
+) -> Result<(), ChunkJsonError> {
+    let mut reader = JsonReader::new(data);
+    match Decoder.chunk(&mut reader, view) {
+        Ok(()) => Ok(()),
+        Err(_) => Err(reader.take_error().into()),
+    }
 }
+
+struct Decoder;
 
 /// Marks which known keys an object has had, to refuse duplicates as serde does.
 struct Seen(u32);
 
 impl Seen {
-    fn first(&mut self, bit: u32, reader: &JsonReader<'_>, name: &str) -> JsonResult<()> {
+    /// Records field `bit` of `names`; a second time is an error, as in serde.
+    #[inline(always)]
+    fn first(&mut self, bit: u32, reader: &mut JsonReader<'_>, names: &[&str]) -> JsonResult<()> {
         if self.0 & (1 << bit) != 0 {
-            return reader.error(format!("duplicate field `{name}`"));
+            return Self::duplicate(reader, names[bit as usize]);
         }
         self.0 |= 1 << bit;
         Ok(())
     }
+
+    #[cold]
+    fn duplicate(reader: &mut JsonReader<'_>, name: &str) -> JsonResult<()> {
+        reader.error(format!("duplicate field `{name}`"))
+    }
 }
 
 /// A key, decoded only when it has escapes.
+#[inline(always)]
 fn key<'a>(raw: &RawStr<'a>) -> Cow<'a, str> {
     if raw.escaped {
-        Cow::Owned(raw.unescape())
+        unescaped(raw)
     } else {
         Cow::Borrowed(raw.raw)
     }
 }
 
-impl Decoder<'_> {
-    fn text(&self, raw: RawStr<'_>) -> Text {
-        if raw.escaped {
-            Text::from(raw.unescape())
-        } else {
-            self.data.slice_ref(raw.raw)
+#[cold]
+#[inline(never)]
+fn unescaped<'a>(raw: &RawStr<'a>) -> Cow<'a, str> {
+    Cow::Owned(raw.unescape())
+}
+
+/// The general path for a key the fast match did not recognise: reads it (and its colon),
+/// unescapes it, and looks it up in `names`. `Ok(Err(name))` for a key that is not there.
+#[cold]
+fn slow_key<'a>(
+    reader: &mut JsonReader<'a>,
+    names: &[&str],
+) -> JsonResult<Result<u32, Cow<'a, str>>> {
+    let name = key(&reader.key()?);
+    Ok(match names.iter().position(|known| *known == name) {
+        Some(index) => Ok(index as u32),
+        None => Err(name),
+    })
+}
+
+const CHUNK_FIELDS: [&str; 10] = [
+    "id",
+    "object",
+    "created",
+    "model",
+    "service_tier",
+    "system_fingerprint",
+    "choices",
+    "usage",
+    "obfuscation",
+    "moderation",
+];
+const CHOICE_FIELDS: [&str; 4] = ["index", "delta", "logprobs", "finish_reason"];
+const DELTA_FIELDS: [&str; 7] = [
+    "content",
+    "role",
+    "reasoning_content",
+    "reasoning",
+    "refusal",
+    "tool_calls",
+    "function_call",
+];
+const TOOL_CALL_FIELDS: [&str; 4] = ["index", "id", "type", "function"];
+const FUNCTION_FIELDS: [&str; 2] = ["name", "arguments"];
+
+/// The index in `$names` of the key at the reader's position, matched on its first byte and
+/// then its literal bytes; or, for a key that is not known (or is written with escapes), the
+/// general path. In the latter case an unknown key's value goes to `$extra` and the loop moves
+/// on to the next member.
+macro_rules! field {
+    ($reader:ident, $names:ident, $extra:expr, $more:ident, [$($byte:literal => $index:literal),+ $(,)?]) => {
+        match $reader.key_first_byte() {
+            $( $byte if $reader.key_is($names[$index]) => $index, )+
+            _ => match slow_key($reader, &$names)? {
+                Ok(index) => index,
+                Err(name) => {
+                    Self::extra($extra, name, $reader)?;
+                    $more = $reader.next_member()?;
+                    continue;
+                }
+            },
         }
+    };
+}
+
+impl Decoder {
+    /// A string value: borrowed from the data unless it has escapes.
+    #[inline(always)]
+    fn text<'a>(&self, raw: RawStr<'a>) -> Cow<'a, str> {
+        key(&raw)
     }
 
-    fn opt_text(&self, reader: &mut JsonReader<'_>) -> JsonResult<Option<Text>> {
+    #[inline(always)]
+    fn opt_text<'a>(&self, reader: &mut JsonReader<'a>) -> JsonResult<Option<Cow<'a, str>>> {
         if reader.eat_null()? {
             return Ok(None);
         }
         Ok(Some(self.text(reader.string()?)))
-    }
-
-    fn text_or_default(&self, reader: &mut JsonReader<'_>) -> JsonResult<Text> {
-        Ok(self.opt_text(reader)?.unwrap_or_default())
     }
 
     fn opt_wire<T>(reader: &mut JsonReader<'_>, from: impl Fn(&str) -> T) -> JsonResult<Option<T>> {
@@ -112,144 +209,136 @@ impl Decoder<'_> {
         Ok(Some(from(&key(&raw))))
     }
 
-    /// The next value, validated by the reader, then decoded by serde_json.
-    fn serde<T: serde::de::DeserializeOwned>(reader: &mut JsonReader<'_>) -> JsonResult<T> {
-        let raw = reader.skip_value()?;
-        serde_json::from_str(raw).or_else(|error| reader.error(error.to_string()))
+    /// An optional value: `None` for `null` (most chunks say `"logprobs":null`), else the
+    /// value validated by the reader, then decoded by serde_json.
+    #[inline(always)]
+    fn serde_opt<T: serde::de::DeserializeOwned>(
+        reader: &mut JsonReader<'_>,
+    ) -> JsonResult<Option<T>> {
+        if reader.eat_null()? {
+            return Ok(None);
+        }
+        Self::serde(reader).map(Some)
     }
 
-    fn extra(
-        extra: &mut Map<String, Value>,
-        name: Cow<'_, str>,
-        reader: &mut JsonReader<'_>,
-    ) -> JsonResult<()> {
+    /// The next value, validated by the reader, then decoded by serde_json.
+    #[cold]
+    fn serde<T: serde::de::DeserializeOwned>(reader: &mut JsonReader<'_>) -> JsonResult<T> {
+        let raw = reader.skip_value()?;
+        match serde_json::from_str(raw) {
+            Ok(value) => Ok(value),
+            Err(error) => reader.error(error.to_string()),
+        }
+    }
+
+    #[cold]
+    fn extra(extra: &mut Extra, name: Cow<'_, str>, reader: &mut JsonReader<'_>) -> JsonResult<()> {
         let value = Self::serde::<Value>(reader)?;
         extra.insert(name.into_owned(), value);
         Ok(())
     }
 
-    fn chunk(&self, reader: &mut JsonReader<'_>) -> JsonResult<ChatCompletionChunk> {
-        let mut chunk = ChatCompletionChunk::default();
+    /// The whole document, decoded into `chunk` (which is in its default state): in place, so
+    /// that a few hundred bytes of view are not moved through layers of results.
+    fn chunk<'a>(&self, reader: &mut JsonReader<'a>, chunk: &mut ChunkView<'a>) -> JsonResult<()> {
         let mut seen = Seen(0);
-        reader.object(|reader, raw_key| {
-            let name = key(&raw_key);
-            match &*name {
-                "id" => {
-                    seen.first(0, reader, "id")?;
-                    chunk.id = self.text_or_default(reader)?;
-                }
-                "object" => {
-                    seen.first(1, reader, "object")?;
-                    chunk.object =
-                        Self::opt_wire(reader, ObjectKind::from_wire)?.unwrap_or_default();
-                }
-                "created" => {
-                    seen.first(2, reader, "created")?;
-                    chunk.created = if reader.eat_null()? { 0 } else { reader.u64()? };
-                }
-                "model" => {
-                    seen.first(3, reader, "model")?;
-                    chunk.model = self.text_or_default(reader)?;
-                }
-                "choices" => {
-                    seen.first(4, reader, "choices")?;
-                    chunk.choices.clear();
-                    if !reader.eat_null()? {
-                        reader.array(|reader| {
-                            let choice = self.choice(reader)?;
-                            chunk.choices.push(choice);
-                            Ok(())
-                        })?;
-                    }
-                }
-                "usage" => {
-                    seen.first(5, reader, "usage")?;
-                    chunk.usage = Self::serde(reader)?;
-                }
-                "system_fingerprint" => {
-                    seen.first(6, reader, "system_fingerprint")?;
-                    chunk.system_fingerprint = self.opt_text(reader)?;
-                }
-                "service_tier" => {
-                    seen.first(7, reader, "service_tier")?;
-                    chunk.service_tier = Self::opt_wire(reader, ServiceTier::from_wire)?;
-                }
-                "obfuscation" => {
-                    seen.first(8, reader, "obfuscation")?;
-                    chunk.obfuscation = self.opt_text(reader)?;
-                }
-                "moderation" => {
-                    seen.first(9, reader, "moderation")?;
-                    chunk.moderation = Self::serde(reader)?;
-                }
-                _ => Self::extra(&mut chunk.extra, name, reader)?,
-            }
-            Ok(())
-        })?;
-        Ok(chunk)
-    }
-
-    fn choice(&self, reader: &mut JsonReader<'_>) -> JsonResult<ChunkChoice> {
-        let mut choice = ChunkChoice::default();
-        let mut seen = Seen(0);
-        reader.object(|reader, raw_key| {
-            let name = key(&raw_key);
-            match &*name {
-                "index" => {
-                    seen.first(0, reader, "index")?;
-                    choice.index = if reader.eat_null()? { 0 } else { reader.u32()? };
-                }
-                "delta" => {
-                    seen.first(1, reader, "delta")?;
-                    choice.delta = if reader.eat_null()? {
-                        Delta::default()
+        let mut more = reader.begin_object()?;
+        while more {
+            let index = field!(reader, CHUNK_FIELDS, &mut chunk.extra, more, [
+                b'i' => 0, b'o' => 1, b'c' => 2, b'm' => 3, b's' => 4, b's' => 5, b'c' => 6,
+                b'u' => 7, b'o' => 8, b'm' => 9,
+            ]);
+            seen.first(index, reader, &CHUNK_FIELDS)?;
+            match index {
+                0 => chunk.id = self.opt_text(reader)?.unwrap_or_default(),
+                1 => {
+                    chunk.object = if reader.string_is("chat.completion.chunk") {
+                        ObjectKind::ChatCompletionChunk
                     } else {
-                        self.delta(reader)?
+                        Self::opt_wire(reader, ObjectKind::from_wire)?.unwrap_or_default()
                     };
                 }
-                "finish_reason" => {
-                    seen.first(2, reader, "finish_reason")?;
-                    choice.finish_reason = Self::opt_wire(reader, FinishReason::from_wire)?;
+                2 => chunk.created = if reader.eat_null()? { 0 } else { reader.u64()? },
+                3 => chunk.model = self.opt_text(reader)?.unwrap_or_default(),
+                4 => {
+                    chunk.service_tier = if reader.string_is("default") {
+                        Some(ServiceTier::Default)
+                    } else {
+                        Self::opt_wire(reader, ServiceTier::from_wire)?
+                    };
                 }
-                "logprobs" => {
-                    seen.first(3, reader, "logprobs")?;
-                    choice.logprobs = Self::serde(reader)?;
+                5 => chunk.system_fingerprint = self.opt_text(reader)?,
+                6 => {
+                    if !reader.eat_null()? {
+                        let mut element = reader.begin_array()?;
+                        while element {
+                            // Decoded in place: a choice is a few hundred bytes to move.
+                            self.choice(reader, chunk.choices.push_default())?;
+                            element = reader.next_element()?;
+                        }
+                    }
                 }
-                _ => Self::extra(&mut choice.extra, name, reader)?,
+                7 => chunk.usage = Self::serde_opt(reader)?,
+                8 => chunk.obfuscation = self.opt_text(reader)?,
+                _ => chunk.moderation = Self::serde_opt(reader)?,
             }
-            Ok(())
-        })?;
-        Ok(choice)
+            more = reader.next_member()?;
+        }
+        reader.end()
     }
 
-    fn delta(&self, reader: &mut JsonReader<'_>) -> JsonResult<Delta> {
-        let mut delta = Delta::default();
+    /// Decodes into `choice`, which is in its default state.
+    fn choice<'a>(
+        &self,
+        reader: &mut JsonReader<'a>,
+        choice: &mut ChoiceView<'a>,
+    ) -> JsonResult<()> {
         let mut seen = Seen(0);
-        reader.object(|reader, raw_key| {
-            let name = key(&raw_key);
-            match &*name {
-                "content" => {
-                    seen.first(0, reader, "content")?;
-                    delta.content = self.opt_text(reader)?;
+        let mut more = reader.begin_object()?;
+        while more {
+            let index = field!(reader, CHOICE_FIELDS, &mut choice.extra, more, [
+                b'i' => 0, b'd' => 1, b'l' => 2, b'f' => 3,
+            ]);
+            seen.first(index, reader, &CHOICE_FIELDS)?;
+            match index {
+                0 => choice.index = if reader.eat_null()? { 0 } else { reader.u32()? },
+                1 => {
+                    if !reader.eat_null()? {
+                        self.delta(reader, &mut choice.delta)?;
+                    }
                 }
-                "role" => {
-                    seen.first(1, reader, "role")?;
-                    delta.role = Self::opt_wire(reader, Role::from_wire)?;
+                2 => choice.logprobs = Self::serde_opt(reader)?,
+                _ => {
+                    choice.finish_reason = if reader.eat_null()? {
+                        None
+                    } else if reader.string_is("stop") {
+                        Some(FinishReason::Stop)
+                    } else {
+                        Self::opt_wire(reader, FinishReason::from_wire)?
+                    };
                 }
-                "refusal" => {
-                    seen.first(2, reader, "refusal")?;
-                    delta.refusal = self.opt_text(reader)?;
-                }
-                "reasoning_content" => {
-                    seen.first(3, reader, "reasoning_content")?;
-                    delta.reasoning_content = self.opt_text(reader)?;
-                }
-                "reasoning" => {
-                    seen.first(4, reader, "reasoning")?;
-                    delta.reasoning = self.opt_text(reader)?;
-                }
-                "tool_calls" => {
-                    seen.first(5, reader, "tool_calls")?;
+            }
+            more = reader.next_member()?;
+        }
+        Ok(())
+    }
+
+    /// Decodes into `delta`, which is in its default state.
+    fn delta<'a>(&self, reader: &mut JsonReader<'a>, delta: &mut DeltaView<'a>) -> JsonResult<()> {
+        let mut seen = Seen(0);
+        let mut more = reader.begin_object()?;
+        while more {
+            let index = field!(reader, DELTA_FIELDS, &mut delta.extra, more, [
+                b'c' => 0, b'r' => 1, b'r' => 2, b'r' => 3, b'r' => 4, b't' => 5, b'f' => 6,
+            ]);
+            seen.first(index, reader, &DELTA_FIELDS)?;
+            match index {
+                0 => delta.content = self.opt_text(reader)?,
+                1 => delta.role = Self::opt_wire(reader, Role::from_wire)?,
+                2 => delta.reasoning_content = self.opt_text(reader)?,
+                3 => delta.reasoning = self.opt_text(reader)?,
+                4 => delta.refusal = self.opt_text(reader)?,
+                5 => {
                     delta.tool_calls.clear();
                     match reader.peek()? {
                         Peek::Null => {
@@ -259,92 +348,86 @@ impl Decoder<'_> {
                             let call = self.tool_call(reader)?;
                             delta.tool_calls.push(call);
                         }
-                        _ => reader.array(|reader| {
-                            let call = self.tool_call(reader)?;
-                            delta.tool_calls.push(call);
-                            Ok(())
-                        })?,
+                        _ => {
+                            let mut element = reader.begin_array()?;
+                            while element {
+                                let call = self.tool_call(reader)?;
+                                delta.tool_calls.push(call);
+                                element = reader.next_element()?;
+                            }
+                        }
                     }
                 }
-                "function_call" => {
-                    seen.first(6, reader, "function_call")?;
+                _ => {
                     delta.function_call = if reader.eat_null()? {
                         None
                     } else {
-                        Some(self.function(reader)?)
+                        Some(Box::new(self.function(reader)?))
                     };
                 }
-                _ => Self::extra(&mut delta.extra, name, reader)?,
             }
-            Ok(())
-        })?;
-        Ok(delta)
+            more = reader.next_member()?;
+        }
+        Ok(())
     }
 
-    fn tool_call(&self, reader: &mut JsonReader<'_>) -> JsonResult<ToolCallDelta> {
-        let mut call = ToolCallDelta::default();
+    fn tool_call<'a>(&self, reader: &mut JsonReader<'a>) -> JsonResult<ToolCallView<'a>> {
+        let mut call = ToolCallView::default();
         let mut seen = Seen(0);
-        reader.object(|reader, raw_key| {
-            let name = key(&raw_key);
-            match &*name {
-                "index" => {
-                    seen.first(0, reader, "index")?;
+        let mut more = reader.begin_object()?;
+        while more {
+            let index = field!(reader, TOOL_CALL_FIELDS, &mut call.extra, more, [
+                b'i' => 0, b'i' => 1, b't' => 2, b'f' => 3,
+            ]);
+            seen.first(index, reader, &TOOL_CALL_FIELDS)?;
+            match index {
+                0 => {
                     call.index = if reader.eat_null()? {
                         None
                     } else {
                         Some(reader.u32()?)
-                    };
+                    }
                 }
-                "id" => {
-                    seen.first(1, reader, "id")?;
-                    call.id = self.opt_text(reader)?;
-                }
-                "type" => {
-                    seen.first(2, reader, "type")?;
-                    call.kind = Self::opt_wire(reader, ToolKind::from_wire)?;
-                }
-                "function" => {
-                    seen.first(3, reader, "function")?;
+                1 => call.id = self.opt_text(reader)?,
+                2 => call.kind = Self::opt_wire(reader, ToolKind::from_wire)?,
+                _ => {
                     call.function = if reader.eat_null()? {
                         None
                     } else {
                         Some(self.function(reader)?)
                     };
                 }
-                _ => Self::extra(&mut call.extra, name, reader)?,
             }
-            Ok(())
-        })?;
+            more = reader.next_member()?;
+        }
         Ok(call)
     }
 
-    fn function(&self, reader: &mut JsonReader<'_>) -> JsonResult<FunctionCallDelta> {
-        let mut function = FunctionCallDelta::default();
+    fn function<'a>(&self, reader: &mut JsonReader<'a>) -> JsonResult<FunctionCallView<'a>> {
+        let mut function = FunctionCallView::default();
         let mut seen = Seen(0);
-        reader.object(|reader, raw_key| {
-            let name = key(&raw_key);
-            match &*name {
-                "name" => {
-                    seen.first(0, reader, "name")?;
-                    function.name = self.opt_text(reader)?;
-                }
-                "arguments" => {
-                    seen.first(1, reader, "arguments")?;
-                    function.arguments = match reader.peek()? {
-                        Peek::Null => {
-                            reader.eat_null()?;
-                            None
-                        }
-                        Peek::String => Some(self.text(reader.string()?)),
-                        // Servers that send the arguments as an object: keep its JSON text,
-                        // as the serde path does.
-                        _ => Some(Text::from(Self::serde::<Value>(reader)?.to_string())),
-                    };
-                }
-                _ => Self::extra(&mut function.extra, name, reader)?,
+        let mut more = reader.begin_object()?;
+        while more {
+            let index = field!(reader, FUNCTION_FIELDS, &mut function.extra, more, [
+                b'n' => 0, b'a' => 1,
+            ]);
+            seen.first(index, reader, &FUNCTION_FIELDS)?;
+            if index == 0 {
+                function.name = self.opt_text(reader)?;
+            } else {
+                function.arguments = match reader.peek()? {
+                    Peek::Null => {
+                        reader.eat_null()?;
+                        None
+                    }
+                    Peek::String => Some(self.text(reader.string()?)),
+                    // Servers that send the arguments as an object: keep its JSON text, as
+                    // the serde path does.
+                    _ => Some(Cow::Owned(Self::serde::<Value>(reader)?.to_string())),
+                };
             }
-            Ok(())
-        })?;
+            more = reader.next_member()?;
+        }
         Ok(function)
     }
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::lenient::is_empty_map;
+use super::extra::Extra;
 use super::open_enum::open_enum;
 
 /// The content of a message: a string, or parts for multimodal input.
@@ -104,7 +104,7 @@ impl ContentPart {
     pub fn text(text: impl Into<String>) -> Self {
         Self::Text(TextPart {
             text: text.into(),
-            extra: Map::new(),
+            extra: Extra::new(),
         })
     }
 
@@ -114,9 +114,9 @@ impl ContentPart {
             image_url: ImageUrl {
                 url: url.into(),
                 detail: None,
-                extra: Map::new(),
+                extra: Extra::new(),
             },
-            extra: Map::new(),
+            extra: Extra::new(),
         })
     }
 
@@ -126,9 +126,9 @@ impl ContentPart {
             input_audio: InputAudio {
                 data: data.into(),
                 format: format.into(),
-                extra: Map::new(),
+                extra: Extra::new(),
             },
-            extra: Map::new(),
+            extra: Extra::new(),
         })
     }
 
@@ -139,9 +139,9 @@ impl ContentPart {
                 file_data: Some(file_data.into()),
                 file_id: None,
                 filename: Some(filename.into()),
-                extra: Map::new(),
+                extra: Extra::new(),
             },
-            extra: Map::new(),
+            extra: Extra::new(),
         })
     }
 
@@ -152,9 +152,9 @@ impl ContentPart {
                 file_data: None,
                 file_id: Some(file_id.into()),
                 filename: None,
-                extra: Map::new(),
+                extra: Extra::new(),
             },
-            extra: Map::new(),
+            extra: Extra::new(),
         })
     }
 
@@ -186,8 +186,8 @@ pub struct TextPart {
     /// The text.
     pub text: String,
     /// Fields this version does not know, kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// The body of an image part.
@@ -196,8 +196,8 @@ pub struct ImagePart {
     /// Where the image is.
     pub image_url: ImageUrl,
     /// Fields this version does not know, kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// An image reference.
@@ -209,8 +209,8 @@ pub struct ImageUrl {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<ImageDetail>,
     /// Fields this version does not know, kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 open_enum! {
@@ -231,8 +231,8 @@ pub struct AudioPart {
     /// The audio.
     pub input_audio: InputAudio,
     /// Fields this version does not know, kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// Base64 audio and its format.
@@ -243,8 +243,8 @@ pub struct InputAudio {
     /// The encoding.
     pub format: AudioFormat,
     /// Fields this version does not know, kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 open_enum! {
@@ -263,8 +263,8 @@ pub struct FilePart {
     /// The file.
     pub file: FileInput,
     /// Fields this version does not know, kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// A file given inline or by id.
@@ -280,8 +280,8 @@ pub struct FileInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filename: Option<String>,
     /// Fields this version does not know, kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// The body of a refusal part.
@@ -290,8 +290,8 @@ pub struct RefusalPart {
     /// The refusal text.
     pub refusal: String,
     /// Fields this version does not know, kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 #[cfg(test)]

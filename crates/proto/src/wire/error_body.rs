@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::lenient::is_empty_map;
+use super::extra::Extra;
 
 /// An error as the server described it.
 ///
@@ -36,8 +36,8 @@ pub struct ErrorObject {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<ErrorCode>,
     /// Fields this version does not know, kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// An error code: servers send strings or numbers.

@@ -55,8 +55,3 @@ where
         other => Some(other.to_string().into()),
     })
 }
-
-/// Whether a map of unknown fields is empty (for `skip_serializing_if`).
-pub(crate) fn is_empty_map(map: &serde_json::Map<String, Value>) -> bool {
-    map.is_empty()
-}

@@ -1,10 +1,11 @@
 //! [`Message`]: one turn of the conversation, as sent in a request and as answered.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::content::Content;
-use super::lenient::{self, is_empty_map};
+use super::extra::Extra;
+use super::lenient;
 use super::open_enum::open_enum;
 
 open_enum! {
@@ -87,8 +88,8 @@ pub struct Message {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<Vec<Value>>,
     /// Fields this version does not know, kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 impl Message {
@@ -203,8 +204,8 @@ pub struct ToolCall {
     )]
     pub function: FunctionCall,
     /// Fields this version does not know (a custom tool's `custom` among them), kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 impl ToolCall {
@@ -220,9 +221,9 @@ impl ToolCall {
             function: FunctionCall {
                 name: name.into(),
                 arguments: arguments.into(),
-                extra: Map::new(),
+                extra: Extra::new(),
             },
-            extra: Map::new(),
+            extra: Extra::new(),
         }
     }
 }
@@ -238,8 +239,8 @@ pub struct FunctionCall {
     #[serde(default, deserialize_with = "lenient::arguments")]
     pub arguments: String,
     /// Fields this version does not know, kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 impl FunctionCall {

@@ -9,8 +9,10 @@
 
 mod chunk;
 mod chunk_json;
+mod chunk_view;
 mod content;
 mod error_body;
+mod extra;
 mod lenient;
 mod message;
 mod open_enum;
@@ -18,14 +20,16 @@ mod request;
 mod response;
 mod tool;
 
-pub(crate) use chunk_json::decode_chunk;
+pub(crate) use chunk_json::{ChunkJsonError, decode_view_into};
 
 pub use chunk::{ChatCompletionChunk, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta};
+pub use chunk_view::{ChoiceView, Choices, ChunkView, DeltaView, FunctionCallView, ToolCallView};
 pub use content::{
     AudioFormat, AudioPart, Content, ContentPart, FileInput, FilePart, ImageDetail, ImagePart,
     ImageUrl, InputAudio, RefusalPart, TextPart,
 };
 pub use error_body::{ErrorCode, ErrorObject};
+pub use extra::Extra;
 pub use message::{FunctionCall, Message, Role, ToolCall, ToolKind};
 pub use request::{ChatRequest, Modality, ReasoningEffort, ServiceTier, Stop, StreamOptions};
 pub use response::{

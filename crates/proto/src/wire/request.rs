@@ -3,10 +3,11 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::content::Content;
-use super::lenient::{self, is_empty_map};
+use super::extra::Extra;
+use super::lenient;
 use super::message::Message;
 use super::open_enum::open_enum;
 use super::tool::{ResponseFormat, Tool, ToolChoice};
@@ -166,8 +167,8 @@ pub struct ChatRequest {
     /// Any other top-level field, sent as is. A key here must not name one of the typed fields
     /// above ([`validate`](Self::validate) says so); use [`merge_json`](Self::merge_json) to
     /// merge an arbitrary object into the typed fields.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// Options of a streamed answer.
@@ -180,8 +181,8 @@ pub struct StreamOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_obfuscation: Option<bool>,
     /// Fields this version does not know, kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// Stop sequences: one string or a list.

@@ -1,9 +1,10 @@
 //! [`ChatCompletion`]: a non-streamed answer, or a streamed one once accumulated.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::lenient::{self, is_empty_map};
+use super::extra::Extra;
+use super::lenient;
 use super::message::Message;
 use super::open_enum::open_enum;
 use super::request::ServiceTier;
@@ -75,8 +76,8 @@ pub struct ChatCompletion {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moderation: Option<Value>,
     /// Fields this version does not know (`timings`, `request_id`, ...), kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 impl ChatCompletion {
@@ -109,8 +110,8 @@ pub struct Choice {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logprobs: Option<Logprobs>,
     /// Fields this version does not know, kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// Token counts.
@@ -132,8 +133,8 @@ pub struct Usage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_tokens_details: Option<CompletionTokensDetails>,
     /// Fields this version does not know (DeepSeek's `prompt_cache_hit_tokens`, ...).
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// Breakdown of prompt tokens.
@@ -146,8 +147,8 @@ pub struct PromptTokensDetails {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio_tokens: Option<u64>,
     /// Fields this version does not know, kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// Breakdown of generated tokens.
@@ -166,8 +167,8 @@ pub struct CompletionTokensDetails {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejected_prediction_tokens: Option<u64>,
     /// Fields this version does not know, kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// Log probabilities of a choice.
@@ -180,8 +181,8 @@ pub struct Logprobs {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal: Option<Vec<TokenLogprob>>,
     /// Fields this version does not know, kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// A token and its log probability, with the most likely alternatives.
@@ -200,8 +201,8 @@ pub struct TokenLogprob {
     #[serde(default, deserialize_with = "lenient::null_as_default")]
     pub top_logprobs: Vec<TopLogprob>,
     /// Fields this version does not know, kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// An alternative token at a position.
@@ -217,8 +218,8 @@ pub struct TopLogprob {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<Vec<u8>>,
     /// Fields this version does not know, kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
-use super::lenient::is_empty_map;
+use super::extra::Extra;
 use super::message::ToolKind;
 
 /// A tool the model may call: `{"type":"function","function":{...}}`.
@@ -27,8 +27,8 @@ pub struct Tool {
     /// The function.
     pub function: FunctionDefinition,
     /// Fields this version does not know, kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 impl Tool {
@@ -41,9 +41,9 @@ impl Tool {
                 description: None,
                 parameters: None,
                 strict: None,
-                extra: Map::new(),
+                extra: Extra::new(),
             },
-            extra: Map::new(),
+            extra: Extra::new(),
         }
     }
 
@@ -84,8 +84,8 @@ pub struct FunctionDefinition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strict: Option<bool>,
     /// Fields this version does not know, kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// Which tool the model calls: `"none"`, `"auto"`, `"required"`, or a named function.
@@ -169,7 +169,7 @@ impl ResponseFormat {
                 description: None,
                 schema: Some(schema),
                 strict: Some(true),
-                extra: Map::new(),
+                extra: Extra::new(),
             },
         }
     }
@@ -190,8 +190,8 @@ pub struct JsonSchemaFormat {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strict: Option<bool>,
     /// Fields this version does not know, kept as sent.
-    #[serde(flatten, skip_serializing_if = "is_empty_map")]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 #[cfg(test)]

@@ -1,6 +1,11 @@
 use super::*;
 use crate::wire::Usage;
 
+/// The owned chunk through the fast path.
+fn decode_chunk(data: &Text) -> Result<ChatCompletionChunk, ChunkJsonError> {
+    decode_view(data).map(|view| view.to_chunk(data))
+}
+
 /// The fast path and serde_json agree: same value, or both fail.
 pub(crate) fn assert_agrees(json: &str) {
     let fast = decode_chunk(&Text::from(json));
@@ -134,4 +139,27 @@ fn error_names_the_problem_and_offset() {
         "{text}"
     );
     assert!(text.contains(r#"{\"choices\""#), "{text}");
+}
+
+#[test]
+fn a_view_of_a_one_choice_chunk_borrows_everything() {
+    let data = r#"{"id":"c","model":"m","choices":[{"index":0,"delta":{"content":"hi"}}]}"#;
+    let view = decode_view(data).unwrap();
+    assert!(matches!(view.id, Cow::Borrowed(_)));
+    assert!(matches!(
+        view.choices[0].delta.content,
+        Some(Cow::Borrowed("hi"))
+    ));
+    assert_eq!(view.choices.len(), 1);
+}
+
+#[test]
+fn owned_and_borrowed_agree() {
+    let data = Text::from(
+        r#"{"id":"c\u0031","choices":[{"index":1,"delta":{"tool_calls":[{"index":0,"function":{"name":"f","arguments":"{}"}}]}},{"index":0,"delta":{"content":"x"}}],"x":[1]}"#,
+    );
+    let chunk = decode_chunk(&data).unwrap();
+    assert_eq!(chunk.view(), decode_view(&data).unwrap());
+    assert_eq!(chunk.id, "c1");
+    assert_eq!(chunk.choices.len(), 2);
 }
