@@ -104,6 +104,9 @@ pub struct DiscardedAtEnd {
 enum Line {
     Blank,
     Text(Bytes),
+    /// A `data:` line that makes a whole event by itself: the block had no other field and a
+    /// blank line follows (consumed).
+    Event(Bytes),
 }
 
 #[derive(Debug, Default)]
@@ -347,6 +350,7 @@ impl SseDecoder {
 
     /// The next complete line, without its terminator, or `None` when the input runs out first.
     fn next_line(&mut self) -> Result<Option<Line>, Error> {
+        let block_is_empty = self.block_is_empty();
         loop {
             if !self.refill() {
                 return Ok(None);
@@ -396,6 +400,10 @@ impl SseDecoder {
                 self.input = Bytes::new();
                 continue;
             };
+            // `data: <value>\n\n` with nothing else pending in the block (nearly every event of a
+            // chat stream): the whole event at once, its blank line consumed too.
+            let whole_event =
+                chunk[end] == b'\n' && chunk.get(end + 1) == Some(&b'\n') && block_is_empty;
             let line = if self.partial_line.is_empty() {
                 check_limit(self.buffer_limit, &self.data, end)?;
                 chunk.split_to(end)
@@ -405,6 +413,10 @@ impl SseDecoder {
                 chunk.advance(end);
                 self.partial_line.split().freeze()
             };
+            if whole_event && line.starts_with(b"data:") {
+                chunk.advance(2);
+                return Ok(Some(Line::Event(line)));
+            }
             self.after_cr = consume_terminator(chunk);
             return Ok(Some(if line.is_empty() {
                 Line::Blank
@@ -419,6 +431,16 @@ impl SseDecoder {
         let mut line = match line {
             Line::Blank => return self.dispatch(),
             Line::Text(line) => line,
+            Line::Event(mut line) => {
+                let skip = if line.get(5) == Some(&b' ') { 6 } else { 5 };
+                line.advance(skip);
+                return Some(SseEvent {
+                    event_type: None,
+                    data: utf8_text(line),
+                    last_event_id: self.last_event_id_for_event(),
+                    retry: None,
+                });
+            }
         };
         if line.starts_with(b"data:") {
             let skip = if line.get(5) == Some(&b' ') { 6 } else { 5 };
@@ -476,18 +498,31 @@ impl SseDecoder {
         let event_type = self.event_type.take();
         let retry = self.block_retry.take();
         let data = self.data.take()?;
-        // Most streams never set an id: skip the (indirect) clone of an empty one.
-        let last_event_id = if self.last_event_id.is_empty() {
-            Text::new()
-        } else {
-            self.last_event_id.clone()
-        };
         Some(SseEvent {
             event_type,
             data,
-            last_event_id,
+            last_event_id: self.last_event_id_for_event(),
             retry,
         })
+    }
+
+    /// The committed last event id, for an event. Most streams never set one: skip the
+    /// (indirect) clone of an empty one.
+    fn last_event_id_for_event(&self) -> Text {
+        if self.last_event_id.is_empty() {
+            Text::new()
+        } else {
+            self.last_event_id.clone()
+        }
+    }
+
+    /// Whether the block being built has no field yet (no data, type, id or retry).
+    #[inline]
+    fn block_is_empty(&self) -> bool {
+        matches!(self.data, DataBuffer::Empty)
+            && self.event_type.is_none()
+            && self.block_retry.is_none()
+            && !self.id_pending
     }
 
     fn discard_unterminated_block(&mut self) {
