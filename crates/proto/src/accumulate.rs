@@ -183,7 +183,7 @@ impl ChunkAccumulator {
         }
         for (key, value) in &chunk.extra {
             if key != "x_groq" {
-                completion.extra.insert(key.clone(), value.clone());
+                merge_value(&mut completion.extra, key, value);
             }
         }
         for choice in chunk.choices.iter() {
@@ -198,9 +198,7 @@ impl ChunkAccumulator {
                     logprobs,
                 );
             }
-            for (key, value) in &choice.extra {
-                state.choice_extra.insert(key.clone(), value.clone());
-            }
+            merge_extra(&mut state.choice_extra, &choice.extra);
         }
     }
 
@@ -273,9 +271,7 @@ impl ChoiceState {
                 call.arguments.push_str(arguments);
             }
         }
-        for (key, value) in &delta.extra {
-            self.message_extra.insert(key.clone(), value.clone());
-        }
+        merge_extra(&mut self.message_extra, &delta.extra);
     }
 
     fn merge_tool_call(&mut self, fragment: &ToolCallView<'_>) {
@@ -328,13 +324,9 @@ impl ChoiceState {
             if let Some(arguments) = &function.arguments {
                 state.call.function.arguments.push_str(arguments);
             }
-            for (key, value) in &function.extra {
-                state.call.function.extra.insert(key.clone(), value.clone());
-            }
+            merge_extra(&mut state.call.function.extra, &function.extra);
         }
-        for (key, value) in &fragment.extra {
-            state.call.extra.insert(key.clone(), value.clone());
-        }
+        merge_extra(&mut state.call.extra, &fragment.extra);
     }
 
     fn to_choice(&self) -> Choice {
@@ -368,6 +360,21 @@ impl ChoiceState {
             extra: self.choice_extra.clone(),
         }
     }
+}
+
+/// Merges a chunk's unknown fields into the accumulated ones: later values win, but `null`
+/// never erases a value (the official SDKs' rule for every field).
+fn merge_extra(into: &mut Extra, from: &Extra) {
+    for (key, value) in from {
+        merge_value(into, key, value);
+    }
+}
+
+fn merge_value(into: &mut Extra, key: &str, value: &Value) {
+    if value.is_null() && into.get(key).is_some_and(|old| !old.is_null()) {
+        return;
+    }
+    into.insert(key, value.clone());
 }
 
 fn append_logprobs(into: &mut Logprobs, from: &Logprobs) {

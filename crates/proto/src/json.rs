@@ -819,6 +819,12 @@ mod tests {
             assert_eq!(JsonReader::new(&format!("{text},")).u64(), Ok(n), "{text}");
         }
         assert!(JsonReader::new("0123456789").u64().is_err());
+        assert!(
+            JsonReader::new("-0").u64().is_err(),
+            "serde_json reads -0 as a float"
+        );
+        assert!(JsonReader::new("-0.0").u64().is_err());
+        assert!(JsonReader::new("-01").u64().is_err());
         assert!(JsonReader::new("12345678.5").u64().is_err());
         assert!(JsonReader::new("18446744073709551616").u64().is_err());
         assert!(JsonReader::new("-1").u64().is_err());

@@ -220,3 +220,15 @@ fn logprobs_append() {
         .collect();
     assert_eq!(tokens, ["a", "b"]);
 }
+
+#[test]
+fn null_never_erases_an_unknown_field() {
+    let completion = accumulate(&[
+        r#"{"provider":"A","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":"stop","native_finish_reason":"stop"}]}"#,
+        r#"{"provider":null,"choices":[{"index":0,"delta":{},"native_finish_reason":null}]}"#,
+    ])
+    .finish()
+    .unwrap();
+    assert_eq!(completion.extra["provider"], "A");
+    assert_eq!(completion.choices[0].extra["native_finish_reason"], "stop");
+}

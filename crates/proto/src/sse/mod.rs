@@ -400,6 +400,13 @@ impl SseDecoder {
                 self.input = Bytes::new();
                 continue;
             };
+            if self.partial_line.is_empty() && chunk[0] == b':' {
+                // A whole comment line: skipped, never buffered (so never counted in the limit,
+                // as when it arrives split).
+                chunk.advance(end);
+                self.after_cr = consume_terminator(chunk);
+                continue;
+            }
             // `data: <value>\n\n` with nothing else pending in the block (nearly every event of a
             // chat stream): the whole event at once, its blank line consumed too.
             let whole_event =

@@ -160,3 +160,19 @@ fn long_line_in_many_chunks() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].data().len(), line_len);
 }
+
+#[test]
+fn comments_never_count_toward_the_limit_split_or_not() {
+    // Found by the sse_split fuzz target: a whole comment line counted, a split one did not.
+    let data: &[u8] = b"data:line1\ndata: line2\n:should be ignored too\rretry:42\n\n";
+    for pieces in [vec![data], vec![&data[..30], &data[30..]]] {
+        let mut decoder = SseDecoder::new().with_buffer_limit(32);
+        let mut events = Vec::new();
+        for piece in pieces {
+            decoder.push_slice(piece);
+            events.extend(decode_all(&mut decoder));
+        }
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].data(), "line1\nline2");
+    }
+}

@@ -88,6 +88,7 @@ fn invalid_input_fails_like_serde() {
         r#"{"id":1}"#,
         r#"{"created":-1}"#,
         r#"{"created":1.5}"#,
+        r#"{"created":-0}"#,
         r#"{"choices":{}}"#,
         r#"{"choices":[{"index":4294967296}]}"#,
         r#"{"choices":[{"delta":{"content":5}}]}"#,
