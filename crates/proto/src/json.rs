@@ -776,6 +776,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "100,000 cases: too slow under Miri")]
     fn eight_digits_matches_a_plain_parse() {
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
         for _ in 0..100_000 {
@@ -833,6 +834,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "a million brackets: too slow under Miri")]
     fn deep_nesting_does_not_overflow() {
         let deep = "[".repeat(1_000_000) + &"]".repeat(1_000_000);
         assert!(skip(&deep).is_ok());

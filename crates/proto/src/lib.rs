@@ -74,12 +74,7 @@ pub use stream::{StreamDecoder, StreamItem, ViewItem};
 pub use text::Text;
 pub use wire::{ChatCompletion, ChatCompletionChunk, ChatRequest, Message};
 
-#[doc(hidden)]
-pub mod __bench {
-    //! Internals exposed for the profiling examples only.
-    pub fn skip_value(text: &str) -> usize {
-        crate::json::JsonReader::new(text)
-            .skip_value()
-            .map_or(0, str::len)
-    }
-}
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -77,10 +77,14 @@ pub struct StreamDecoder {
     /// The chunk [`poll_view`](Self::poll_view) decoded last. It borrows `current`'s bytes;
     /// its lifetime is erased because a struct cannot name its own field's lifetime.
     ///
-    /// Invariant: `view` is `None` whenever `current` is replaced, and it is only lent out
-    /// behind `&mut self`, so the bytes it borrows outlive every use. (A `Text`'s bytes live in
-    /// a shared heap buffer, or are static: moving the decoder does not move them.)
-    view: Option<ChunkView<'static>>,
+    /// Invariants: the view is reset to the default (borrowing nothing) before `current` is
+    /// replaced, and it is only lent out behind `&mut self`, so the bytes it borrows outlive
+    /// every use. (A `Text`'s bytes live in a shared heap buffer, or are static: moving the
+    /// decoder does not move them.) It is boxed, and the box reused, so that moving the
+    /// decoder by value never carries references to `current` in its own fields: Rust's
+    /// aliasing model (checked by Miri in CI) would then forbid freeing `current` during such
+    /// a move, for instance in `into_completion(self)`.
+    view: Option<Box<ChunkView<'static>>>,
     sse: SseDecoder,
     progress: StreamProgress,
     accumulator: Option<ChunkAccumulator>,
@@ -209,7 +213,7 @@ impl StreamDecoder {
                     view,
                     ..
                 } = self;
-                let slot: &mut ChunkView<'static> = view.get_or_insert_with(ChunkView::default);
+                let slot: &mut ChunkView<'static> = view.get_or_insert_with(Box::default);
                 // SAFETY: only the lifetime changes. What is decoded into the slot borrows
                 // `current`'s bytes, which stay put until `current` is replaced, and
                 // `interpret` clears `view` first; the view is lent out for no longer than
@@ -298,8 +302,11 @@ impl StreamDecoder {
             self.end = End::Done;
             return Ok(Some(Next::Done));
         }
-        // The view borrows `current`: drop it before `current` changes (the invariant of `view`).
-        self.view = None;
+        // The view borrows `current`: reset it before `current` changes (the invariant of
+        // `view`); the box stays for the next chunk.
+        if let Some(view) = &mut self.view {
+            **view = ChunkView::default();
+        }
         self.current = data;
         Ok(Some(Next::Data))
     }

@@ -144,6 +144,7 @@ fn empty_pushes_are_no_ops() {
 /// quadratic here). Timing is measured by the benchmarks; this checks the result and that the
 /// buffer grew by amortised doubling, not by one reallocation per chunk.
 #[test]
+#[cfg_attr(miri, ignore = "8 MiB: too slow under Miri")]
 fn long_line_in_many_chunks() {
     let line_len = 8 * 1024 * 1024;
     let mut input = b"data: ".to_vec();

@@ -222,3 +222,40 @@ fn the_buffer_limit_surfaces_as_an_error() {
     decoder.push(format!("data: {CHUNK_A}\n\n").into_bytes());
     assert!(decoder.poll_item().unwrap_err().is_buffer_limit());
 }
+
+#[test]
+fn views_are_lent_one_at_a_time_across_pushes() {
+    let mut decoder = StreamDecoder::new().accumulating();
+    let mut texts = Vec::new();
+    let events = [
+        "data: {\"id\":\"a\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"one \\\"q\\\"\"}}]}\n\n",
+        "data: {\"id\":\"a\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"two\"}}]}\n\ndata: {\"id\":\"a\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" three\"},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: [DONE]\n\n",
+    ];
+    for event in events {
+        // Each push is a new buffer; the previous view is gone before the data it borrowed.
+        decoder.push(event.as_bytes().to_vec());
+        while let Some(item) = decoder.poll_view().unwrap() {
+            if let ViewItem::Chunk(view) = item {
+                assert_eq!(view.id, "a");
+                texts.push(view.text().unwrap().to_owned());
+            }
+        }
+    }
+    decoder.finish();
+    assert!(decoder.poll_view().unwrap().is_none());
+    assert_eq!(texts, ["one \"q\"", "two", " three"]);
+    assert_eq!(
+        decoder.into_completion().unwrap().text(),
+        Some("one \"q\"two three")
+    );
+}
+
+#[test]
+fn a_view_error_is_final_and_keeps_the_partial_answer() {
+    let mut decoder = StreamDecoder::new().accumulating();
+    decoder.push(format!("data: {CHUNK_A}\n\ndata: {{not json\n\n").into_bytes());
+    assert!(matches!(decoder.poll_view(), Ok(Some(ViewItem::Chunk(_)))));
+    assert!(decoder.poll_view().unwrap_err().is_protocol());
+    assert!(decoder.poll_view().unwrap_err().is_protocol());
+}
