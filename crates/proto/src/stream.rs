@@ -90,6 +90,8 @@ pub struct StreamDecoder {
     accumulator: Option<ChunkAccumulator>,
     /// The data of the event whose chunk was decoded last (what views borrow).
     current: Text,
+    /// That event's type when it was not the default `message` (for error messages).
+    current_type: Option<Text>,
     end: End,
     failure: Option<Error>,
 }
@@ -133,6 +135,7 @@ impl StreamDecoder {
             accumulator: None,
             view: None,
             current: Text::new(),
+            current_type: None,
             end: End::Open,
             failure: None,
         }
@@ -185,13 +188,14 @@ impl StreamDecoder {
             Some(Next::Data) => {
                 let Self {
                     current,
+                    current_type,
                     progress,
                     accumulator,
                     failure,
                     ..
                 } = self;
                 let mut view = ChunkView::default();
-                decode(current, &mut view, progress, accumulator, failure)?;
+                decode(current, current_type, &mut view, progress, accumulator, failure)?;
                 Ok(Some(StreamItem::Chunk(view.to_chunk(current))))
             }
         }
@@ -207,6 +211,7 @@ impl StreamDecoder {
             Some(Next::Data) => {
                 let Self {
                     current,
+                    current_type,
                     progress,
                     accumulator,
                     failure,
@@ -221,7 +226,7 @@ impl StreamDecoder {
                 let slot = unsafe {
                     std::mem::transmute::<&mut ChunkView<'static>, &mut ChunkView<'_>>(slot)
                 };
-                decode(current, slot, progress, accumulator, failure)?;
+                decode(current, current_type, slot, progress, accumulator, failure)?;
                 Ok(Some(ViewItem::Chunk(slot)))
             }
         }
@@ -289,6 +294,7 @@ impl StreamDecoder {
         if event.event_type() == "error" {
             return Err(stream_error(event.data()));
         }
+        self.current_type = (!event.is_message()).then(|| Text::from(event.event_type()));
         let data = event.into_data();
         let trimmed = data.trim_ascii();
         if trimmed.is_empty() {
@@ -364,6 +370,7 @@ impl StreamDecoder {
 #[inline(always)]
 fn decode<'a>(
     current: &'a Text,
+    current_type: &Option<Text>,
     view: &mut ChunkView<'a>,
     progress: &mut StreamProgress,
     accumulator: &mut Option<ChunkAccumulator>,
@@ -381,7 +388,7 @@ fn decode<'a>(
             }
             Some(error) => ApiError::in_stream(error).into(),
         },
-        Err(error) => undecodable(current, error),
+        Err(error) => undecodable(current, current_type.as_deref(), error),
     };
     *failure = Some(error.clone());
     Err(error)
@@ -390,7 +397,7 @@ fn decode<'a>(
 /// The error for data that is not a chunk: an error object in another shape, or else
 /// undecodable data, quoted.
 #[cold]
-fn undecodable(data: &Text, error: ChunkJsonError) -> Error {
+fn undecodable(data: &Text, event_type: Option<&str>, error: ChunkJsonError) -> Error {
     if let Some(error) = serde_json::from_str::<Value>(data)
         .ok()
         .as_ref()
@@ -399,7 +406,7 @@ fn undecodable(data: &Text, error: ChunkJsonError) -> Error {
         return ApiError::in_stream(error).into();
     }
     Error::new(ErrorKind::InvalidStreamData {
-        event_type: "message".to_owned(),
+        event_type: event_type.unwrap_or("message").to_owned(),
         reason: error.0,
         data_prefix: crate::error::prefix(data),
     })
