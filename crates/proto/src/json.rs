@@ -168,6 +168,10 @@ impl<'a> JsonReader<'a> {
     /// The next byte after whitespace.
     #[inline(always)]
     fn next_byte(&mut self) -> Option<u8> {
+        let byte = *self.bytes.get(self.pos)?;
+        if byte > b' ' {
+            return Some(byte);
+        }
         self.skip_ws();
         self.bytes.get(self.pos).copied()
     }

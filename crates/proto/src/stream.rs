@@ -195,7 +195,14 @@ impl StreamDecoder {
                     ..
                 } = self;
                 let mut view = ChunkView::default();
-                decode(current, current_type, &mut view, progress, accumulator, failure)?;
+                decode(
+                    current,
+                    current_type,
+                    &mut view,
+                    progress,
+                    accumulator,
+                    failure,
+                )?;
                 Ok(Some(StreamItem::Chunk(view.to_chunk(current))))
             }
         }

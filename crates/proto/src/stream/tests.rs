@@ -264,5 +264,8 @@ fn a_view_error_is_final_and_keeps_the_partial_answer() {
 fn an_undecodable_named_event_is_named_in_the_error() {
     let (_, end) = decode("event: ping\ndata: ping\n\n");
     let text = end.unwrap_err().to_string();
-    assert!(text.starts_with("stream event `ping` is not a chat completion chunk"), "{text}");
+    assert!(
+        text.starts_with("stream event `ping` is not a chat completion chunk"),
+        "{text}"
+    );
 }
