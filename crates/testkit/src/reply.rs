@@ -1,0 +1,167 @@
+//! [`Reply`]: what the test server answers, down to how the body is cut, paced and ended.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::StatusCode;
+use http_body::Frame;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+/// How a reply's body ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Normally, after the last piece.
+    Complete,
+    /// The connection is reset after the last piece (a server or network failure mid-body).
+    Abort,
+    /// Never: the body stays open with nothing more to send (a stalled server).
+    Stall,
+}
+
+/// A scripted reply.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    status: StatusCode,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+    piece_size: usize,
+    delay: Duration,
+    first_delay: Duration,
+    ending: Ending,
+}
+
+/// An SSE body: each value as a `data:` event, then `data: [DONE]`.
+pub fn sse_body(events: &[Value]) -> String {
+    let mut body = String::new();
+    for event in events {
+        body += &format!("data: {event}\n\n");
+    }
+    body + "data: [DONE]\n\n"
+}
+
+impl Reply {
+    /// A body of raw bytes with a content type.
+    pub fn bytes(status: u16, content_type: &str, body: impl Into<Bytes>) -> Self {
+        Self {
+            status: StatusCode::from_u16(status).expect("a valid status"),
+            headers: vec![("content-type".to_owned(), content_type.to_owned())],
+            body: body.into(),
+            piece_size: usize::MAX,
+            delay: Duration::ZERO,
+            first_delay: Duration::ZERO,
+            ending: Ending::Complete,
+        }
+    }
+
+    /// A JSON body.
+    pub fn json(status: u16, value: &Value) -> Self {
+        Self::bytes(status, "application/json", value.to_string())
+    }
+
+    /// A 200 event stream of `events` then `[DONE]`.
+    pub fn sse(events: &[Value]) -> Self {
+        Self::bytes(200, "text/event-stream", sse_body(events))
+    }
+
+    /// A 200 event stream with exactly this body.
+    pub fn sse_raw(body: impl Into<Bytes>) -> Self {
+        Self::bytes(200, "text/event-stream", body)
+    }
+
+    /// Adds a header.
+    #[must_use]
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Sends the body in pieces of `size` bytes (each its own write).
+    #[must_use]
+    pub fn in_pieces(mut self, size: usize) -> Self {
+        self.piece_size = size.max(1);
+        self
+    }
+
+    /// Waits `delay` before each piece.
+    #[must_use]
+    pub fn paced(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    /// Waits `delay` before sending the response head.
+    #[must_use]
+    pub fn delayed(mut self, delay: Duration) -> Self {
+        self.first_delay = delay;
+        self
+    }
+
+    /// How the body ends.
+    #[must_use]
+    pub fn ending(mut self, ending: Ending) -> Self {
+        self.ending = ending;
+        self
+    }
+
+    /// How long before the response head is sent.
+    pub fn head_delay(&self) -> Duration {
+        self.first_delay
+    }
+
+    pub(crate) fn into_response(self) -> http::Response<ReplyBody> {
+        let (sender, receiver) = mpsc::channel(1);
+        let mut builder = http::Response::builder().status(self.status);
+        for (name, value) in &self.headers {
+            builder = builder.header(name, value);
+        }
+        let response = builder
+            .body(ReplyBody { receiver })
+            .expect("a valid response");
+        tokio::spawn(async move {
+            let mut rest = self.body;
+            while !rest.is_empty() {
+                let piece = rest.split_to(self.piece_size.min(rest.len()));
+                if !self.delay.is_zero() {
+                    tokio::time::sleep(self.delay).await;
+                }
+                if sender.send(Ok(Frame::data(piece))).await.is_err() {
+                    return;
+                }
+            }
+            match self.ending {
+                Ending::Complete => {}
+                Ending::Abort => {
+                    let _ = sender
+                        .send(Err(std::io::Error::new(
+                            std::io::ErrorKind::ConnectionReset,
+                            "test server aborts the body",
+                        )))
+                        .await;
+                }
+                Ending::Stall => sender.closed().await,
+            }
+        });
+        response
+    }
+}
+
+/// A body fed by the reply's task: backpressure through a one-slot channel.
+#[derive(Debug)]
+pub(crate) struct ReplyBody {
+    receiver: mpsc::Receiver<Result<Frame<Bytes>, std::io::Error>>,
+}
+
+impl http_body::Body for ReplyBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        self.receiver.poll_recv(cx)
+    }
+}

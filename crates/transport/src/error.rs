@@ -1,0 +1,147 @@
+//! [`TransportError`]: what went wrong moving bytes, and whether the request may have reached
+//! the server.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+/// A failure of the HTTP transport.
+///
+/// The [`kind`](Self::kind) tells whether the request could have reached the server, which
+/// decides whether retrying is safe.
+#[derive(Debug)]
+pub struct TransportError {
+    kind: TransportErrorKind,
+    message: String,
+    source: Option<Box<dyn StdError + Send + Sync>>,
+}
+
+/// The class of a [`TransportError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// No connection could be made (DNS, refused, TLS handshake, proxy tunnel): the request
+    /// was not sent.
+    Connect,
+    /// The connection failed after the request started: it may have reached the server.
+    Request,
+    /// Reading the response body failed: the response had started.
+    Body,
+    /// The configuration is unusable (TLS roots, proxy URL).
+    Config,
+    /// The request was refused before sending: plain `http://` to a host that is not loopback.
+    InsecureScheme,
+}
+
+impl TransportError {
+    pub(crate) fn new(kind: TransportErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub(crate) fn with_source(
+        mut self,
+        source: impl Into<Box<dyn StdError + Send + Sync>>,
+    ) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// A body error, for connectors that bring their own body type.
+    pub fn body(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        let source = source.into();
+        Self::new(
+            TransportErrorKind::Body,
+            format!("reading the response body failed: {source}"),
+        )
+        .with_source(source)
+    }
+
+    /// A connection error, for connectors that bring their own HTTP.
+    pub fn connect(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        let source = source.into();
+        Self::new(
+            TransportErrorKind::Connect,
+            format!("connection failed: {source}"),
+        )
+        .with_source(source)
+    }
+
+    /// A failure after the request started, for connectors that bring their own HTTP.
+    pub fn request(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        let source = source.into();
+        Self::new(
+            TransportErrorKind::Request,
+            format!("request failed: {source}"),
+        )
+        .with_source(source)
+    }
+
+    /// The class of error.
+    pub fn kind(&self) -> TransportErrorKind {
+        self.kind
+    }
+
+    /// No connection could be made.
+    pub fn is_connect(&self) -> bool {
+        self.kind == TransportErrorKind::Connect
+    }
+
+    /// Reading the body failed.
+    pub fn is_body(&self) -> bool {
+        self.kind == TransportErrorKind::Body
+    }
+
+    /// Whether the request may have reached the server (false only when no connection was
+    /// made, or it was refused before sending).
+    pub fn may_have_reached_server(&self) -> bool {
+        matches!(
+            self.kind,
+            TransportErrorKind::Request | TransportErrorKind::Body
+        )
+    }
+
+    /// Whether the root cause is an I/O timeout (the connect timeout, for instance).
+    pub fn is_timeout(&self) -> bool {
+        let mut source: Option<&(dyn StdError + 'static)> = self.source();
+        while let Some(error) = source {
+            if let Some(io) = error.downcast_ref::<std::io::Error>()
+                && io.kind() == std::io::ErrorKind::TimedOut
+            {
+                return true;
+            }
+            if error.to_string().contains("timed out") {
+                return true;
+            }
+            source = error.source();
+        }
+        false
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        // The innermost cause says what really happened (refused, reset, certificate).
+        let mut source = self.source.as_deref().and_then(StdError::source);
+        let mut deepest = None;
+        while let Some(error) = source {
+            deepest = Some(error);
+            source = error.source();
+        }
+        if let Some(deepest) = deepest {
+            write!(f, ": {deepest}")?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for TransportError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn StdError + 'static))
+    }
+}

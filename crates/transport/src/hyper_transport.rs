@@ -1,0 +1,225 @@
+//! [`HyperTransport`]: hyper-util's pooled client over hyper-rustls.
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::proxy::{Proxy, ProxyConnector};
+use crate::tls::{self, Roots};
+use crate::{
+    BoxFuture, HttpConnector, ResponseBody, TransportError, TransportErrorKind, is_loopback_host,
+};
+
+/// The default transport: one connection pool, HTTP/1.1 and HTTP/2 by ALPN, rustls, proxies.
+///
+/// Cheap to clone; clones share the pool.
+#[derive(Clone)]
+pub struct HyperTransport {
+    client: Client<HttpsConnector<ProxyConnector>, Full<Bytes>>,
+    proxy: Proxy,
+    allow_insecure_http: bool,
+}
+
+impl fmt::Debug for HyperTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HyperTransport")
+            .field("proxy", &self.proxy)
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`HyperTransport`].
+#[derive(Debug, Clone)]
+pub struct HyperTransportBuilder {
+    roots: Roots,
+    proxy: Proxy,
+    connect_timeout: Option<Duration>,
+    pool_idle_timeout: Duration,
+    pool_max_idle_per_host: usize,
+    http2: bool,
+    http1: bool,
+    allow_insecure_http: bool,
+}
+
+impl Default for HyperTransportBuilder {
+    fn default() -> Self {
+        Self {
+            roots: Roots::Default,
+            proxy: Proxy::from_env(),
+            connect_timeout: Some(Duration::from_secs(5)),
+            pool_idle_timeout: Duration::from_secs(90),
+            pool_max_idle_per_host: usize::MAX,
+            http2: true,
+            http1: true,
+            allow_insecure_http: false,
+        }
+    }
+}
+
+impl HyperTransportBuilder {
+    /// Which certificate authorities to trust.
+    #[must_use]
+    pub fn roots(mut self, roots: Roots) -> Self {
+        self.roots = roots;
+        self
+    }
+
+    /// Which proxy to use ([`Proxy::from_env`] by default).
+    #[must_use]
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = proxy;
+        self
+    }
+
+    /// The TCP connect timeout (5 s by default, as openai-python); `None` for none.
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long an idle pooled connection is kept (90 s by default).
+    #[must_use]
+    pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.pool_idle_timeout = timeout;
+        self
+    }
+
+    /// The most idle connections kept per host (unbounded by default).
+    #[must_use]
+    pub fn pool_max_idle_per_host(mut self, max: usize) -> Self {
+        self.pool_max_idle_per_host = max;
+        self
+    }
+
+    /// Only HTTP/1.1 (no HTTP/2 in ALPN).
+    #[must_use]
+    pub fn http1_only(mut self) -> Self {
+        self.http1 = true;
+        self.http2 = false;
+        self
+    }
+
+    /// Only HTTP/2.
+    #[must_use]
+    pub fn http2_only(mut self) -> Self {
+        self.http1 = false;
+        self.http2 = true;
+        self
+    }
+
+    /// Allows plain `http://` to hosts that are not loopback (refused by default: the API key
+    /// would travel in clear).
+    #[must_use]
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Builds the transport: loads the TLS roots and sets up the pool.
+    pub fn build(self) -> Result<HyperTransport, TransportError> {
+        let tls = tls::client_config(&self.roots)?;
+        let mut tcp = TcpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(self.connect_timeout);
+        let proxied = ProxyConnector {
+            http: tcp,
+            proxy: self.proxy.clone(),
+        };
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http();
+        let https = match (self.http1, self.http2) {
+            (true, true) => builder
+                .enable_http1()
+                .enable_http2()
+                .wrap_connector(proxied),
+            (false, true) => builder.enable_http2().wrap_connector(proxied),
+            _ => builder.enable_http1().wrap_connector(proxied),
+        };
+        let client = Client::builder(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(self.pool_idle_timeout)
+            .pool_max_idle_per_host(self.pool_max_idle_per_host)
+            .http2_only(!self.http1)
+            .build(https);
+        Ok(HyperTransport {
+            client,
+            proxy: self.proxy,
+            allow_insecure_http: self.allow_insecure_http,
+        })
+    }
+}
+
+impl HyperTransport {
+    /// A builder with the defaults: webpki roots (or the enabled feature's), proxies from the
+    /// environment, a 5 s connect timeout, HTTP/1.1 and HTTP/2.
+    pub fn builder() -> HyperTransportBuilder {
+        HyperTransportBuilder::default()
+    }
+
+    /// The refusal for plain HTTP to a remote host, if `uri` is one.
+    fn check_scheme(&self, uri: &http::Uri) -> Result<(), TransportError> {
+        match uri.scheme_str() {
+            Some("https") => Ok(()),
+            Some("http") if self.allow_insecure_http => Ok(()),
+            Some("http") if uri.host().is_some_and(is_loopback_host) => Ok(()),
+            Some("http") => Err(TransportError::new(
+                TransportErrorKind::InsecureScheme,
+                format!(
+                    "refusing plain http:// to {}: the API key would travel unencrypted; use https, or allow insecure HTTP explicitly",
+                    uri.host().unwrap_or("?")
+                ),
+            )),
+            other => Err(TransportError::new(
+                TransportErrorKind::Config,
+                format!("unsupported URL scheme {other:?}"),
+            )),
+        }
+    }
+}
+
+impl HttpConnector for HyperTransport {
+    fn send(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> BoxFuture<'static, Result<http::Response<ResponseBody>, TransportError>> {
+        if let Err(error) = self.check_scheme(request.uri()) {
+            return Box::pin(std::future::ready(Err(error)));
+        }
+        let mut request = request.map(Full::new);
+        if request.uri().scheme_str() == Some("http")
+            && let Some((_, Some(auth))) = self.proxy.intercept(request.uri())
+        {
+            request
+                .headers_mut()
+                .insert(http::header::PROXY_AUTHORIZATION, auth);
+        }
+        let response = self.client.request(request);
+        Box::pin(async move {
+            let response = response.await.map_err(|error| {
+                let kind = if error.is_connect() {
+                    TransportErrorKind::Connect
+                } else {
+                    TransportErrorKind::Request
+                };
+                let what = if error.is_connect() {
+                    "connection failed"
+                } else {
+                    "request failed"
+                };
+                TransportError::new(kind, what).with_source(error)
+            })?;
+            Ok(response.map(|body| body.map_err(TransportError::body).boxed()))
+        })
+    }
+}

@@ -1,0 +1,162 @@
+//! The hyper transport against the in-repo test server, over real TCP and TLS.
+
+use bytes::Bytes;
+use gptproto_testkit::{Reply, TestCa, TestProxy, TestServer};
+use gptproto_transport::{HttpConnector, HyperTransport, Proxy, Roots, TransportErrorKind};
+use http_body_util::BodyExt;
+use serde_json::json;
+
+fn post(url: &str) -> http::Request<Bytes> {
+    http::Request::post(format!("{url}/chat/completions"))
+        .header("content-type", "application/json")
+        .body(Bytes::from_static(b"{\"model\":\"m\"}"))
+        .unwrap()
+}
+
+fn transport_trusting(ca: &TestCa) -> HyperTransport {
+    HyperTransport::builder()
+        .roots(Roots::Custom(ca.root_store()))
+        .proxy(Proxy::none())
+        .build()
+        .unwrap()
+}
+
+async fn body_text(response: http::Response<gptproto_transport::ResponseBody>) -> String {
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn plain_http_to_loopback_and_connection_reuse() {
+    let server = TestServer::start(|_| Reply::json(200, &json!({"ok": true}))).await;
+    let transport = HyperTransport::builder()
+        .proxy(Proxy::none())
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let response = transport.send(post(&server.base_url())).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(body_text(response).await, r#"{"ok":true}"#);
+    }
+    assert_eq!(server.requests().len(), 3);
+    assert_eq!(server.connections(), 1, "the pool reuses one connection");
+    assert_eq!(
+        server.requests()[0].body,
+        Bytes::from_static(b"{\"model\":\"m\"}")
+    );
+}
+
+#[tokio::test]
+async fn tls_with_the_test_ca_negotiates_http2() {
+    let server = TestServer::start_tls(|_| Reply::json(200, &json!({"tls": true}))).await;
+    let transport = transport_trusting(server.ca().unwrap());
+    let response = transport.send(post(&server.base_url())).await.unwrap();
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    assert_eq!(body_text(response).await, r#"{"tls":true}"#);
+    assert_eq!(server.requests()[0].version, http::Version::HTTP_2);
+}
+
+#[tokio::test]
+async fn http1_only_stays_on_http1() {
+    let server = TestServer::start_tls(|_| Reply::json(200, &json!({}))).await;
+    let transport = HyperTransport::builder()
+        .roots(Roots::Custom(server.ca().unwrap().root_store()))
+        .proxy(Proxy::none())
+        .http1_only()
+        .build()
+        .unwrap();
+    let response = transport.send(post(&server.base_url())).await.unwrap();
+    assert_eq!(response.version(), http::Version::HTTP_11);
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_is_refused() {
+    let server = TestServer::start_tls(|_| Reply::json(200, &json!({}))).await;
+    let other_ca = TestCa::new();
+    let error = transport_trusting(&other_ca)
+        .send(post(&server.base_url()))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), TransportErrorKind::Connect, "{error}");
+    assert!(!error.may_have_reached_server());
+    assert!(
+        error.to_string().to_lowercase().contains("certificate"),
+        "{error}"
+    );
+    assert!(server.requests().is_empty());
+
+    // The default roots do not know the test CA either.
+    let error = HyperTransport::builder()
+        .proxy(Proxy::none())
+        .build()
+        .unwrap()
+        .send(post(&server.base_url()))
+        .await
+        .unwrap_err();
+    assert!(error.is_connect(), "{error}");
+}
+
+#[tokio::test]
+async fn plain_http_to_a_remote_host_is_refused_before_connecting() {
+    let transport = HyperTransport::builder()
+        .proxy(Proxy::none())
+        .build()
+        .unwrap();
+    let error = transport
+        .send(post("http://192.0.2.1/v1"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), TransportErrorKind::InsecureScheme);
+    assert!(error.to_string().contains("192.0.2.1"), "{error}");
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_a_connect_error() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let transport = HyperTransport::builder()
+        .proxy(Proxy::none())
+        .build()
+        .unwrap();
+    let error = transport
+        .send(post(&format!("http://127.0.0.1:{port}/v1")))
+        .await
+        .unwrap_err();
+    assert!(error.is_connect(), "{error}");
+    assert!(!error.may_have_reached_server());
+}
+
+#[tokio::test]
+async fn https_goes_through_a_connect_tunnel() {
+    let server = TestServer::start_tls(|_| Reply::json(200, &json!({"via": "tunnel"}))).await;
+    let proxy = TestProxy::start().await;
+    let transport = HyperTransport::builder()
+        .roots(Roots::Custom(server.ca().unwrap().root_store()))
+        .proxy(Proxy::all(proxy.url()))
+        .build()
+        .unwrap();
+    let response = transport.send(post(&server.base_url())).await.unwrap();
+    assert_eq!(body_text(response).await, r#"{"via":"tunnel"}"#);
+    let requests = proxy.requests();
+    assert_eq!(requests.len(), 1);
+    assert!(
+        requests[0].starts_with(&format!("CONNECT localhost:{} ", server.address().port())),
+        "{requests:?}"
+    );
+}
+
+#[tokio::test]
+async fn no_proxy_hosts_bypass_the_proxy() {
+    let server = TestServer::start_tls(|_| Reply::json(200, &json!({}))).await;
+    let proxy = TestProxy::start().await;
+    let transport = HyperTransport::builder()
+        .roots(Roots::Custom(server.ca().unwrap().root_store()))
+        .proxy(Proxy::all(proxy.url()).no_proxy("localhost"))
+        .build()
+        .unwrap();
+    transport.send(post(&server.base_url())).await.unwrap();
+    assert!(proxy.requests().is_empty());
+    assert_eq!(server.requests().len(), 1);
+}
