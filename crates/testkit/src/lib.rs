@@ -64,6 +64,7 @@ pub struct TestServer {
     tls: Option<TestCa>,
     requests: Arc<Mutex<Vec<Recorded>>>,
     connections: Arc<AtomicUsize>,
+    abandoned: Arc<AtomicUsize>,
     stop: watch::Sender<bool>,
 }
 
@@ -86,9 +87,11 @@ impl TestServer {
         let address = listener.local_addr().expect("bound address");
         let requests = Arc::new(Mutex::new(Vec::new()));
         let connections = Arc::new(AtomicUsize::new(0));
+        let abandoned = Arc::new(AtomicUsize::new(0));
         let (stop, mut stopped) = watch::channel(false);
         let acceptor = tls.as_ref().map(TestCa::acceptor);
-        let (recorded, counted) = (requests.clone(), connections.clone());
+        let (recorded, counted, dropped) =
+            (requests.clone(), connections.clone(), abandoned.clone());
         tokio::spawn(async move {
             loop {
                 let (tcp, _) = tokio::select! {
@@ -102,13 +105,17 @@ impl TestServer {
                 counted.fetch_add(1, Ordering::SeqCst);
                 let handler = handler.clone();
                 let recorded = recorded.clone();
+                let dropped = dropped.clone();
                 let acceptor = acceptor.clone();
                 let mut stopped = stopped.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request| {
                         let handler = handler.clone();
                         let recorded = recorded.clone();
-                        async move { Ok::<_, Infallible>(answer(request, &handler, &recorded).await) }
+                        let dropped = dropped.clone();
+                        async move {
+                            Ok::<_, Infallible>(answer(request, &handler, &recorded, dropped).await)
+                        }
                     });
                     let builder = auto::Builder::new(TokioExecutor::new());
                     match acceptor {
@@ -132,6 +139,7 @@ impl TestServer {
             tls,
             requests,
             connections,
+            abandoned,
             stop,
         }
     }
@@ -159,6 +167,12 @@ impl TestServer {
         self.requests.lock().expect("not poisoned").clone()
     }
 
+    /// How many replies the client stopped reading before their end (a dropped stream, a
+    /// cancelled call).
+    pub fn abandoned(&self) -> usize {
+        self.abandoned.load(Ordering::SeqCst)
+    }
+
     /// How many TCP connections were accepted.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
@@ -175,6 +189,7 @@ async fn answer(
     request: http::Request<hyper::body::Incoming>,
     handler: &Arc<Handler>,
     recorded: &Arc<Mutex<Vec<Recorded>>>,
+    abandoned: Arc<AtomicUsize>,
 ) -> http::Response<reply::ReplyBody> {
     let (parts, body) = request.into_parts();
     let body = body
@@ -199,5 +214,5 @@ async fn answer(
     if !reply.head_delay().is_zero() {
         tokio::time::sleep(reply.head_delay()).await;
     }
-    reply.into_response()
+    reply.into_response(abandoned)
 }

@@ -111,7 +111,10 @@ impl Reply {
         self.first_delay
     }
 
-    pub(crate) fn into_response(self) -> http::Response<ReplyBody> {
+    pub(crate) fn into_response(
+        self,
+        abandoned: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) -> http::Response<ReplyBody> {
         let (sender, receiver) = mpsc::channel(1);
         let mut builder = http::Response::builder().status(self.status);
         for (name, value) in &self.headers {
@@ -128,6 +131,8 @@ impl Reply {
                     tokio::time::sleep(self.delay).await;
                 }
                 if sender.send(Ok(Frame::data(piece))).await.is_err() {
+                    // The client went away before the end of the body.
+                    abandoned.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     return;
                 }
             }
@@ -141,7 +146,10 @@ impl Reply {
                         )))
                         .await;
                 }
-                Ending::Stall => sender.closed().await,
+                Ending::Stall => {
+                    sender.closed().await;
+                    abandoned.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
             }
         });
         response

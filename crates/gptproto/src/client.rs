@@ -1,0 +1,348 @@
+//! [`Client`] and its builder: where requests go, how they authenticate, how long they may
+//! take and how often they are retried.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gptproto_proto::exchange::{AuthScheme, ClientConfig, DEFAULT_BASE_URL};
+use gptproto_proto::retry::RetryPolicy;
+use gptproto_proto::validate::ValidationRules;
+use gptproto_proto::wire::ChatRequest;
+use gptproto_transport::{HttpConnector, HyperTransport, Proxy, Roots};
+
+use crate::call::{ChatCall, ChatStreamCall};
+use crate::error::{Error, Result};
+
+/// The environment variable with the API key.
+pub const ENV_API_KEY: &str = "GPTPROTO_API_KEY";
+/// The environment variable with the base URL.
+pub const ENV_BASE_URL: &str = "GPTPROTO_BASE_URL";
+
+/// Deadlines of a call. `None` means no deadline of that kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Establishing a connection (TCP and TLS): 5 s by default. Set on the client only.
+    pub connect: Option<Duration>,
+    /// From sending (each attempt) until the response head: 600 s by default, as the official
+    /// SDKs.
+    pub response: Option<Duration>,
+    /// Between two reads of the response body: 600 s by default. Keep-alive comments count as
+    /// reads (the connection is alive); they do not extend the total deadline.
+    pub idle: Option<Duration>,
+    /// The whole call, retries and the streamed body included: none by default.
+    pub total: Option<Duration>,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Some(Duration::from_secs(5)),
+            response: Some(Duration::from_secs(600)),
+            idle: Some(Duration::from_secs(600)),
+            total: None,
+        }
+    }
+}
+
+/// The client's defaults for every call, which a call can override.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) timeouts: Timeouts,
+    pub(crate) retry: RetryPolicy,
+    /// The largest non-streamed response body read.
+    pub(crate) max_body: usize,
+}
+
+pub(crate) struct ClientInner {
+    pub(crate) config: ClientConfig,
+    pub(crate) connector: Arc<dyn HttpConnector>,
+    pub(crate) settings: Settings,
+}
+
+/// A client for chat completions. Cheap to clone: clones share one connection pool.
+///
+/// ```no_run
+/// use gptproto::{ChatRequest, Client};
+///
+/// # async fn demo() -> Result<(), gptproto::Error> {
+/// let client = Client::new()?; // GPTPROTO_API_KEY, GPTPROTO_BASE_URL
+/// let answer = client.chat(ChatRequest::new("qwen-turbo").user("who are you?")).await?;
+/// println!("{}", answer.text().unwrap_or_default());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<ClientInner>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.inner.config)
+            .field("connector", &self.inner.connector)
+            .field("settings", &self.inner.settings)
+            .finish()
+    }
+}
+
+impl Client {
+    /// A client from the environment: the key from `GPTPROTO_API_KEY`, the base URL from
+    /// `GPTPROTO_BASE_URL` (default `https://gptproto.com/v1`), GPTProto's raw-key auth.
+    pub fn new() -> Result<Self> {
+        Self::builder().build()
+    }
+
+    /// A builder, starting from the environment's key and base URL.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A chat completion: `client.chat(request).await`. Setters on the returned call override
+    /// the client's defaults for this call only.
+    pub fn chat(&self, request: ChatRequest) -> ChatCall {
+        ChatCall::new(self.clone(), request)
+    }
+
+    /// A streamed chat completion: `client.chat_stream(request).await` gives a [`ChatStream`]
+    /// once the response head is in (an HTTP error is returned here, not as the first item).
+    ///
+    /// [`ChatStream`]: crate::ChatStream
+    pub fn chat_stream(&self, request: ChatRequest) -> ChatStreamCall {
+        ChatStreamCall::new(self.clone(), request)
+    }
+
+    /// The chat-completions URL requests go to.
+    pub fn chat_completions_url(&self) -> &http::Uri {
+        self.inner.config.chat_completions_uri()
+    }
+}
+
+/// Builds a [`Client`]. Errors (a bad URL, header or key) are reported by [`build`](Self::build).
+pub struct ClientBuilder {
+    base_url: Option<String>,
+    api_key: Option<String>,
+    auth_scheme: AuthScheme,
+    headers: Vec<(String, String)>,
+    timeouts: Timeouts,
+    retry: RetryPolicy,
+    max_body: usize,
+    validation: ValidationRules,
+    roots: Roots,
+    proxy: Proxy,
+    allow_insecure_http: bool,
+    connector: Option<Arc<dyn HttpConnector>>,
+    from_env: bool,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("auth_scheme", &self.auth_scheme)
+            .field("timeouts", &self.timeouts)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            api_key: None,
+            auth_scheme: AuthScheme::Raw,
+            headers: Vec::new(),
+            timeouts: Timeouts::default(),
+            retry: RetryPolicy::default(),
+            max_body: 64 * 1024 * 1024,
+            validation: ValidationRules::default(),
+            roots: Roots::Default,
+            proxy: Proxy::from_env(),
+            allow_insecure_http: false,
+            connector: None,
+            from_env: true,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// The base URL (default: `GPTPROTO_BASE_URL`, else `https://gptproto.com/v1`).
+    #[must_use]
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// The API key (default: `GPTPROTO_API_KEY`; none sends no `Authorization`).
+    #[must_use]
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// How the key is sent: the raw key (GPTProto's documented header, the default) or
+    /// `Bearer` (every other OpenAI-compatible server).
+    #[must_use]
+    pub fn auth_scheme(mut self, scheme: AuthScheme) -> Self {
+        self.auth_scheme = scheme;
+        self
+    }
+
+    /// A header sent with every request.
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// All the deadlines.
+    #[must_use]
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// The whole call's deadline, retries and streamed body included.
+    #[must_use]
+    pub fn timeout(mut self, total: Duration) -> Self {
+        self.timeouts.total = Some(total);
+        self
+    }
+
+    /// The connect deadline (TCP and TLS).
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.connect = Some(timeout);
+        self
+    }
+
+    /// The deadline for the response head, per attempt.
+    #[must_use]
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.response = Some(timeout);
+        self
+    }
+
+    /// The longest wait between two reads of a body.
+    #[must_use]
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.idle = Some(timeout);
+        self
+    }
+
+    /// Retries after the first attempt (2 by default).
+    #[must_use]
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.retry.max_retries = retries;
+        self
+    }
+
+    /// The whole retry policy.
+    #[must_use]
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The validation rules requests pass before sending (GPTProto's by default).
+    #[must_use]
+    pub fn validation_rules(mut self, rules: ValidationRules) -> Self {
+        self.validation = rules;
+        self
+    }
+
+    /// The largest non-streamed response body read (64 MiB by default).
+    #[must_use]
+    pub fn max_response_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// Which certificate authorities to trust.
+    #[must_use]
+    pub fn roots(mut self, roots: Roots) -> Self {
+        self.roots = roots;
+        self
+    }
+
+    /// Which proxy to use (from the environment by default).
+    #[must_use]
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = proxy;
+        self
+    }
+
+    /// Allows plain `http://` to hosts that are not loopback.
+    #[must_use]
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Uses this HTTP connector instead of the built-in hyper transport (the TLS, proxy and
+    /// connect-timeout settings then do not apply).
+    #[must_use]
+    pub fn connector(mut self, connector: Arc<dyn HttpConnector>) -> Self {
+        self.connector = Some(connector);
+        self
+    }
+
+    /// Ignores `GPTPROTO_API_KEY` and `GPTPROTO_BASE_URL`.
+    #[must_use]
+    pub fn ignore_env(mut self) -> Self {
+        self.from_env = false;
+        self
+    }
+
+    /// Checks everything and builds the client.
+    pub fn build(self) -> Result<Client> {
+        let env = |name: &str| {
+            self.from_env
+                .then(|| std::env::var(name).ok())
+                .flatten()
+                .filter(|value| !value.trim().is_empty())
+        };
+        let base_url = self
+            .base_url
+            .clone()
+            .or_else(|| env(ENV_BASE_URL))
+            .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        let mut config = ClientConfig::builder()
+            .base_url(base_url)
+            .auth_scheme(self.auth_scheme)
+            .validation_rules(self.validation.clone());
+        if let Some(key) = self.api_key.clone().or_else(|| env(ENV_API_KEY)) {
+            config = config.api_key(key.trim());
+        }
+        for (name, value) in &self.headers {
+            config = config.header(name, value);
+        }
+        let config = config.build()?;
+        let connector = match self.connector {
+            Some(connector) => connector,
+            None => Arc::new(
+                HyperTransport::builder()
+                    .roots(self.roots)
+                    .proxy(self.proxy)
+                    .connect_timeout(self.timeouts.connect)
+                    .allow_insecure_http(self.allow_insecure_http)
+                    .build()
+                    .map_err(Error::transport)?,
+            ),
+        };
+        Ok(Client {
+            inner: Arc::new(ClientInner {
+                config,
+                connector,
+                settings: Settings {
+                    timeouts: self.timeouts,
+                    retry: self.retry,
+                    max_body: self.max_body,
+                },
+            }),
+        })
+    }
+}

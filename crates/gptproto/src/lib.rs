@@ -1,0 +1,66 @@
+//! gptproto: the Rust SDK for [GPTProto](https://gptproto.com)'s OpenAI-compatible chat
+//! completions, which also works with any OpenAI-compatible server (OpenAI, DashScope, vLLM,
+//! llama.cpp, Ollama, DeepSeek, OpenRouter).
+//!
+//! ```no_run
+//! use futures_util::StreamExt;
+//! use gptproto::{ChatRequest, Client};
+//!
+//! # async fn demo() -> Result<(), gptproto::Error> {
+//! let client = Client::new()?; // GPTPROTO_API_KEY, GPTPROTO_BASE_URL
+//!
+//! // One answer.
+//! let answer = client.chat(ChatRequest::new("qwen-turbo").user("who are you?")).await?;
+//! println!("{}", answer.text().unwrap_or_default());
+//!
+//! // A streamed answer, printed as it arrives.
+//! let mut stream = client
+//!     .chat_stream(ChatRequest::new("qwen-turbo").user("Tell me a story"))
+//!     .await?;
+//! while let Some(chunk) = stream.next().await {
+//!     print!("{}", chunk?.text().unwrap_or_default());
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! What it does for you:
+//! - **Retries** as the official SDKs: 2 by default, on connection errors, timeouts, 408, 409,
+//!   429 (not an exhausted quota or balance) and 5xx, honouring `x-should-retry`,
+//!   `retry-after-ms` and `retry-after`, with exponential backoff and jitter. A stream that has
+//!   started is never retried: if it breaks, the error says what arrived.
+//! - **Deadlines**: connect, response head, idle between reads, and total ([`Timeouts`]).
+//! - **Typed errors** with predicates ([`Error`]); the API key never appears in them, in
+//!   `Debug`, or in logs (`tracing` spans and events, no headers).
+//! - **Streams with backpressure** ([`ChatStream`]): no task, no unbounded buffer; dropping the
+//!   stream closes the connection; a stream that ends early is an error, not a shorter answer.
+//! - Redirects: `307`/`308` are followed (at most 5), without credentials to another origin.
+//!
+//! # Features
+//! - `webpki-roots` (default) / `native-roots`: which certificate authorities to trust.
+//! - `ring` (default) / `aws-lc-rs`: rustls's crypto provider.
+//!
+//! The sans-IO core is re-exported as [`proto`], the HTTP layer as [`transport`].
+
+mod call;
+mod client;
+mod error;
+mod send;
+mod stream;
+
+pub use call::{ChatCall, ChatStreamCall};
+pub use client::{Client, ClientBuilder, ENV_API_KEY, ENV_BASE_URL, Timeouts};
+pub use error::{Error, Result, TimeoutKind};
+pub use stream::{ChatStream, TextDeltas};
+
+pub use gptproto_proto as proto;
+pub use gptproto_transport as transport;
+
+pub use gptproto_proto::exchange::{ApiError, ApiErrorKind, AuthScheme};
+pub use gptproto_proto::retry::RetryPolicy;
+pub use gptproto_proto::wire::{
+    ChatCompletion, ChatCompletionChunk, ChatRequest, Content, ContentPart, Message,
+    ResponseFormat, Role, Tool, ToolCall, ToolChoice, Usage,
+};
+pub use gptproto_proto::{Text, ViewItem};
+pub use gptproto_transport::{HttpConnector, Proxy, Roots};

@@ -1,0 +1,476 @@
+//! Sending a call: build the request with the core, send it through the connector with the
+//! deadlines, follow method-preserving redirects, classify errors, and retry as the policy says.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use gptproto_proto::exchange::{ApiError, api_error, classify_response, is_event_stream};
+use gptproto_proto::retry::{Failure, RetryDecision, RetryPolicy};
+use gptproto_proto::wire::{ChatCompletion, ChatRequest};
+use gptproto_transport::{ResponseBody, TransportError};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
+use http_body_util::BodyExt;
+use tracing::Instrument;
+
+use crate::call::{ChatCall, ChatStreamCall, Overrides};
+use crate::client::{Client, Timeouts};
+use crate::error::{Error, Result, TimeoutKind};
+use crate::stream::ChatStream;
+
+/// The most redirects followed in one attempt.
+const MAX_REDIRECTS: usize = 5;
+/// The most bytes of an error response body read.
+const ERROR_BODY_LIMIT: usize = 1024 * 1024;
+/// Headers not carried to another origin on a redirect.
+const SECRET_HEADERS: [&str; 5] = [
+    "authorization",
+    "api-key",
+    "x-api-key",
+    "cookie",
+    "proxy-authorization",
+];
+
+pub(crate) async fn chat(call: ChatCall) -> Result<ChatCompletion> {
+    let plan = Plan::new(&call.client, call.request, &call.overrides)?;
+    let span = plan.span();
+    async move {
+        let response = plan.send().await?;
+        let (parts, body) = response.into_parts();
+        let body = read_body(
+            body,
+            plan.client.inner.settings.max_body,
+            plan.idle(),
+            plan.deadline,
+        )
+        .await?;
+        let completion = classify_response(parts.status, &parts.headers, &body)?;
+        tracing::debug!(choices = completion.choices.len(), "completion received");
+        Ok(completion)
+    }
+    .instrument(span)
+    .await
+}
+
+pub(crate) async fn chat_stream(call: ChatStreamCall) -> Result<ChatStream> {
+    let request = if call.request.is_stream() {
+        call.request
+    } else {
+        call.request.stream(true)
+    };
+    let expected_choices = request.n.unwrap_or(1);
+    let plan = Plan::new(&call.client, request, &call.overrides)?;
+    let span = plan.span();
+    async move {
+        let response = plan.send().await?;
+        let (parts, body) = response.into_parts();
+        let request_id = gptproto_proto::exchange::request_id(&parts.headers, None);
+        let json = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.contains("json"));
+        if json && !is_event_stream(&parts.headers) {
+            // The server answered in one piece although asked to stream: still an answer.
+            let body = read_body(
+                body,
+                plan.client.inner.settings.max_body,
+                plan.idle(),
+                plan.deadline,
+            )
+            .await?;
+            let completion = classify_response(parts.status, &parts.headers, &body)?;
+            return Ok(ChatStream::from_completion(&completion, request_id));
+        }
+        Ok(ChatStream::new(
+            body,
+            expected_choices,
+            plan.idle(),
+            plan.deadline,
+            request_id,
+        ))
+    }
+    .instrument(span)
+    .await
+}
+
+/// One call's request and limits.
+struct Plan {
+    client: Client,
+    parts: http::request::Parts,
+    body: Bytes,
+    timeouts: Timeouts,
+    retry: RetryPolicy,
+    deadline: Option<Instant>,
+    model: String,
+    stream: bool,
+}
+
+/// Why an attempt failed, before the retry decision.
+enum Failed {
+    Transport(TransportError),
+    Timeout(TimeoutKind, Duration),
+    Api(ApiError),
+    /// Not retried whatever the policy says.
+    Final(Error),
+}
+
+impl Failed {
+    fn into_error(self) -> Error {
+        match self {
+            Self::Transport(error) => Error::transport(error),
+            Self::Timeout(kind, after) => Error::timeout(kind, after),
+            Self::Api(api) => api.into(),
+            Self::Final(error) => error,
+        }
+    }
+}
+
+impl Plan {
+    fn new(client: &Client, request: ChatRequest, overrides: &Overrides) -> Result<Self> {
+        let settings = &client.inner.settings;
+        let request = if overrides.extra.is_empty() {
+            request
+        } else {
+            request.merge_json(serde_json::Value::Object(overrides.extra.clone()))?
+        };
+        let mut headers = HeaderMap::new();
+        for (name, value) in &overrides.headers {
+            let name = HeaderName::try_from(name.as_str())
+                .map_err(|_| Error::config(format!("invalid header name {name:?}")))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| Error::config(format!("invalid value for header {name}")))?;
+            headers.append(name, value);
+        }
+        let http_request = client
+            .inner
+            .config
+            .build_request_with_headers(&request, &headers)?;
+        let (parts, body) = http_request.into_parts();
+        let mut timeouts = settings.timeouts;
+        if let Some(total) = overrides.total {
+            timeouts.total = total;
+        }
+        if let Some(response) = overrides.response {
+            timeouts.response = response;
+        }
+        if let Some(idle) = overrides.idle {
+            timeouts.idle = idle;
+        }
+        let mut retry = settings.retry.clone();
+        if let Some(retries) = overrides.max_retries {
+            retry.max_retries = retries;
+        }
+        Ok(Self {
+            client: client.clone(),
+            parts,
+            body,
+            deadline: timeouts.total.map(|total| Instant::now() + total),
+            timeouts,
+            retry,
+            model: request.model.clone(),
+            stream: request.is_stream(),
+        })
+    }
+
+    fn span(&self) -> tracing::Span {
+        tracing::info_span!(
+            "gptproto.chat",
+            model = %self.model,
+            stream = self.stream,
+            url = %redacted(&self.parts.uri),
+        )
+    }
+
+    fn idle(&self) -> Option<Duration> {
+        self.timeouts.idle
+    }
+
+    /// A fresh copy of the request (the body is shared, not copied).
+    fn request(&self) -> http::Request<Bytes> {
+        let mut request = http::Request::new(self.body.clone());
+        *request.method_mut() = self.parts.method.clone();
+        *request.uri_mut() = self.parts.uri.clone();
+        *request.headers_mut() = self.parts.headers.clone();
+        request
+    }
+
+    /// How long to wait for a response head now: the response timeout, cut by the deadline.
+    fn head_wait(&self) -> Option<(Duration, TimeoutKind)> {
+        let remaining = self
+            .deadline
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()));
+        match (self.timeouts.response, remaining) {
+            (Some(response), Some(remaining)) if remaining < response => {
+                Some((remaining, TimeoutKind::Total))
+            }
+            (Some(response), _) => Some((response, TimeoutKind::Response)),
+            (None, Some(remaining)) => Some((remaining, TimeoutKind::Total)),
+            (None, None) => None,
+        }
+    }
+
+    /// Sends with retries; a 2xx response is returned with its body unread.
+    async fn send(&self) -> Result<http::Response<ResponseBody>> {
+        let mut retries = 0;
+        loop {
+            let failed = match self.attempt(retries).await {
+                Ok(response) => return Ok(response),
+                Err(failed) => failed,
+            };
+            let decision = match &failed {
+                Failed::Transport(_) => self.decide(retries, &Failure::Connect),
+                Failed::Timeout(TimeoutKind::Response, _) => {
+                    self.decide(retries, &Failure::Timeout)
+                }
+                Failed::Api(api) => self.decide(retries, &Failure::Response(api)),
+                Failed::Timeout(..) | Failed::Final(_) => RetryDecision::GiveUp {
+                    reason: gptproto_proto::retry::GiveUpReason::NotRetryable,
+                },
+            };
+            match decision {
+                RetryDecision::Retry { after }
+                    if self
+                        .deadline
+                        .is_none_or(|deadline| Instant::now() + after < deadline) =>
+                {
+                    let error = failed.into_error();
+                    tracing::warn!(attempt = retries + 1, delay_ms = after.as_millis() as u64, %error, "retrying");
+                    tokio::time::sleep(after).await;
+                    retries += 1;
+                }
+                _ => return Err(failed.into_error().with_attempts(retries + 1)),
+            }
+        }
+    }
+
+    fn decide(&self, retries: u32, failure: &Failure<'_>) -> RetryDecision {
+        self.retry
+            .decide(retries, failure, SystemTime::now(), fastrand::f64())
+    }
+
+    /// One attempt, redirects included.
+    async fn attempt(
+        &self,
+        retries: u32,
+    ) -> std::result::Result<http::Response<ResponseBody>, Failed> {
+        let mut request = self.request();
+        for _ in 0..=MAX_REDIRECTS {
+            tracing::debug!(attempt = retries + 1, url = %redacted(request.uri()), "sending");
+            let uri = request.uri().clone();
+            let (method, headers, body) = (
+                request.method().clone(),
+                request.headers().clone(),
+                request.body().clone(),
+            );
+            let sent = self.client.inner.connector.send(request);
+            let response = match self.head_wait() {
+                Some((wait, kind)) => match tokio::time::timeout(wait, sent).await {
+                    Ok(result) => result,
+                    Err(_) => return Err(Failed::Timeout(kind, wait)),
+                },
+                None => sent.await,
+            };
+            let response = response.map_err(|error| {
+                tracing::debug!(%error, "transport error");
+                if matches!(
+                    error.kind(),
+                    gptproto_transport::TransportErrorKind::Config
+                        | gptproto_transport::TransportErrorKind::InsecureScheme
+                ) {
+                    Failed::Final(Error::transport(error))
+                } else {
+                    Failed::Transport(error)
+                }
+            })?;
+            let status = response.status();
+            tracing::debug!(status = status.as_u16(), version = ?response.version(), "response head");
+            if status.is_success() {
+                return Ok(response);
+            }
+            if status.is_redirection() {
+                let location = response
+                    .headers()
+                    .get(http::header::LOCATION)
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
+                if !matches!(
+                    status,
+                    StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT
+                ) {
+                    return Err(Failed::Final(Error::redirect(status.as_u16(), location)));
+                }
+                let target = resolve(&uri, &location).ok_or_else(|| {
+                    Failed::Final(Error::redirect(status.as_u16(), location.clone()))
+                })?;
+                request = redirected(method, &uri, target, headers, body);
+                continue;
+            }
+            let (parts, body) = response.into_parts();
+            let body = read_body(body, ERROR_BODY_LIMIT, self.idle(), self.deadline)
+                .await
+                .unwrap_or_default();
+            let api = api_error(status, &parts.headers, &body);
+            tracing::debug!(
+                status = status.as_u16(),
+                request_id = api.request_id(),
+                "API error"
+            );
+            return Err(Failed::Api(api));
+        }
+        Err(Failed::Final(Error::config(format!(
+            "more than {MAX_REDIRECTS} redirects"
+        ))))
+    }
+}
+
+/// The redirect target of `location` seen from `base`: absolute, or absolute-path.
+fn resolve(base: &Uri, location: &str) -> Option<Uri> {
+    let location: Uri = location.parse().ok()?;
+    if location.scheme().is_some() {
+        return Some(location);
+    }
+    let path = location.path_and_query()?;
+    if !path.as_str().starts_with('/') {
+        return None;
+    }
+    let mut parts = base.clone().into_parts();
+    parts.path_and_query = Some(path.clone());
+    Uri::from_parts(parts).ok()
+}
+
+/// The request again, to `target`; secrets are dropped when the origin changes.
+fn redirected(
+    method: http::Method,
+    from: &Uri,
+    target: Uri,
+    mut headers: HeaderMap,
+    body: Bytes,
+) -> http::Request<Bytes> {
+    let same_origin = from.scheme() == target.scheme()
+        && from.host() == target.host()
+        && from.port_u16() == target.port_u16();
+    if !same_origin {
+        for name in SECRET_HEADERS {
+            headers.remove(name);
+        }
+        tracing::debug!(to = %redacted(&target), "redirect to another origin: credentials dropped");
+    }
+    let mut request = http::Request::new(body);
+    *request.method_mut() = method;
+    *request.uri_mut() = target;
+    *request.headers_mut() = headers;
+    request
+}
+
+/// A URI for logs: scheme, host, port and path, no query (it may carry a key).
+pub(crate) fn redacted(uri: &Uri) -> String {
+    format!(
+        "{}://{}{}",
+        uri.scheme_str().unwrap_or("?"),
+        uri.authority()
+            .map_or("", |a| a.as_str().rsplit('@').next().unwrap_or("")),
+        uri.path()
+    )
+}
+
+/// Reads a whole body, at most `limit` bytes, waiting at most `idle` between reads and ending
+/// by `deadline`.
+pub(crate) async fn read_body(
+    mut body: ResponseBody,
+    limit: usize,
+    idle: Option<Duration>,
+    deadline: Option<Instant>,
+) -> Result<Bytes> {
+    let mut collected = BytesMut::new();
+    loop {
+        let wait = match (idle, deadline) {
+            (Some(idle), Some(deadline)) => {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                Some(if remaining < idle {
+                    (remaining, TimeoutKind::Total)
+                } else {
+                    (idle, TimeoutKind::Idle)
+                })
+            }
+            (Some(idle), None) => Some((idle, TimeoutKind::Idle)),
+            (None, Some(deadline)) => Some((
+                deadline.saturating_duration_since(Instant::now()),
+                TimeoutKind::Total,
+            )),
+            (None, None) => None,
+        };
+        let frame = match wait {
+            Some((wait, kind)) => tokio::time::timeout(wait, body.frame())
+                .await
+                .map_err(|_| Error::timeout(kind, wait))?,
+            None => body.frame().await,
+        };
+        match frame {
+            None => return Ok(collected.freeze()),
+            Some(Err(error)) => return Err(Error::interrupted(error, 0, None)),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    if collected.len() + data.len() > limit {
+                        return Err(Error::body_too_large(limit));
+                    }
+                    collected.extend_from_slice(&data);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_targets_resolve() {
+        let base: Uri = "https://a.example:8443/v1/chat/completions?x=1"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            resolve(&base, "/v2/chat").unwrap(),
+            "https://a.example:8443/v2/chat"
+        );
+        assert_eq!(
+            resolve(&base, "https://b.example/v1").unwrap(),
+            "https://b.example/v1"
+        );
+        assert!(resolve(&base, "relative/path").is_none());
+    }
+
+    #[test]
+    fn redirects_to_another_origin_drop_secrets() {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", HeaderValue::from_static("sk-secret"));
+        headers.insert("x-team", HeaderValue::from_static("t"));
+        let from: Uri = "https://a.example/v1".parse().unwrap();
+        let same = redirected(
+            http::Method::POST,
+            &from,
+            "https://a.example/v2".parse().unwrap(),
+            headers.clone(),
+            Bytes::new(),
+        );
+        assert!(same.headers().contains_key("authorization"));
+        let other = redirected(
+            http::Method::POST,
+            &from,
+            "https://b.example/v1".parse().unwrap(),
+            headers,
+            Bytes::new(),
+        );
+        assert!(!other.headers().contains_key("authorization"));
+        assert_eq!(other.headers()["x-team"], "t");
+    }
+
+    #[test]
+    fn log_urls_carry_no_credentials_or_query() {
+        let uri: Uri = "https://user:pw@host.example:8443/v1/chat?api-key=secret"
+            .parse()
+            .unwrap();
+        assert_eq!(redacted(&uri), "https://host.example:8443/v1/chat");
+    }
+}

@@ -1,0 +1,354 @@
+//! [`ChatStream`]: a streamed answer, read from the connection only as fast as it is consumed.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_core::Stream;
+use gptproto_proto::wire::{
+    ChatCompletion, ChatCompletionChunk, ChunkChoice, Delta, ToolCallDelta,
+};
+use gptproto_proto::{StreamDecoder, StreamItem, Text, ViewItem};
+use gptproto_transport::ResponseBody;
+use http_body::Body;
+use tokio::time::Sleep;
+
+use crate::error::{Error, Result, TimeoutKind};
+
+/// A streamed chat completion: a [`Stream`] of [`ChatCompletionChunk`]s.
+///
+/// Nothing is read from the connection until the stream is polled, and one body frame at a time:
+/// a slow consumer slows the server down (TCP backpressure); there is no background task and no
+/// unbounded buffer. Dropping the stream closes the connection.
+///
+/// The stream ends after `[DONE]`, or when the body ends with every choice finished; a body
+/// that ends any other way, or breaks, ends the stream with an error for which
+/// [`Error::is_truncated`] is true and [`Error::partial`] holds what arrived.
+///
+/// ```no_run
+/// # async fn demo(client: gptproto::Client) -> Result<(), gptproto::Error> {
+/// use futures_util::StreamExt;
+/// use gptproto::ChatRequest;
+///
+/// let mut stream = client
+///     .chat_stream(ChatRequest::new("qwen-turbo").user("Tell me a story"))
+///     .await?;
+/// while let Some(chunk) = stream.next().await {
+///     print!("{}", chunk?.text().unwrap_or_default());
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub struct ChatStream {
+    body: Option<ResponseBody>,
+    decoder: StreamDecoder,
+    idle_timeout: Option<Duration>,
+    idle: Option<Pin<Box<Sleep>>>,
+    deadline: Option<(Duration, Pin<Box<Sleep>>)>,
+    request_id: Option<String>,
+    ended: bool,
+}
+
+impl fmt::Debug for ChatStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChatStream")
+            .field("chunks", &self.decoder.chunks())
+            .field("request_id", &self.request_id)
+            .field("body_open", &self.body.is_some())
+            .finish()
+    }
+}
+
+impl ChatStream {
+    pub(crate) fn new(
+        body: ResponseBody,
+        expected_choices: u32,
+        idle_timeout: Option<Duration>,
+        deadline: Option<Instant>,
+        request_id: Option<String>,
+    ) -> Self {
+        Self {
+            body: Some(body),
+            decoder: StreamDecoder::new()
+                .expect_choices(expected_choices)
+                .accumulating(),
+            idle_timeout,
+            idle: idle_timeout.map(|idle| Box::pin(tokio::time::sleep(idle))),
+            deadline: deadline.map(|deadline| {
+                let total = deadline.saturating_duration_since(Instant::now());
+                (total, Box::pin(tokio::time::sleep_until(deadline.into())))
+            }),
+            request_id,
+            ended: false,
+        }
+    }
+
+    /// A stream of one chunk per choice, for a server that answered in one piece although
+    /// asked to stream.
+    pub(crate) fn from_completion(completion: &ChatCompletion, request_id: Option<String>) -> Self {
+        let chunk = ChatCompletionChunk {
+            id: completion.id.as_str().into(),
+            created: completion.created,
+            model: completion.model.as_str().into(),
+            choices: completion
+                .choices
+                .iter()
+                .map(|choice| ChunkChoice {
+                    index: choice.index,
+                    delta: Delta {
+                        role: Some(choice.message.role.clone()),
+                        content: choice.message.text().map(Text::from),
+                        refusal: choice.message.refusal.as_deref().map(Text::from),
+                        reasoning_content: choice
+                            .message
+                            .reasoning_content
+                            .as_deref()
+                            .map(Text::from),
+                        reasoning: choice.message.reasoning.as_deref().map(Text::from),
+                        tool_calls: choice
+                            .message
+                            .tool_calls
+                            .iter()
+                            .enumerate()
+                            .map(|(index, call)| ToolCallDelta {
+                                index: u32::try_from(index).ok(),
+                                id: Some(call.id.as_str().into()),
+                                kind: Some(call.kind.clone()),
+                                function: Some(gptproto_proto::wire::FunctionCallDelta {
+                                    name: Some(call.function.name.as_str().into()),
+                                    arguments: Some(call.function.arguments.as_str().into()),
+                                    extra: Default::default(),
+                                }),
+                                extra: call.extra.clone(),
+                            })
+                            .collect(),
+                        ..Delta::default()
+                    },
+                    finish_reason: choice.finish_reason.clone(),
+                    logprobs: choice.logprobs.clone().map(Box::new),
+                    extra: choice.extra.clone(),
+                })
+                .collect(),
+            usage: completion.usage.clone().map(Box::new),
+            system_fingerprint: completion.system_fingerprint.as_deref().map(Text::from),
+            service_tier: completion.service_tier.clone(),
+            ..ChatCompletionChunk::default()
+        };
+        let body = format!(
+            "data: {}\n\ndata: [DONE]\n\n",
+            serde_json::to_string(&chunk).expect("a chunk serializes")
+        );
+        let mut decoder = StreamDecoder::new().accumulating();
+        decoder.push(Bytes::from(body));
+        decoder.finish();
+        Self {
+            body: None,
+            decoder,
+            idle_timeout: None,
+            idle: None,
+            deadline: None,
+            request_id,
+            ended: false,
+        }
+    }
+
+    /// The request id the server gave in the response head, if any.
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    /// How many chunks arrived so far.
+    pub fn chunks_received(&self) -> u64 {
+        self.decoder.chunks()
+    }
+
+    /// Everything received so far, accumulated.
+    pub fn snapshot(&self) -> ChatCompletion {
+        self.decoder.snapshot().unwrap_or_default()
+    }
+
+    /// The next chunk, without needing `StreamExt`.
+    pub async fn next_chunk(&mut self) -> Option<Result<ChatCompletionChunk>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+
+    /// Reads the stream to its end and returns the accumulated answer (decoding chunks in
+    /// place, without building owned chunks).
+    pub async fn into_completion(mut self) -> Result<ChatCompletion> {
+        std::future::poll_fn(|cx| self.poll_to_end(cx)).await?;
+        Ok(self.decoder.into_completion()?)
+    }
+
+    /// The text deltas of the first choice, as they arrive.
+    pub fn text_deltas(self) -> TextDeltas {
+        TextDeltas { stream: self }
+    }
+
+    fn poll_to_end(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        loop {
+            if self.ended {
+                return Poll::Ready(Ok(()));
+            }
+            loop {
+                match self.decoder.poll_view() {
+                    Ok(Some(ViewItem::Done)) => {
+                        self.end();
+                        return Poll::Ready(Ok(()));
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(error) => return Poll::Ready(Err(self.fail(error.into()))),
+                }
+            }
+            if self.body.is_none() {
+                self.ended = true;
+                return Poll::Ready(Ok(()));
+            }
+            if let Err(error) = ready!(self.poll_body(cx)) {
+                return Poll::Ready(Err(self.fail(error)));
+            }
+        }
+    }
+
+    /// Moves one body frame into the decoder, or finishes it at the end of the body.
+    fn poll_body(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if let Some((total, deadline)) = &mut self.deadline
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(Err(Error::timeout(TimeoutKind::Total, *total)));
+        }
+        let Some(body) = &mut self.body else {
+            return Poll::Ready(Ok(()));
+        };
+        loop {
+            match Pin::new(&mut *body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue; // trailers
+                    };
+                    if data.is_empty() {
+                        continue;
+                    }
+                    self.decoder.push(data);
+                    if let (Some(idle), Some(timeout)) = (&mut self.idle, self.idle_timeout) {
+                        idle.as_mut().reset(tokio::time::Instant::now() + timeout);
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                Poll::Ready(Some(Err(error))) => {
+                    self.body = None;
+                    return Poll::Ready(Err(Error::interrupted(
+                        error,
+                        self.decoder.chunks(),
+                        self.decoder.snapshot(),
+                    )));
+                }
+                Poll::Ready(None) => {
+                    self.body = None;
+                    self.decoder.finish();
+                    return Poll::Ready(Ok(()));
+                }
+                Poll::Pending => {
+                    if let (Some(idle), Some(timeout)) = (&mut self.idle, self.idle_timeout)
+                        && idle.as_mut().poll(cx).is_ready()
+                    {
+                        return Poll::Ready(Err(Error::timeout(TimeoutKind::Idle, timeout)));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    /// Ends the stream normally: what is left of the body is dropped (closing the exchange).
+    fn end(&mut self) {
+        self.ended = true;
+        self.body = None;
+    }
+
+    /// Ends the stream with `error`.
+    fn fail(&mut self, error: Error) -> Error {
+        self.ended = true;
+        self.body = None;
+        tracing::debug!(%error, "stream ended with an error");
+        error
+    }
+}
+
+impl Stream for ChatStream {
+    type Item = Result<ChatCompletionChunk>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if this.ended {
+                return Poll::Ready(None);
+            }
+            match this.decoder.poll_item() {
+                Ok(Some(StreamItem::Chunk(chunk))) => return Poll::Ready(Some(Ok(chunk))),
+                Ok(Some(_)) => {
+                    this.end();
+                    return Poll::Ready(None);
+                }
+                Ok(None) => {}
+                Err(error) => return Poll::Ready(Some(Err(this.fail(error.into())))),
+            }
+            if this.body.is_none() {
+                this.ended = true;
+                return Poll::Ready(None);
+            }
+            if let Err(error) = ready!(this.poll_body(cx)) {
+                return Poll::Ready(Some(Err(this.fail(error))));
+            }
+        }
+    }
+}
+
+/// The text deltas of a [`ChatStream`]'s first choice, as owned strings.
+#[derive(Debug)]
+pub struct TextDeltas {
+    stream: ChatStream,
+}
+
+impl TextDeltas {
+    /// The underlying stream (for its snapshot and request id).
+    pub fn stream(&self) -> &ChatStream {
+        &self.stream
+    }
+}
+
+impl Stream for TextDeltas {
+    type Item = Result<String>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let stream = &mut self.get_mut().stream;
+        loop {
+            if stream.ended {
+                return Poll::Ready(None);
+            }
+            match stream.decoder.poll_view() {
+                Ok(Some(ViewItem::Chunk(view))) => {
+                    if let Some(text) = view.text().filter(|text| !text.is_empty()) {
+                        return Poll::Ready(Some(Ok(text.to_owned())));
+                    }
+                    continue;
+                }
+                Ok(Some(_)) => {
+                    stream.end();
+                    return Poll::Ready(None);
+                }
+                Ok(None) => {}
+                Err(error) => return Poll::Ready(Some(Err(stream.fail(error.into())))),
+            }
+            if stream.body.is_none() {
+                stream.ended = true;
+                return Poll::Ready(None);
+            }
+            if let Err(error) = ready!(stream.poll_body(cx)) {
+                return Poll::Ready(Some(Err(stream.fail(error))));
+            }
+        }
+    }
+}
