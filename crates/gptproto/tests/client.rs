@@ -159,7 +159,8 @@ async fn a_server_that_ignores_stream_true_still_streams() {
 
 #[tokio::test]
 async fn each_error_class() {
-    let cases: Vec<(u16, Value, fn(&gptproto::Error) -> bool)> = vec![
+    type Check = fn(&gptproto::Error) -> bool;
+    let cases: Vec<(u16, Value, Check)> = vec![
         (
             401,
             json!({"error": {"message": "Invalid signature", "type": "401"}}),
@@ -647,6 +648,7 @@ async fn a_client_from_the_environment() {
         "https://example.invalid/v1/chat/completions"
     );
     assert!(!format!("{client:?}").contains("from-env"));
+    // SAFETY: as above.
     unsafe {
         std::env::remove_var("GPTPROTO_API_KEY");
         std::env::remove_var("GPTPROTO_BASE_URL");
