@@ -93,6 +93,27 @@ pub(crate) async fn chat_stream(call: ChatStreamCall) -> Result<ChatStream> {
     .await
 }
 
+/// The whole call's deadline: when it passes, and the total it was set from (which the
+/// timeout error names).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    pub(crate) at: Instant,
+    pub(crate) total: Duration,
+}
+
+impl Deadline {
+    fn after(total: Duration) -> Self {
+        Self {
+            at: Instant::now() + total,
+            total,
+        }
+    }
+
+    fn remaining(self) -> Duration {
+        self.at.saturating_duration_since(Instant::now())
+    }
+}
+
 /// One call's request and limits.
 struct Plan {
     client: Client,
@@ -100,7 +121,7 @@ struct Plan {
     body: Bytes,
     timeouts: Timeouts,
     retry: RetryPolicy,
-    deadline: Option<Instant>,
+    deadline: Option<Deadline>,
     model: String,
     stream: bool,
 }
@@ -164,7 +185,7 @@ impl Plan {
             client: client.clone(),
             parts,
             body,
-            deadline: timeouts.total.map(|total| Instant::now() + total),
+            deadline: timeouts.total.map(Deadline::after),
             timeouts,
             retry,
             model: request.model.clone(),
@@ -185,6 +206,15 @@ impl Plan {
         self.timeouts.idle
     }
 
+    /// The duration a timeout error names: the whole call's for the total deadline, the
+    /// wait otherwise.
+    fn reported(&self, kind: TimeoutKind, wait: Duration) -> Duration {
+        match (kind, self.deadline) {
+            (TimeoutKind::Total, Some(deadline)) => deadline.total,
+            _ => wait,
+        }
+    }
+
     /// A fresh copy of the request (the body is shared, not copied).
     fn request(&self) -> http::Request<Bytes> {
         let mut request = http::Request::new(self.body.clone());
@@ -196,9 +226,7 @@ impl Plan {
 
     /// How long to wait for a response head now: the response timeout, cut by the deadline.
     fn head_wait(&self) -> Option<(Duration, TimeoutKind)> {
-        let remaining = self
-            .deadline
-            .map(|deadline| deadline.saturating_duration_since(Instant::now()));
+        let remaining = self.deadline.map(|deadline| deadline.remaining());
         match (self.timeouts.response, remaining) {
             (Some(response), Some(remaining)) if remaining < response => {
                 Some((remaining, TimeoutKind::Total))
@@ -231,7 +259,7 @@ impl Plan {
                 RetryDecision::Retry { after }
                     if self
                         .deadline
-                        .is_none_or(|deadline| Instant::now() + after < deadline) =>
+                        .is_none_or(|deadline| after < deadline.remaining()) =>
                 {
                     let error = failed.into_error();
                     tracing::warn!(attempt = retries + 1, delay_ms = after.as_millis() as u64, %error, "retrying");
@@ -266,7 +294,7 @@ impl Plan {
             let response = match self.head_wait() {
                 Some((wait, kind)) => match tokio::time::timeout(wait, sent).await {
                     Ok(result) => result,
-                    Err(_) => return Err(Failed::Timeout(kind, wait)),
+                    Err(_) => return Err(Failed::Timeout(kind, self.reported(kind, wait))),
                 },
                 None => sent.await,
             };
@@ -380,13 +408,13 @@ pub(crate) async fn read_body(
     mut body: ResponseBody,
     limit: usize,
     idle: Option<Duration>,
-    deadline: Option<Instant>,
+    deadline: Option<Deadline>,
 ) -> Result<Bytes> {
     let mut collected = BytesMut::new();
     loop {
         let wait = match (idle, deadline) {
             (Some(idle), Some(deadline)) => {
-                let remaining = deadline.saturating_duration_since(Instant::now());
+                let remaining = deadline.remaining();
                 Some(if remaining < idle {
                     (remaining, TimeoutKind::Total)
                 } else {
@@ -394,16 +422,20 @@ pub(crate) async fn read_body(
                 })
             }
             (Some(idle), None) => Some((idle, TimeoutKind::Idle)),
-            (None, Some(deadline)) => Some((
-                deadline.saturating_duration_since(Instant::now()),
-                TimeoutKind::Total,
-            )),
+            (None, Some(deadline)) => Some((deadline.remaining(), TimeoutKind::Total)),
             (None, None) => None,
         };
         let frame = match wait {
-            Some((wait, kind)) => tokio::time::timeout(wait, body.frame())
-                .await
-                .map_err(|_| Error::timeout(kind, wait))?,
+            Some((wait, kind)) => {
+                tokio::time::timeout(wait, body.frame())
+                    .await
+                    .map_err(|_| match (kind, deadline) {
+                        (TimeoutKind::Total, Some(deadline)) => {
+                            Error::timeout(kind, deadline.total)
+                        }
+                        _ => Error::timeout(kind, wait),
+                    })?
+            }
             None => body.frame().await,
         };
         match frame {

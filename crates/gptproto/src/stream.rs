@@ -3,7 +3,7 @@
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_core::Stream;
@@ -16,6 +16,7 @@ use http_body::Body;
 use tokio::time::Sleep;
 
 use crate::error::{Error, Result, TimeoutKind};
+use crate::send::Deadline;
 
 /// A streamed chat completion: a [`Stream`] of [`ChatCompletionChunk`]s.
 ///
@@ -66,7 +67,7 @@ impl ChatStream {
         body: ResponseBody,
         expected_choices: u32,
         idle_timeout: Option<Duration>,
-        deadline: Option<Instant>,
+        deadline: Option<Deadline>,
         request_id: Option<String>,
     ) -> Self {
         Self {
@@ -77,8 +78,10 @@ impl ChatStream {
             idle_timeout,
             idle: idle_timeout.map(|idle| Box::pin(tokio::time::sleep(idle))),
             deadline: deadline.map(|deadline| {
-                let total = deadline.saturating_duration_since(Instant::now());
-                (total, Box::pin(tokio::time::sleep_until(deadline.into())))
+                (
+                    deadline.total,
+                    Box::pin(tokio::time::sleep_until(deadline.at.into())),
+                )
             }),
             request_id,
             ended: false,

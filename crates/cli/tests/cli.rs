@@ -1,0 +1,606 @@
+//! The `gptproto` binary against the in-repo test server over real TCP: what it prints, what it
+//! sends, and each exit status scripts rely on.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use gptproto_testkit::{Ending, Reply, TestServer};
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+
+const KEY: &str = "sk-cli-test-0123456789abcdef";
+
+/// What a run of the binary left behind.
+#[derive(Debug)]
+struct Run {
+    status: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `gptproto chat ARGS` against `server` with the key in the environment and `stdin`
+/// piped in; nothing from the caller's environment leaks in.
+async fn chat(server: &TestServer, args: &[&str], stdin: &str) -> Run {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gptproto"));
+    command
+        .arg("chat")
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("GPTPROTO_API_KEY", KEY)
+        .env("GPTPROTO_BASE_URL", server.base_url())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn().expect("the gptproto binary runs");
+    let mut input = child.stdin.take().expect("piped stdin");
+    input
+        .write_all(stdin.as_bytes())
+        .await
+        .expect("write stdin");
+    drop(input);
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the binary finishes")
+        .expect("the binary's output");
+    let run = Run {
+        status: output.status.code().expect("exited, not killed"),
+        stdout: String::from_utf8(output.stdout).expect("UTF-8 stdout"),
+        stderr: String::from_utf8(output.stderr).expect("UTF-8 stderr"),
+    };
+    // Shown with `--nocapture`: the transcript of each run.
+    println!(
+        "$ gptproto chat {}\n[exit {}]\n{}{}",
+        args.join(" "),
+        run.status,
+        run.stdout,
+        run.stderr
+    );
+    run
+}
+
+fn chunk(delta: Value, finish: Option<&str>) -> Value {
+    json!({
+        "id": "chatcmpl-7", "object": "chat.completion.chunk", "created": 1, "model": "qwen-turbo",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]
+    })
+}
+
+/// A streamed answer: some reasoning, then "I am Qwen." in three pieces.
+fn streamed_answer() -> Vec<Value> {
+    vec![
+        chunk(
+            json!({"role": "assistant", "reasoning_content": "Thinking about it."}),
+            None,
+        ),
+        chunk(json!({"content": "I am "}), None),
+        chunk(json!({"content": "Qwen"}), None),
+        chunk(json!({"content": "."}), None),
+        chunk(json!({}), Some("stop")),
+    ]
+}
+
+fn completion(texts: &[&str]) -> Value {
+    let choices: Vec<Value> = texts
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            json!({"index": index, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"})
+        })
+        .collect();
+    json!({
+        "id": "chatcmpl-8", "object": "chat.completion", "created": 1, "model": "qwen-turbo",
+        "choices": choices,
+        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
+    })
+}
+
+fn api_error(status: u16, code: &str, message: &str) -> Reply {
+    Reply::json(
+        status,
+        &json!({"error": {"message": message, "type": "invalid_request_error", "code": code, "param": null}}),
+    )
+    .header("x-request-id", "req-cli-42")
+}
+
+fn assert_key_absent(run: &Run) {
+    assert!(!run.stdout.contains(KEY), "key on stdout: {run:?}");
+    assert!(!run.stderr.contains(KEY), "key on stderr: {run:?}");
+    assert!(
+        !run.stderr.contains("0123456789abcdef"),
+        "part of the key on stderr: {run:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn streams_the_answer_to_stdout_and_the_reasoning_to_stderr() {
+    let server = TestServer::start(|_| Reply::sse(&streamed_answer()).in_pieces(7)).await;
+    let run = chat(&server, &["who are you?"], "").await;
+    assert_eq!(run.status, 0, "{run:?}");
+    assert_eq!(run.stdout, "I am Qwen.\n");
+    assert!(run.stderr.contains("Thinking about it."), "{run:?}");
+    let sent = &server.requests()[0];
+    assert_eq!(sent.uri.path(), "/v1/chat/completions");
+    assert_eq!(
+        sent.header("authorization"),
+        Some(KEY),
+        "GPTProto's raw key header"
+    );
+    let body = sent.json();
+    assert_eq!(body["model"], "qwen-turbo");
+    assert_eq!(body["stream"], true);
+    assert_eq!(
+        body["messages"],
+        json!([{"role": "user", "content": "who are you?"}])
+    );
+    assert_key_absent(&run);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reads_the_prompt_from_stdin_when_absent_or_dash() {
+    let server = TestServer::start(|_| Reply::sse(&streamed_answer())).await;
+    for args in [&["-"][..], &[][..]] {
+        let run = chat(&server, args, "what is 2+2?\n").await;
+        assert_eq!(run.status, 0, "{run:?}");
+        assert_eq!(run.stdout, "I am Qwen.\n");
+    }
+    for sent in server.requests() {
+        assert_eq!(sent.json()["messages"][0]["content"], "what is 2+2?\n");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_prints_the_accumulated_completion_as_one_document() {
+    let server = TestServer::start(|_| Reply::sse(&streamed_answer()).in_pieces(1)).await;
+    let run = chat(&server, &["--json", "who are you?"], "").await;
+    assert_eq!(run.status, 0, "{run:?}");
+    assert_eq!(
+        run.stdout.lines().count(),
+        1,
+        "one document: {}",
+        run.stdout
+    );
+    let printed: Value = serde_json::from_str(&run.stdout).expect("stdout is JSON");
+    assert_eq!(printed["object"], "chat.completion");
+    assert_eq!(printed["id"], "chatcmpl-7");
+    assert_eq!(printed["choices"][0]["message"]["content"], "I am Qwen.");
+    assert_eq!(
+        printed["choices"][0]["message"]["reasoning_content"],
+        "Thinking about it."
+    );
+    assert_eq!(printed["choices"][0]["finish_reason"], "stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_stream_asks_for_and_prints_a_whole_answer() {
+    let server = TestServer::start(|_| Reply::json(200, &completion(&["I am Qwen."]))).await;
+    let run = chat(&server, &["--no-stream", "who are you?"], "").await;
+    assert_eq!(run.status, 0, "{run:?}");
+    assert_eq!(run.stdout, "I am Qwen.\n");
+    assert_ne!(server.requests()[0].json()["stream"], true);
+
+    let run = chat(&server, &["--no-stream", "--json", "who are you?"], "").await;
+    assert_eq!(run.status, 0, "{run:?}");
+    let printed: Value = serde_json::from_str(&run.stdout).expect("stdout is JSON");
+    assert_eq!(printed["usage"]["total_tokens"], 8);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn several_choices_are_printed_one_after_another() {
+    let server = TestServer::start(|_| Reply::json(200, &completion(&["one", "two"]))).await;
+    let run = chat(&server, &["--no-stream", "-n", "2", "count"], "").await;
+    assert_eq!(run.status, 0, "{run:?}");
+    assert_eq!(run.stdout, "--- choice 0 ---\none\n--- choice 1 ---\ntwo\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_option_reaches_the_request_body() {
+    let server = TestServer::start(|_| Reply::sse(&streamed_answer())).await;
+    let image = std::env::temp_dir().join(format!("gptproto-cli-test-{}.png", std::process::id()));
+    std::fs::write(&image, b"\x89PNG\r\n\x1a\nnot really").unwrap();
+    let image_path = image.to_str().unwrap();
+    let run = chat(
+        &server,
+        &[
+            "-m",
+            "qwen-plus",
+            "-s",
+            "Be brief.",
+            "--auth",
+            "bearer",
+            "--max-tokens",
+            "64",
+            "-n",
+            "1",
+            "--temperature",
+            "0.5",
+            "--top-p",
+            "0.9",
+            "--stop",
+            "END",
+            "--stop",
+            "STOP",
+            "--seed",
+            "7",
+            "--response-format",
+            "json_object",
+            "--image",
+            image_path,
+            "--image",
+            "https://example.com/cat.png",
+            "--extra",
+            r#"{"enable_thinking":true,"top_k":20}"#,
+            "describe",
+        ],
+        "",
+    )
+    .await;
+    std::fs::remove_file(&image).unwrap();
+    assert_eq!(run.status, 0, "{run:?}");
+    let sent = &server.requests()[0];
+    assert_eq!(
+        sent.header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+    let body = sent.json();
+    assert_eq!(body["model"], "qwen-plus");
+    assert_eq!(
+        body["messages"][0],
+        json!({"role": "system", "content": "Be brief."})
+    );
+    let parts = &body["messages"][1]["content"];
+    assert_eq!(parts[0], json!({"type": "text", "text": "describe"}));
+    assert_eq!(
+        parts[1]["image_url"]["url"],
+        "data:image/png;base64,iVBORw0KGgpub3QgcmVhbGx5"
+    );
+    assert_eq!(parts[2]["image_url"]["url"], "https://example.com/cat.png");
+    assert_eq!(body["max_tokens"], 64);
+    assert_eq!(body["n"], 1);
+    assert_eq!(body["temperature"], 0.5);
+    assert_eq!(body["top_p"], 0.9);
+    assert_eq!(body["stop"], json!(["END", "STOP"]));
+    assert_eq!(body["seed"], 7);
+    assert_eq!(body["response_format"], json!({"type": "json_object"}));
+    assert_eq!(body["enable_thinking"], true);
+    assert_eq!(body["top_k"], 20);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_and_input_errors_exit_2_before_any_request() {
+    let server = TestServer::start(|_| Reply::sse(&streamed_answer())).await;
+    let cases: &[(&[&str], &str, &str)] = &[
+        (&["--extra", "{not json", "hi"], "", "--extra is not JSON"),
+        (
+            &["--extra", "[1,2]", "hi"],
+            "",
+            "--extra must be a JSON object",
+        ),
+        (
+            &["--image", "/nonexistent/cat.png", "hi"],
+            "",
+            "/nonexistent/cat.png",
+        ),
+        (&["--image", "notes.txt", "hi"], "", "not a URL"),
+        (&["--temperature", "warm", "hi"], "", "warm"),
+        (&["--response-format", "yaml", "hi"], "", "yaml"),
+        (&["--timeout", "0", "hi"], "", "--timeout"),
+        (&["--timeout=-1", "hi"], "", "--timeout"),
+        (&["--base-url", "ftp://example.com/v1", "hi"], "", "ftp"),
+        (&[], "   \n", "the prompt is empty"),
+        (&["--bogus", "hi"], "", "--bogus"),
+    ];
+    for (args, stdin, named) in cases {
+        let run = chat(&server, args, stdin).await;
+        assert_eq!(run.status, 2, "{args:?}: {run:?}");
+        assert!(
+            run.stderr.contains(named),
+            "{args:?} should name {named:?}: {run:?}"
+        );
+        assert!(run.stdout.is_empty(), "{args:?}: {run:?}");
+    }
+    assert!(server.requests().is_empty(), "nothing was sent");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn authentication_and_permission_errors_exit_3_naming_status_code_message_and_request_id() {
+    for status in [401, 403] {
+        let server = TestServer::start(move |_| {
+            api_error(status, "invalid_api_key", "Incorrect API key provided")
+        })
+        .await;
+        let run = chat(&server, &["hi"], "").await;
+        assert_eq!(run.status, 3, "{run:?}");
+        for named in [
+            &status.to_string()[..],
+            "invalid_api_key",
+            "Incorrect API key provided",
+            "req-cli-42",
+        ] {
+            assert!(run.stderr.contains(named), "{named}: {}", run.stderr);
+        }
+        assert_eq!(server.requests().len(), 1, "not retried");
+        assert_key_absent(&run);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limiting_exits_4_after_the_retries_honouring_retry_after() {
+    let server = TestServer::start(|_| {
+        api_error(429, "rate_limit_exceeded", "Slow down").header("retry-after-ms", "20")
+    })
+    .await;
+    let run = chat(&server, &["--max-retries", "2", "hi"], "").await;
+    assert_eq!(run.status, 4, "{run:?}");
+    assert_eq!(
+        server.requests().len(),
+        3,
+        "the first attempt and two retries"
+    );
+    assert!(
+        run.stderr.contains("429") && run.stderr.contains("Slow down"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_failure_that_then_succeeds_exits_0() {
+    let server = TestServer::start(|request| {
+        if request.index == 0 {
+            api_error(503, "overloaded", "Try again").header("retry-after", "0")
+        } else {
+            Reply::sse(&streamed_answer())
+        }
+    })
+    .await;
+    let run = chat(&server, &["hi"], "").await;
+    assert_eq!(run.status, 0, "{run:?}");
+    assert_eq!(run.stdout, "I am Qwen.\n");
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_network_and_timeout_failures_exit_5() {
+    // 500 after the retries.
+    let server =
+        TestServer::start(|_| api_error(500, "internal_error", "Boom").header("retry-after", "0"))
+            .await;
+    let run = chat(&server, &["--max-retries", "1", "hi"], "").await;
+    assert_eq!(run.status, 5, "{run:?}");
+    assert!(
+        run.stderr.contains("500") && run.stderr.contains("Boom"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(server.requests().len(), 2);
+
+    // Nothing listening.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let url = format!("http://127.0.0.1:{port}/v1");
+    let run = chat(
+        &server,
+        &["--base-url", &url, "--max-retries", "0", "hi"],
+        "",
+    )
+    .await;
+    assert_eq!(run.status, 5, "{run:?}");
+
+    // No response within the total deadline.
+    let slow =
+        TestServer::start(|_| Reply::sse(&streamed_answer()).delayed(Duration::from_secs(30)))
+            .await;
+    let run = chat(&slow, &["--timeout", "0.3", "--max-retries", "0", "hi"], "").await;
+    assert_eq!(run.status, 5, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("timed out: the call did not finish within 300ms"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_broken_mid_stream_exits_5_after_printing_what_arrived() {
+    let mut body = gptproto_testkit::sse_body(&streamed_answer()[..3]);
+    body.truncate(body.rfind("data: [DONE]").unwrap());
+    let server =
+        TestServer::start(move |_| Reply::sse_raw(body.clone()).ending(Ending::Abort)).await;
+    let run = chat(&server, &["hi"], "").await;
+    assert_eq!(run.status, 5, "{run:?}");
+    assert!(run.stdout.starts_with("I am Qwen"), "{run:?}");
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "a started stream is never retried"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_stream_exits_5_when_the_total_deadline_passes() {
+    let mut body = gptproto_testkit::sse_body(&streamed_answer()[..2]);
+    body.truncate(body.rfind("data: [DONE]").unwrap());
+    let server =
+        TestServer::start(move |_| Reply::sse_raw(body.clone()).ending(Ending::Stall)).await;
+    let run = chat(&server, &["--timeout", "0.5", "hi"], "").await;
+    assert_eq!(run.status, 5, "{run:?}");
+    assert!(run.stdout.starts_with("I am "), "{run:?}");
+    assert!(run.stderr.contains("within 500ms"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rejected_requests_exit_6() {
+    for (status, code, message) in [
+        (400, "invalid_parameter", "temperature must be at most 2"),
+        (
+            400,
+            "data_inspection_failed",
+            "Input data may contain inappropriate content.",
+        ),
+        (404, "model_not_found", "The model `nope` does not exist"),
+    ] {
+        let server = TestServer::start(move |_| api_error(status, code, message)).await;
+        let run = chat(&server, &["hi"], "").await;
+        assert_eq!(run.status, 6, "{code}: {run:?}");
+        for named in [&status.to_string()[..], code, message, "req-cli-42"] {
+            assert!(run.stderr.contains(named), "{named}: {}", run.stderr);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_error_event_inside_the_stream_exits_by_its_class() {
+    let body = format!(
+        "data: {}\n\ndata: {}\n\n",
+        chunk(json!({"content": "I am"}), None),
+        json!({"error": {"message": "Output data may contain inappropriate content.", "code": "data_inspection_failed", "type": "content_filter"}})
+    );
+    let server = TestServer::start(move |_| Reply::sse_raw(body.clone())).await;
+    let run = chat(&server, &["hi"], "").await;
+    assert_eq!(run.status, 6, "{run:?}");
+    assert!(
+        run.stderr.contains("data_inspection_failed"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn protocol_errors_exit_7() {
+    // A stream that ends cleanly but early: no finish reason, no [DONE].
+    let mut truncated = gptproto_testkit::sse_body(&streamed_answer()[..3]);
+    truncated.truncate(truncated.rfind("data: [DONE]").unwrap());
+    // Undecodable data.
+    let malformed = format!(
+        "data: {}\n\ndata: {{\"choices\": [oops\n\n",
+        chunk(json!({"content": "I"}), None)
+    );
+    // A 200 whose body is not a completion.
+    for reply in [
+        Reply::sse_raw(truncated),
+        Reply::sse_raw(malformed),
+        Reply::bytes(200, "application/json", "<html>gateway</html>"),
+    ] {
+        let server = TestServer::start(move |_| reply.clone()).await;
+        for args in [&["hi"][..], &["--json", "hi"][..]] {
+            let run = chat(&server, args, "").await;
+            assert_eq!(run.status, 7, "{args:?}: {run:?}");
+            assert!(run.stderr.contains("gptproto: "), "{run:?}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verbose_diagnostics_never_show_the_key() {
+    let server = TestServer::start(|request| {
+        if request.index % 2 == 0 {
+            api_error(429, "rate_limit_exceeded", "Slow down").header("retry-after", "0")
+        } else {
+            Reply::sse(&streamed_answer())
+        }
+    })
+    .await;
+    for verbosity in ["-v", "-vv"] {
+        let run = chat(&server, &[verbosity, "hi"], "").await;
+        assert_eq!(run.status, 0, "{run:?}");
+        assert!(
+            run.stderr.contains("gptproto.chat"),
+            "diagnostics printed: {}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains('\x1b'),
+            "no colour codes off a terminal: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("retry"),
+            "the retry is reported: {}",
+            run.stderr
+        );
+        assert_key_absent(&run);
+    }
+    // The key given on the command line is not echoed either, even in an error.
+    let run = chat(
+        &server,
+        &[
+            "-vv",
+            "--api-key",
+            KEY,
+            "--base-url",
+            "http://127.0.0.1:1/v1",
+            "--max-retries",
+            "0",
+            "hi",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(run.status, 5, "{run:?}");
+    assert_key_absent(&run);
+}
+
+/// On a terminal with no prompt, `gptproto chat` holds a conversation: each turn carries the
+/// earlier questions and answers, and an empty line ends it.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn with_no_prompt_on_a_terminal_it_keeps_the_conversation() {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+
+    let server = TestServer::start(|request| {
+        let turn = request.index + 1;
+        Reply::sse(&[
+            chunk(
+                json!({"role": "assistant", "content": format!("answer {turn}")}),
+                None,
+            ),
+            chunk(json!({}), Some("stop")),
+        ])
+    })
+    .await;
+    let controller = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("a pseudoterminal");
+    grantpt(&controller).unwrap();
+    unlockpt(&controller).unwrap();
+    let terminal_path = ptsname(&controller, Vec::new()).unwrap();
+    let terminal = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(terminal_path.to_str().unwrap())
+        .expect("open the terminal side");
+    let mut typing = std::fs::File::from(controller);
+    std::io::Write::write_all(&mut typing, b"hello\nand again\n\n").unwrap();
+
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gptproto"))
+        .args(["chat", "-s", "Be brief."])
+        .env_clear()
+        .env("GPTPROTO_API_KEY", KEY)
+        .env("GPTPROTO_BASE_URL", server.base_url())
+        .stdin(terminal)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the gptproto binary runs");
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the conversation ends")
+        .unwrap();
+    drop(typing);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert_eq!(stdout, "answer 1\nanswer 2\n");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2, "two turns, then the empty line ended it");
+    assert_eq!(
+        requests[1].json()["messages"],
+        json!([
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "hello"},
+            {"role": "assistant", "content": "answer 1"},
+            {"role": "user", "content": "and again"},
+        ])
+    );
+}
