@@ -1,5 +1,5 @@
-//! Invariants that are checked, not hoped for: what `gptproto-proto` must not depend on, and
-//! the tidiness every source file keeps. `cargo xtask test` runs them first; they are also
+//! Invariants that are checked, not hoped for: what `gptproto-proto` must not depend on, that
+//! no published crate pulls in reqwest, and the tidiness every source file keeps. `cargo xtask test` runs them first; they are also
 //! unit tests of this crate, so a plain `cargo test --workspace` runs them too.
 
 use std::path::{Path, PathBuf};
@@ -24,38 +24,28 @@ const FORBIDDEN_IN_PROTO: &[&str] = &[
     "time",
 ];
 
+/// The published crates: what users depend on.
+const PUBLISHED: &[&str] = &[
+    "gptproto-proto",
+    "gptproto-transport",
+    "gptproto",
+    "gptproto-cli",
+];
+
+/// Crates no published crate may pull in: the peers we measure against live in the unpublished
+/// bench crate only.
+const FORBIDDEN_IN_PUBLISHED: &[&str] = &["reqwest", "async-openai"];
+
 pub(crate) fn check_all() -> Result<(), String> {
     proto_is_sans_io()?;
+    published_are_reqwest_free()?;
     tidy()?;
     Ok(())
 }
 
 /// `cargo tree -p gptproto-proto -e normal` names none of [`FORBIDDEN_IN_PROTO`].
 pub(crate) fn proto_is_sans_io() -> Result<(), String> {
-    let output = cargo()
-        .args([
-            "tree",
-            "-p",
-            "gptproto-proto",
-            "-e",
-            "normal",
-            "--prefix",
-            "none",
-        ])
-        .output()
-        .map_err(|error| format!("cannot run cargo tree: {error}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "cargo tree failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    let tree = String::from_utf8_lossy(&output.stdout);
-    let found: Vec<&str> = tree
-        .lines()
-        .filter_map(|line| line.split_whitespace().next())
-        .filter(|name| FORBIDDEN_IN_PROTO.contains(name))
-        .collect();
+    let found = forbidden_in("gptproto-proto", FORBIDDEN_IN_PROTO)?;
     if found.is_empty() {
         Ok(())
     } else {
@@ -64,6 +54,54 @@ pub(crate) fn proto_is_sans_io() -> Result<(), String> {
              see ARCHITECTURE.md"
         ))
     }
+}
+
+/// No published crate's normal dependency tree (default features and all features) names
+/// any of [`FORBIDDEN_IN_PUBLISHED`].
+pub(crate) fn published_are_reqwest_free() -> Result<(), String> {
+    for package in PUBLISHED {
+        let found = forbidden_in(package, FORBIDDEN_IN_PUBLISHED)?;
+        if !found.is_empty() {
+            return Err(format!(
+                "architecture invariant broken: {package} depends on {found:?}; the peers \
+                 belong in crates/bench only (see ARCHITECTURE.md)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The names in `forbidden` that `cargo tree -p package -e normal --all-features` lists.
+fn forbidden_in(package: &str, forbidden: &[&str]) -> Result<Vec<String>, String> {
+    let output = cargo()
+        .args([
+            "tree",
+            "-p",
+            package,
+            "-e",
+            "normal",
+            "--all-features",
+            "--prefix",
+            "none",
+        ])
+        .output()
+        .map_err(|error| format!("cannot run cargo tree: {error}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "cargo tree -p {package} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let tree = String::from_utf8_lossy(&output.stdout);
+    let mut found: Vec<String> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| forbidden.contains(name))
+        .map(str::to_owned)
+        .collect();
+    found.sort();
+    found.dedup();
+    Ok(found)
 }
 
 /// Every Rust file starts with a `//!` doc comment and has no trailing whitespace or tabs.
@@ -124,6 +162,11 @@ mod tests {
     #[test]
     fn proto_pulls_in_no_runtime_socket_tls_or_clock() {
         proto_is_sans_io().unwrap();
+    }
+
+    #[test]
+    fn published_crates_pull_in_no_reqwest() {
+        published_are_reqwest_free().unwrap();
     }
 
     #[test]

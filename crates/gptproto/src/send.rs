@@ -282,14 +282,11 @@ impl Plan {
         retries: u32,
     ) -> std::result::Result<http::Response<ResponseBody>, Failed> {
         let mut request = self.request();
+        // Set once a redirect crossed to another origin: the credentials stay dropped.
+        let mut credentials_dropped = false;
         for _ in 0..=MAX_REDIRECTS {
             tracing::debug!(attempt = retries + 1, url = %redacted(request.uri()), "sending");
             let uri = request.uri().clone();
-            let (method, headers, body) = (
-                request.method().clone(),
-                request.headers().clone(),
-                request.body().clone(),
-            );
             let sent = self.client.inner.connector.send(request);
             let response = match self.head_wait() {
                 Some((wait, kind)) => match tokio::time::timeout(wait, sent).await {
@@ -331,7 +328,7 @@ impl Plan {
                 let target = resolve(&uri, &location).ok_or_else(|| {
                     Failed::Final(Error::redirect(status.as_u16(), location.clone()))
                 })?;
-                request = redirected(method, &uri, target, headers, body);
+                request = self.redirected(&uri, target, &mut credentials_dropped);
                 continue;
             }
             let (parts, body) = response.into_parts();
@@ -367,28 +364,31 @@ fn resolve(base: &Uri, location: &str) -> Option<Uri> {
     Uri::from_parts(parts).ok()
 }
 
-/// The request again, to `target`; secrets are dropped when the origin changes.
-fn redirected(
-    method: http::Method,
-    from: &Uri,
-    target: Uri,
-    mut headers: HeaderMap,
-    body: Bytes,
-) -> http::Request<Bytes> {
-    let same_origin = from.scheme() == target.scheme()
-        && from.host() == target.host()
-        && from.port_u16() == target.port_u16();
-    if !same_origin {
-        for name in SECRET_HEADERS {
-            headers.remove(name);
+impl Plan {
+    /// The request again, to `target` (headers copied only now that a redirect happened);
+    /// secrets are dropped when the origin changes, and stay dropped.
+    fn redirected(
+        &self,
+        from: &Uri,
+        target: Uri,
+        credentials_dropped: &mut bool,
+    ) -> http::Request<Bytes> {
+        let same_origin = from.scheme() == target.scheme()
+            && from.host() == target.host()
+            && from.port_u16() == target.port_u16();
+        if !same_origin && !*credentials_dropped {
+            *credentials_dropped = true;
+            tracing::debug!(to = %redacted(&target), "redirect to another origin: credentials dropped");
         }
-        tracing::debug!(to = %redacted(&target), "redirect to another origin: credentials dropped");
+        let mut request = self.request();
+        *request.uri_mut() = target;
+        if *credentials_dropped {
+            for name in SECRET_HEADERS {
+                request.headers_mut().remove(name);
+            }
+        }
+        request
     }
-    let mut request = http::Request::new(body);
-    *request.method_mut() = method;
-    *request.uri_mut() = target;
-    *request.headers_mut() = headers;
-    request
 }
 
 /// A URI for logs: scheme, host, port and path, no query (it may carry a key).
@@ -410,6 +410,8 @@ pub(crate) async fn read_body(
     idle: Option<Duration>,
     deadline: Option<Deadline>,
 ) -> Result<Bytes> {
+    // A body that arrives in one frame (most JSON answers) is returned as that frame: no copy.
+    let mut first: Option<Bytes> = None;
     let mut collected = BytesMut::new();
     loop {
         let wait = match (idle, deadline) {
@@ -439,12 +441,26 @@ pub(crate) async fn read_body(
             None => body.frame().await,
         };
         match frame {
-            None => return Ok(collected.freeze()),
+            None => {
+                return Ok(match first {
+                    Some(only) if collected.is_empty() => only,
+                    _ => collected.freeze(),
+                });
+            }
             Some(Err(error)) => return Err(Error::interrupted(error, 0, None)),
             Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    if collected.len() + data.len() > limit {
-                        return Err(Error::body_too_large(limit));
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                let received = first.as_ref().map_or(0, Bytes::len) + collected.len();
+                if received + data.len() > limit {
+                    return Err(Error::body_too_large(limit));
+                }
+                if received == 0 && first.is_none() {
+                    first = Some(data);
+                } else {
+                    if let Some(earlier) = first.take() {
+                        collected.extend_from_slice(&earlier);
                     }
                     collected.extend_from_slice(&data);
                 }
@@ -474,28 +490,33 @@ mod tests {
     }
 
     #[test]
-    fn redirects_to_another_origin_drop_secrets() {
-        let mut headers = HeaderMap::new();
-        headers.insert("authorization", HeaderValue::from_static("sk-secret"));
-        headers.insert("x-team", HeaderValue::from_static("t"));
-        let from: Uri = "https://a.example/v1".parse().unwrap();
-        let same = redirected(
-            http::Method::POST,
-            &from,
-            "https://a.example/v2".parse().unwrap(),
-            headers.clone(),
-            Bytes::new(),
-        );
+    fn redirects_to_another_origin_drop_secrets_for_good() {
+        let client = Client::builder()
+            .ignore_env()
+            .base_url("https://a.example/v1")
+            .api_key("sk-secret")
+            .header("x-team", "t")
+            .build()
+            .unwrap();
+        let plan = Plan::new(
+            &client,
+            ChatRequest::new("m").user("hi"),
+            &Overrides::default(),
+        )
+        .unwrap();
+        let from: Uri = "https://a.example/v1/chat/completions".parse().unwrap();
+        let mut dropped = false;
+        let same = plan.redirected(&from, "https://a.example/v2".parse().unwrap(), &mut dropped);
         assert!(same.headers().contains_key("authorization"));
-        let other = redirected(
-            http::Method::POST,
-            &from,
-            "https://b.example/v1".parse().unwrap(),
-            headers,
-            Bytes::new(),
-        );
+        assert_eq!(same.uri(), "https://a.example/v2");
+        let other = plan.redirected(&from, "https://b.example/v1".parse().unwrap(), &mut dropped);
         assert!(!other.headers().contains_key("authorization"));
         assert_eq!(other.headers()["x-team"], "t");
+        assert_eq!(other.body(), plan.request().body());
+        // Back to the first origin after leaving it: still without credentials.
+        let from: Uri = "https://b.example/v1".parse().unwrap();
+        let back = plan.redirected(&from, "https://a.example/v1".parse().unwrap(), &mut dropped);
+        assert!(!back.headers().contains_key("authorization"));
     }
 
     #[test]

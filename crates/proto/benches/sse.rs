@@ -149,7 +149,7 @@ fn main() {
         (1, 8 * 1024 * 1024),
     );
     // Quadratic on this input (seconds per run): timed once, not in rounds.
-    if std::env::args().any(|arg| arg == "--bench") {
+    if common::paired::measuring() {
         let start = std::time::Instant::now();
         assert_eq!(eventsource_stream(&pieces), (1, 8 * 1024 * 1024));
         println!(

@@ -3,10 +3,11 @@
 //!   decodes the same however the bytes are split (also for arbitrary bytes);
 //! - streams of chunks: the same chunks and the same accumulated answer however the body is split,
 //!   through owned chunks and through views;
-//! - wire types: request, completion and chunk survive serialization, and the fast chunk
-//!   decoder agrees with serde_json on every serialized chunk.
+//! - wire types: request, completion and chunk survive serialization, and the fast chunk and
+//!   completion decoders agree with serde_json on every serialized chunk and completion.
 
 use bytes::Bytes;
+use gptproto_proto::exchange::classify_response;
 use gptproto_proto::sse::SseDecoder;
 use gptproto_proto::wire::{
     ChatCompletion, ChatCompletionChunk, ChatRequest, Choice, ChunkChoice, Content, ContentPart,
@@ -445,29 +446,36 @@ fn completion() -> impl Strategy<Value = ChatCompletion> {
         ),
         prop::option::of(usage()),
         extra(),
+        prop::option::of(text()),
+        prop::option::of(prop_oneof![
+            Just(ServiceTier::Default),
+            text().prop_map(|tier| ServiceTier::from_wire(&tier))
+        ]),
     )
         .prop_map(
-            |(id, model, created, choices, usage, extra)| ChatCompletion {
-                id,
-                object: ObjectKind::ChatCompletion,
-                created,
-                model,
-                choices: choices
-                    .into_iter()
-                    .map(|(index, message, finish_reason, extra)| Choice {
-                        index,
-                        message,
-                        finish_reason,
-                        logprobs: None,
-                        extra,
-                    })
-                    .collect(),
-                usage,
-                system_fingerprint: None,
-                service_tier: None,
-                metadata: None,
-                moderation: None,
-                extra,
+            |(id, model, created, choices, usage, extra, system_fingerprint, service_tier)| {
+                ChatCompletion {
+                    id,
+                    object: ObjectKind::ChatCompletion,
+                    created,
+                    model,
+                    choices: choices
+                        .into_iter()
+                        .map(|(index, message, finish_reason, extra)| Choice {
+                            index,
+                            message,
+                            finish_reason,
+                            logprobs: None,
+                            extra,
+                        })
+                        .collect(),
+                    usage,
+                    system_fingerprint,
+                    service_tier,
+                    metadata: None,
+                    moderation: None,
+                    extra,
+                }
             },
         )
 }
@@ -492,10 +500,15 @@ proptest! {
     }
 
     #[test]
-    fn completions_round_trip(completion in completion()) {
+    fn completions_round_trip_and_the_fast_decoder_agrees_with_serde(completion in completion()) {
         let json = serde_json::to_string(&completion).unwrap();
         let back: ChatCompletion = serde_json::from_str(&json).unwrap();
-        prop_assert_eq!(back, completion);
+        prop_assert_eq!(&back, &completion);
+        // classify_response decodes a JSON body with the fast completion decoder.
+        let mut headers = http::HeaderMap::new();
+        headers.insert("content-type", http::HeaderValue::from_static("application/json"));
+        let classified = classify_response(http::StatusCode::OK, &headers, json.as_bytes()).unwrap();
+        prop_assert_eq!(&classified, &completion);
     }
 
     #[test]

@@ -11,6 +11,16 @@ pub(crate) struct Contender<'a> {
     pub(crate) run: Box<dyn FnMut() -> u64 + 'a>,
 }
 
+/// What one iteration does, for the throughput column.
+#[derive(Clone, Copy)]
+pub(crate) enum Work {
+    /// Decodes this many bytes (MB/s).
+    Bytes(usize),
+    /// Completes this many requests (requests/s).
+    #[allow(dead_code)] // Used by the client benchmarks, which share this module.
+    Requests(usize),
+}
+
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     let mid = values.len() / 2;
@@ -21,19 +31,34 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
+/// Whether this is a real benchmark run (`cargo bench` passes `--bench`), not the one-round
+/// smoke run of `cargo test --benches`.
+pub(crate) fn measuring() -> bool {
+    std::env::args().any(|arg| arg == "--bench")
+}
+
 /// Runs `rounds` rounds (after one warm-up round; `BENCH_ROUNDS` overrides the count) and
 /// prints each contender's median time, throughput over `bytes`, and median ratio to the first.
 /// Under `cargo test --benches` (no `--bench` argument) it runs one round, as a smoke test.
-pub(crate) fn compare(
+pub(crate) fn compare(title: &str, bytes: usize, rounds: usize, contenders: Vec<Contender<'_>>) {
+    compare_work(title, Work::Bytes(bytes), rounds, contenders);
+}
+
+/// [`compare`], with the throughput of `work`.
+pub(crate) fn compare_work(
     title: &str,
-    bytes: usize,
+    work: Work,
     rounds: usize,
     mut contenders: Vec<Contender<'_>>,
 ) {
-    let rounds = std::env::var("BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(rounds);
+    let rounds = if measuring() {
+        std::env::var("BENCH_ROUNDS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(rounds)
+    } else {
+        1
+    };
     let n = contenders.len();
     for contender in &mut contenders {
         black_box((contender.run)());
@@ -47,12 +72,13 @@ pub(crate) fn compare(
             times[i].push(start.elapsed().as_secs_f64());
         }
     }
+    let input = match work {
+        Work::Bytes(bytes) => format!("input {:.1} MB", bytes as f64 / 1e6),
+        Work::Requests(requests) => format!("{requests} requests each"),
+    };
+    println!("\n{title} ({rounds} paired rounds, {input})");
     println!(
-        "\n{title} ({rounds} paired rounds, input {:.1} MB)",
-        bytes as f64 / 1e6
-    );
-    println!(
-        "{:<52} {:>12} {:>12} {:>14}",
+        "{:<60} {:>12} {:>14} {:>14}",
         "contender", "median", "throughput", "time / first"
     );
     for i in 0..n {
@@ -60,11 +86,15 @@ pub(crate) fn compare(
         let med = median(&mut own);
         let mut ratios: Vec<f64> = times[i].iter().zip(&times[0]).map(|(t, f)| t / f).collect();
         let ratio = median(&mut ratios);
+        let throughput = match work {
+            Work::Bytes(bytes) => format!("{:.0} MB/s", bytes as f64 / med / 1e6),
+            Work::Requests(requests) => format!("{:.0} req/s", requests as f64 / med),
+        };
         println!(
-            "{:<52} {:>9.2} ms {:>7.0} MB/s {:>13.2}x",
+            "{:<60} {:>9.2} ms {:>14} {:>13.2}x",
             contenders[i].name,
             med * 1e3,
-            bytes as f64 / med / 1e6,
+            throughput,
             ratio
         );
     }

@@ -56,11 +56,25 @@ pub fn classify_response(
     if !status.is_success() {
         return Err(api_error(status, headers, body).into());
     }
-    let text = String::from_utf8_lossy(body);
-    let trimmed = text.trim_start();
-    if is_event_stream(headers) || trimmed.starts_with("data:") {
+    let start = body
+        .iter()
+        .position(|byte| !byte.is_ascii_whitespace())
+        .unwrap_or(body.len());
+    if is_event_stream(headers) || body[start..].starts_with(b"data:") {
         return decode_event_stream_body(body);
     }
+    // One pass into the typed completion (the fast decoder); a body that is (or may be) an
+    // error object, or that the fast decoder leaves alone, takes the slow path through a
+    // `Value`, which tells the shapes apart and words the error.
+    if let Some(completion) = simdutf8::basic::from_utf8(&body[start..])
+        .ok()
+        .and_then(crate::wire::decode_completion)
+        && !may_be_error(&completion)
+    {
+        return Ok(completion);
+    }
+    let text = String::from_utf8_lossy(body);
+    let trimmed = text.trim_start();
     let value: Value = serde_json::from_str(trimmed)
         .map_err(|error| invalid_response(status, format!("not JSON: {error}"), &text))?;
     if let Some(error) = ErrorObject::from_body(&value) {
@@ -104,10 +118,11 @@ pub fn api_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ApiErr
 /// Whether the response is an event stream (`content-type: text/event-stream`).
 pub fn is_event_stream(headers: &HeaderMap) -> bool {
     header_str(headers, "content-type").is_some_and(|content_type| {
+        const EVENT_STREAM: &str = "text/event-stream";
         content_type
             .trim_start()
-            .to_ascii_lowercase()
-            .starts_with("text/event-stream")
+            .get(..EVENT_STREAM.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(EVENT_STREAM))
     })
 }
 
@@ -150,6 +165,18 @@ pub fn retry_after(headers: &HeaderMap) -> Option<RetryAfter> {
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name)?.to_str().ok()
+}
+
+/// Whether a body that decoded as a completion may be one of the error shapes
+/// [`ErrorObject::from_body`] recognises (it decides, on the body's `Value`).
+fn may_be_error(completion: &ChatCompletion) -> bool {
+    let extra = &completion.extra;
+    completion.object.as_str() == "error"
+        || extra
+            .get("error")
+            .is_some_and(|error| !matches!(error, Value::Null | Value::Bool(false)))
+        || (extra.contains_key("message")
+            && (extra.contains_key("type") || extra.contains_key("code")))
 }
 
 fn invalid_response(status: StatusCode, reason: String, body: &str) -> Error {

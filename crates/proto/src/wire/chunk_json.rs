@@ -89,15 +89,20 @@ pub(crate) fn decode_view_into<'a>(
     }
 }
 
-struct Decoder;
+pub(super) struct Decoder;
 
 /// Marks which known keys an object has had, to refuse duplicates as serde does.
-struct Seen(u32);
+pub(super) struct Seen(pub(super) u32);
 
 impl Seen {
     /// Records field `bit` of `names`; a second time is an error, as in serde.
     #[inline(always)]
-    fn first(&mut self, bit: u32, reader: &mut JsonReader<'_>, names: &[&str]) -> JsonResult<()> {
+    pub(super) fn first(
+        &mut self,
+        bit: u32,
+        reader: &mut JsonReader<'_>,
+        names: &[&str],
+    ) -> JsonResult<()> {
         if self.0 & (1 << bit) != 0 {
             return Self::duplicate(reader, names[bit as usize]);
         }
@@ -113,7 +118,7 @@ impl Seen {
 
 /// A key, decoded only when it has escapes.
 #[inline(always)]
-fn key<'a>(raw: &RawStr<'a>) -> Cow<'a, str> {
+pub(super) fn key<'a>(raw: &RawStr<'a>) -> Cow<'a, str> {
     if raw.escaped {
         unescaped(raw)
     } else {
@@ -130,7 +135,7 @@ fn unescaped<'a>(raw: &RawStr<'a>) -> Cow<'a, str> {
 /// The general path for a key the fast match did not recognise: reads it (and its colon),
 /// unescapes it, and looks it up in `names`. `Ok(Err(name))` for a key that is not there.
 #[cold]
-fn slow_key<'a>(
+pub(super) fn slow_key<'a>(
     reader: &mut JsonReader<'a>,
     names: &[&str],
 ) -> JsonResult<Result<u32, Cow<'a, str>>> {
@@ -185,23 +190,30 @@ macro_rules! field {
         }
     };
 }
+pub(super) use field;
 
 impl Decoder {
     /// A string value: borrowed from the data unless it has escapes.
     #[inline(always)]
-    fn text<'a>(&self, raw: RawStr<'a>) -> Cow<'a, str> {
+    pub(super) fn text<'a>(&self, raw: RawStr<'a>) -> Cow<'a, str> {
         key(&raw)
     }
 
     #[inline(always)]
-    fn opt_text<'a>(&self, reader: &mut JsonReader<'a>) -> JsonResult<Option<Cow<'a, str>>> {
+    pub(super) fn opt_text<'a>(
+        &self,
+        reader: &mut JsonReader<'a>,
+    ) -> JsonResult<Option<Cow<'a, str>>> {
         if reader.eat_null()? {
             return Ok(None);
         }
         Ok(Some(self.text(reader.string()?)))
     }
 
-    fn opt_wire<T>(reader: &mut JsonReader<'_>, from: impl Fn(&str) -> T) -> JsonResult<Option<T>> {
+    pub(super) fn opt_wire<T>(
+        reader: &mut JsonReader<'_>,
+        from: impl Fn(&str) -> T,
+    ) -> JsonResult<Option<T>> {
         if reader.eat_null()? {
             return Ok(None);
         }
@@ -212,7 +224,7 @@ impl Decoder {
     /// An optional value: `None` for `null` (most chunks say `"logprobs":null`), else the
     /// value validated by the reader, then decoded by serde_json.
     #[inline(always)]
-    fn serde_opt<T: serde::de::DeserializeOwned>(
+    pub(super) fn serde_opt<T: serde::de::DeserializeOwned>(
         reader: &mut JsonReader<'_>,
     ) -> JsonResult<Option<T>> {
         if reader.eat_null()? {
@@ -223,7 +235,9 @@ impl Decoder {
 
     /// The next value, validated by the reader, then decoded by serde_json.
     #[cold]
-    fn serde<T: serde::de::DeserializeOwned>(reader: &mut JsonReader<'_>) -> JsonResult<T> {
+    pub(super) fn serde<T: serde::de::DeserializeOwned>(
+        reader: &mut JsonReader<'_>,
+    ) -> JsonResult<T> {
         let raw = reader.skip_value()?;
         match serde_json::from_str(raw) {
             Ok(value) => Ok(value),
@@ -232,7 +246,11 @@ impl Decoder {
     }
 
     #[cold]
-    fn extra(extra: &mut Extra, name: Cow<'_, str>, reader: &mut JsonReader<'_>) -> JsonResult<()> {
+    pub(super) fn extra(
+        extra: &mut Extra,
+        name: Cow<'_, str>,
+        reader: &mut JsonReader<'_>,
+    ) -> JsonResult<()> {
         let value = Self::serde::<Value>(reader)?;
         extra.insert(name.into_owned(), value);
         Ok(())

@@ -12,23 +12,36 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
-/// A list that some servers send as a single object (TGI's `tool_calls`), or `null`.
+/// A list that some servers send as a single object (TGI's `tool_calls`), or `null`; read by
+/// the JSON type seen, without buffering the value.
 pub(crate) fn one_or_many<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
 {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany<T> {
-        Many(Vec<T>),
-        One(T),
+    struct OneOrMany<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for OneOrMany<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list, one object, or null")
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, inner: D2) -> Result<Vec<T>, D2::Error> {
+            inner.deserialize_any(self)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, many: A) -> Result<Vec<T>, A::Error> {
+            Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(many))
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, one: A) -> Result<Vec<T>, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(one)).map(|one| vec![one])
+        }
     }
-    Ok(match Option::<OneOrMany<T>>::deserialize(deserializer)? {
-        None => Vec::new(),
-        Some(OneOrMany::Many(many)) => many,
-        Some(OneOrMany::One(one)) => vec![one],
-    })
+    deserializer.deserialize_any(OneOrMany(std::marker::PhantomData))
 }
 
 /// Function-call arguments: a JSON string as the spec says, or (some servers) the arguments

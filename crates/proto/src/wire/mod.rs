@@ -10,6 +10,7 @@
 mod chunk;
 mod chunk_json;
 mod chunk_view;
+mod completion_json;
 mod content;
 mod error_body;
 mod extra;
@@ -21,6 +22,7 @@ mod response;
 mod tool;
 
 pub(crate) use chunk_json::{ChunkJsonError, decode_view_into};
+pub(crate) use completion_json::decode_completion;
 
 pub use chunk::{ChatCompletionChunk, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta};
 pub use chunk_view::{ChoiceView, Choices, ChunkView, DeltaView, FunctionCallView, ToolCallView};
