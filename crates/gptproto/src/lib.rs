@@ -64,3 +64,8 @@ pub use gptproto_proto::wire::{
 };
 pub use gptproto_proto::{Text, ViewItem};
 pub use gptproto_transport::{HttpConnector, Proxy, Roots};
+
+/// The README's examples, compiled (and run, where they need no server) as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

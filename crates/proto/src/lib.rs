@@ -73,8 +73,3 @@ pub use exchange::{ApiError, ApiErrorKind};
 pub use stream::{StreamDecoder, StreamItem, ViewItem};
 pub use text::Text;
 pub use wire::{ChatCompletion, ChatCompletionChunk, ChatRequest, Message};
-
-/// The README's examples, compiled and run as doc tests.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;

@@ -21,7 +21,11 @@ use crate::{
 /// Cheap to clone; clones share the pool.
 #[derive(Clone)]
 pub struct HyperTransport {
+    /// For `https://`: connections carry the TLS state.
     client: Client<HttpsConnector<ProxyConnector>, Full<Bytes>>,
+    /// For `http://`: a pool of its own, so that plain connections do not carry room for the
+    /// TLS state (a few KiB per connection, which counts with hundreds of streams open).
+    plain: Client<ProxyConnector, Full<Bytes>>,
     proxy: Proxy,
     allow_insecure_http: bool,
 }
@@ -136,24 +140,24 @@ impl HyperTransportBuilder {
         };
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
-            .https_or_http();
+            .https_only();
         let https = match (self.http1, self.http2) {
             (true, true) => builder
                 .enable_http1()
                 .enable_http2()
-                .wrap_connector(proxied),
-            (false, true) => builder.enable_http2().wrap_connector(proxied),
-            _ => builder.enable_http1().wrap_connector(proxied),
+                .wrap_connector(proxied.clone()),
+            (false, true) => builder.enable_http2().wrap_connector(proxied.clone()),
+            _ => builder.enable_http1().wrap_connector(proxied.clone()),
         };
-        let client = Client::builder(TokioExecutor::new())
-            .timer(TokioTimer::new())
+        let mut pool = Client::builder(TokioExecutor::new());
+        pool.timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(self.pool_idle_timeout)
             .pool_max_idle_per_host(self.pool_max_idle_per_host)
-            .http2_only(!self.http1)
-            .build(https);
+            .http2_only(!self.http1);
         Ok(HyperTransport {
-            client,
+            client: pool.build(https),
+            plain: pool.build(proxied),
             proxy: self.proxy,
             allow_insecure_http: self.allow_insecure_http,
         })
@@ -204,7 +208,11 @@ impl HttpConnector for HyperTransport {
                 .headers_mut()
                 .insert(http::header::PROXY_AUTHORIZATION, auth);
         }
-        let response = self.client.request(request);
+        let response = if request.uri().scheme_str() == Some("http") {
+            self.plain.request(request)
+        } else {
+            self.client.request(request)
+        };
         Box::pin(async move {
             let response = response.await.map_err(|error| {
                 let kind = if error.is_connect() {

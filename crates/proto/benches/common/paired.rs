@@ -51,6 +51,14 @@ pub(crate) fn compare_work(
     rounds: usize,
     mut contenders: Vec<Contender<'_>>,
 ) {
+    // BENCH_ONLY_CONTENDER=<text> keeps the contenders whose name contains it (for profiling
+    // one alone, e.g. under `perf stat`).
+    if let Ok(only) = std::env::var("BENCH_ONLY_CONTENDER") {
+        contenders.retain(|contender| contender.name.contains(only.as_str()));
+        if contenders.is_empty() {
+            return;
+        }
+    }
     let rounds = if measuring() {
         std::env::var("BENCH_ROUNDS")
             .ok()

@@ -369,6 +369,7 @@ impl SseDecoder {
             {
                 // A blank line, the end of most events: no search, no slice.
                 self.after_cr = consume_terminator(chunk);
+                release_if_used_up(chunk);
                 return Ok(Some(Line::Blank));
             }
             let found = memchr::memchr2(b'\n', b'\r', chunk);
@@ -422,9 +423,11 @@ impl SseDecoder {
             };
             if whole_event && line.starts_with(b"data:") {
                 chunk.advance(2);
+                release_if_used_up(chunk);
                 return Ok(Some(Line::Event(line)));
             }
             self.after_cr = consume_terminator(chunk);
+            release_if_used_up(chunk);
             return Ok(Some(if line.is_empty() {
                 Line::Blank
             } else {
@@ -544,6 +547,15 @@ impl SseDecoder {
                 partial_line_len,
             });
         }
+    }
+}
+
+/// Lets go of a used-up input slice: an empty `Bytes` still holds its buffer (a whole socket
+/// read, often), which a stream waiting for its next event should not keep.
+#[inline]
+fn release_if_used_up(chunk: &mut Bytes) {
+    if chunk.is_empty() {
+        *chunk = Bytes::new();
     }
 }
 

@@ -31,6 +31,27 @@ fn whole_lines_are_sliced_not_copied() {
 }
 
 #[test]
+fn a_used_up_piece_is_let_go_once_its_events_are() {
+    // A stream waiting for its next event must not keep the last socket read alive.
+    for piece in [
+        &b"data: {\"a\":1}\n\n"[..],
+        b": keep-alive\n\n",
+        b"event: x\ndata: y\n\n",
+    ] {
+        let input = Bytes::from(piece.to_vec());
+        let mut decoder = SseDecoder::new();
+        decoder.push(input.clone());
+        let events = decode_all(&mut decoder);
+        drop(events);
+        assert!(
+            input.is_unique(),
+            "{:?} still held",
+            String::from_utf8_lossy(piece)
+        );
+    }
+}
+
+#[test]
 fn multi_line_data_is_joined_with_lf() {
     let events = decode(&[b"data: a\r\ndata:b\rdata\n\n"]);
     assert_eq!(events.len(), 1);

@@ -269,3 +269,17 @@ fn an_undecodable_named_event_is_named_in_the_error() {
         "{text}"
     );
 }
+
+#[test]
+fn owned_chunks_leave_the_decoder_holding_no_socket_read() {
+    let input = bytes::Bytes::from(
+        b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n".to_vec(),
+    );
+    let mut decoder = StreamDecoder::new().accumulating();
+    decoder.push(input.clone());
+    let chunk = decoder.poll_item().unwrap().unwrap();
+    assert!(!input.is_unique(), "the owned chunk shares the read");
+    drop(chunk);
+    assert!(input.is_unique(), "the decoder still holds the read");
+    assert_eq!(decoder.snapshot().unwrap().text(), Some("Hi"));
+}
