@@ -1,6 +1,7 @@
 //! [`HyperTransport`]: hyper-util's pooled client over hyper-rustls.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,8 +22,10 @@ use crate::{
 /// Cheap to clone; clones share the pool.
 #[derive(Clone)]
 pub struct HyperTransport {
-    /// For `https://`: connections carry the TLS state.
-    client: Client<HttpsConnector<ProxyConnector>, Full<Bytes>>,
+    /// For `https://`: connections carry the TLS state. `Err` says why TLS is unavailable
+    /// (no roots, no crypto provider): plain `http://` to a local server still works, and an
+    /// `https://` request gets that error.
+    client: Result<Client<HttpsConnector<ProxyConnector>, Full<Bytes>>, Arc<str>>,
     /// For `http://`: a pool of its own, so that plain connections do not carry room for the
     /// TLS state (a few KiB per connection, which counts with hundreds of streams open).
     plain: Client<ProxyConnector, Full<Bytes>>,
@@ -127,9 +130,11 @@ impl HyperTransportBuilder {
         self
     }
 
-    /// Builds the transport: loads the TLS roots and sets up the pool.
+    /// Builds the transport: loads the TLS roots and sets up the pool. Without TLS roots or a
+    /// crypto provider (features off, or no system roots), it still builds: plain `http://` to
+    /// a local server works, and each `https://` request fails with the reason.
     pub fn build(self) -> Result<HyperTransport, TransportError> {
-        let tls = tls::client_config(&self.roots)?;
+        let tls = tls::client_config(&self.roots);
         let mut tcp = TcpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
@@ -138,29 +143,43 @@ impl HyperTransportBuilder {
             http: tcp,
             proxy: self.proxy.clone(),
         };
-        let builder = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_only();
-        let https = match (self.http1, self.http2) {
-            (true, true) => builder
-                .enable_http1()
-                .enable_http2()
-                .wrap_connector(proxied.clone()),
-            (false, true) => builder.enable_http2().wrap_connector(proxied.clone()),
-            _ => builder.enable_http1().wrap_connector(proxied.clone()),
-        };
         let mut pool = Client::builder(TokioExecutor::new());
         pool.timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(self.pool_idle_timeout)
             .pool_max_idle_per_host(self.pool_max_idle_per_host)
             .http2_only(!self.http1);
+        let client = match tls {
+            Ok(tls) => Ok(pool.build(self.https_connector(tls, proxied.clone()))),
+            Err(error) => {
+                tracing::debug!(%error, "TLS unavailable: only plain http will work");
+                Err(Arc::from(error.to_string()))
+            }
+        };
         Ok(HyperTransport {
-            client: pool.build(https),
+            client,
             plain: pool.build(proxied),
             proxy: self.proxy,
             allow_insecure_http: self.allow_insecure_http,
         })
+    }
+
+    fn https_connector(
+        &self,
+        tls: rustls::ClientConfig,
+        proxied: ProxyConnector,
+    ) -> HttpsConnector<ProxyConnector> {
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_only();
+        match (self.http1, self.http2) {
+            (true, true) => builder
+                .enable_http1()
+                .enable_http2()
+                .wrap_connector(proxied),
+            (false, true) => builder.enable_http2().wrap_connector(proxied),
+            _ => builder.enable_http1().wrap_connector(proxied),
+        }
     }
 }
 
@@ -211,7 +230,13 @@ impl HttpConnector for HyperTransport {
         let response = if request.uri().scheme_str() == Some("http") {
             self.plain.request(request)
         } else {
-            self.client.request(request)
+            match &self.client {
+                Ok(client) => client.request(request),
+                Err(reason) => {
+                    let error = TransportError::new(TransportErrorKind::Config, &**reason);
+                    return Box::pin(std::future::ready(Err(error)));
+                }
+            }
         };
         Box::pin(async move {
             let response = response.await.map_err(|error| {
