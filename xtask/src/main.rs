@@ -2,8 +2,11 @@
 //!
 //! - `test`: the whole test suite, as CI runs it (the README's test command).
 //! - `invariants`: the architecture and tidy invariants alone.
+//! - `local-model [--port P]`: a real llama.cpp server with a small chat model on loopback.
+//! - `demo`: the `gptproto` CLI streaming an answer from that server (the README's main command).
 
 mod invariants;
+mod local_model;
 
 use std::process::{Command, ExitCode};
 
@@ -12,9 +15,11 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("invariants") => invariants::check_all(),
+        Some("local-model") => local_model_command(&args[1..]),
+        Some("demo") => demo(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\ncommands:\n  test        run every test (what CI runs)\n  invariants  check the architecture and tidy invariants"
+                "usage: cargo xtask <command>\n\ncommands:\n  test                    run every test (what CI runs)\n  invariants              check the architecture and tidy invariants\n  local-model [--port P]  run a local llama.cpp model server until Ctrl-C\n  demo                    the gptproto CLI streaming a chat from the local model"
             );
             return ExitCode::from(2);
         }
@@ -40,6 +45,89 @@ fn test() -> Result<(), String> {
     ]))?;
     run(cargo().args(["test", "--workspace", "--doc"]))?;
     Ok(())
+}
+
+/// `cargo xtask local-model [--port P]`: runs the server until Ctrl-C (which stops both).
+fn local_model_command(args: &[String]) -> Result<(), String> {
+    let port = match args {
+        [] => None,
+        [flag, port] if flag == "--port" => Some(
+            port.parse()
+                .map_err(|_| format!("--port {port}: not a port number"))?,
+        ),
+        _ => return Err("usage: cargo xtask local-model [--port P]".to_owned()),
+    };
+    let server = local_model::LocalModel::start(port, local_model::DEMO_KEY)?;
+    println!("base URL: {}", server.base_url());
+    println!("API key:  {}", local_model::DEMO_KEY);
+    println!(
+        "try:      cargo run -q -p gptproto-cli -- chat --base-url {} --api-key {} \"who are you?\"",
+        server.base_url(),
+        local_model::DEMO_KEY
+    );
+    println!("(Ctrl-C stops the server)");
+    server.wait()
+}
+
+/// `cargo xtask demo`: the CLI streaming an answer from the local model, then the same
+/// question answered as one JSON document with its usage; the server is stopped after.
+fn demo() -> Result<(), String> {
+    run(cargo().args(["build", "--quiet", "-p", "gptproto-cli"]))?;
+    let server = local_model::LocalModel::start(None, local_model::DEMO_KEY)?;
+    let base_url = server.base_url();
+    let chat = |extra: &[&str]| -> Result<(), String> {
+        let mut args = vec![
+            "chat",
+            "--base-url",
+            &base_url,
+            "--api-key",
+            local_model::DEMO_KEY,
+            "--max-tokens",
+            "256",
+        ];
+        args.extend_from_slice(extra);
+        args.push("who are you?");
+        eprintln!("\n$ gptproto {}", shown(&args));
+        let mut command = cargo();
+        command
+            .args(["run", "--quiet", "-p", "gptproto-cli", "--"])
+            .args(&args)
+            .env_remove("GPTPROTO_API_KEY")
+            .env_remove("GPTPROTO_BASE_URL")
+            .env_remove("GPTPROTO_MODEL");
+        let status = command
+            .status()
+            .map_err(|error| format!("cannot run the CLI: {error}"))?;
+        println!();
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("the CLI failed: {status}"))
+        }
+    };
+    chat(&[])?;
+    chat(&[
+        "--json",
+        "--extra",
+        r#"{"stream_options":{"include_usage":true}}"#,
+    ])?;
+    drop(server);
+    eprintln!("xtask: demo done; the local model server is stopped");
+    Ok(())
+}
+
+/// Arguments as a shell would need them.
+fn shown(args: &[&str]) -> String {
+    args.iter()
+        .map(|arg| {
+            if arg.contains([' ', '"', '{', '?']) {
+                format!("'{arg}'")
+            } else {
+                (*arg).to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub(crate) fn cargo() -> Command {
