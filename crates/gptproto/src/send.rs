@@ -35,15 +35,7 @@ pub(crate) async fn chat(call: ChatCall) -> Result<ChatCompletion> {
     let span = plan.span();
     async move {
         let response = plan.send().await?;
-        let (parts, body) = response.into_parts();
-        let body = read_body(
-            body,
-            plan.client.inner.settings.max_body,
-            plan.idle(),
-            plan.deadline,
-        )
-        .await?;
-        let completion = classify_response(parts.status, &parts.headers, &body)?;
+        let completion = plan.completion(response).await?;
         tracing::debug!(choices = completion.choices.len(), "completion received");
         Ok(completion)
     }
@@ -62,27 +54,19 @@ pub(crate) async fn chat_stream(call: ChatStreamCall) -> Result<ChatStream> {
     let span = plan.span();
     async move {
         let response = plan.send().await?;
-        let (parts, body) = response.into_parts();
-        let request_id = gptproto_proto::exchange::request_id(&parts.headers, None);
-        let json = parts
-            .headers
+        let headers = response.headers();
+        let request_id = gptproto_proto::exchange::request_id(headers, None);
+        let json = headers
             .get(http::header::CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
             .is_some_and(|value| value.contains("json"));
-        if json && !is_event_stream(&parts.headers) {
+        if json && !is_event_stream(headers) {
             // The server answered in one piece although asked to stream: still an answer.
-            let body = read_body(
-                body,
-                plan.client.inner.settings.max_body,
-                plan.idle(),
-                plan.deadline,
-            )
-            .await?;
-            let completion = classify_response(parts.status, &parts.headers, &body)?;
+            let completion = plan.completion(response).await?;
             return Ok(ChatStream::from_completion(&completion, request_id));
         }
         Ok(ChatStream::new(
-            body,
+            response.into_body(),
             expected_choices,
             plan.idle(),
             plan.deadline,
@@ -111,6 +95,32 @@ impl Deadline {
 
     fn remaining(self) -> Duration {
         self.at.saturating_duration_since(Instant::now())
+    }
+}
+
+/// How long one step may wait: its own limit (a timeout of `kind`), cut by the call's deadline.
+fn step_wait(
+    limit: Option<Duration>,
+    kind: TimeoutKind,
+    deadline: Option<Deadline>,
+) -> Option<(Duration, TimeoutKind)> {
+    let remaining = deadline.map(Deadline::remaining);
+    match (limit, remaining) {
+        (Some(limit), Some(remaining)) if remaining < limit => {
+            Some((remaining, TimeoutKind::Total))
+        }
+        (Some(limit), _) => Some((limit, kind)),
+        (None, Some(remaining)) => Some((remaining, TimeoutKind::Total)),
+        (None, None) => None,
+    }
+}
+
+/// The duration a timeout error names: the whole call's total for the deadline, the wait
+/// otherwise.
+fn reported(kind: TimeoutKind, wait: Duration, deadline: Option<Deadline>) -> Duration {
+    match (kind, deadline) {
+        (TimeoutKind::Total, Some(deadline)) => deadline.total,
+        _ => wait,
     }
 }
 
@@ -206,15 +216,6 @@ impl Plan {
         self.timeouts.idle
     }
 
-    /// The duration a timeout error names: the whole call's for the total deadline, the
-    /// wait otherwise.
-    fn reported(&self, kind: TimeoutKind, wait: Duration) -> Duration {
-        match (kind, self.deadline) {
-            (TimeoutKind::Total, Some(deadline)) => deadline.total,
-            _ => wait,
-        }
-    }
-
     /// A fresh copy of the request (the body is shared, not copied).
     fn request(&self) -> http::Request<Bytes> {
         let mut request = http::Request::new(self.body.clone());
@@ -224,17 +225,12 @@ impl Plan {
         request
     }
 
-    /// How long to wait for a response head now: the response timeout, cut by the deadline.
-    fn head_wait(&self) -> Option<(Duration, TimeoutKind)> {
-        let remaining = self.deadline.map(|deadline| deadline.remaining());
-        match (self.timeouts.response, remaining) {
-            (Some(response), Some(remaining)) if remaining < response => {
-                Some((remaining, TimeoutKind::Total))
-            }
-            (Some(response), _) => Some((response, TimeoutKind::Response)),
-            (None, Some(remaining)) => Some((remaining, TimeoutKind::Total)),
-            (None, None) => None,
-        }
+    /// Reads a whole (non-streamed) body and classifies it.
+    async fn completion(&self, response: http::Response<ResponseBody>) -> Result<ChatCompletion> {
+        let (parts, body) = response.into_parts();
+        let max_body = self.client.inner.settings.max_body;
+        let body = read_body(body, max_body, self.idle(), self.deadline).await?;
+        Ok(classify_response(parts.status, &parts.headers, &body)?)
     }
 
     /// Sends with retries; a 2xx response is returned with its body unread.
@@ -288,10 +284,13 @@ impl Plan {
             tracing::debug!(attempt = retries + 1, url = %redacted(request.uri()), "sending");
             let uri = request.uri().clone();
             let sent = self.client.inner.connector.send(request);
-            let response = match self.head_wait() {
+            let head_wait = step_wait(self.timeouts.response, TimeoutKind::Response, self.deadline);
+            let response = match head_wait {
                 Some((wait, kind)) => match tokio::time::timeout(wait, sent).await {
                     Ok(result) => result,
-                    Err(_) => return Err(Failed::Timeout(kind, self.reported(kind, wait))),
+                    Err(_) => {
+                        return Err(Failed::Timeout(kind, reported(kind, wait, self.deadline)));
+                    }
                 },
                 None => sent.await,
             };
@@ -414,30 +413,10 @@ pub(crate) async fn read_body(
     let mut first: Option<Bytes> = None;
     let mut collected = BytesMut::new();
     loop {
-        let wait = match (idle, deadline) {
-            (Some(idle), Some(deadline)) => {
-                let remaining = deadline.remaining();
-                Some(if remaining < idle {
-                    (remaining, TimeoutKind::Total)
-                } else {
-                    (idle, TimeoutKind::Idle)
-                })
-            }
-            (Some(idle), None) => Some((idle, TimeoutKind::Idle)),
-            (None, Some(deadline)) => Some((deadline.remaining(), TimeoutKind::Total)),
-            (None, None) => None,
-        };
-        let frame = match wait {
-            Some((wait, kind)) => {
-                tokio::time::timeout(wait, body.frame())
-                    .await
-                    .map_err(|_| match (kind, deadline) {
-                        (TimeoutKind::Total, Some(deadline)) => {
-                            Error::timeout(kind, deadline.total)
-                        }
-                        _ => Error::timeout(kind, wait),
-                    })?
-            }
+        let frame = match step_wait(idle, TimeoutKind::Idle, deadline) {
+            Some((wait, kind)) => tokio::time::timeout(wait, body.frame())
+                .await
+                .map_err(|_| Error::timeout(kind, reported(kind, wait, deadline)))?,
             None => body.frame().await,
         };
         match frame {

@@ -349,7 +349,18 @@ impl SseDecoder {
     }
 
     /// The next complete line, without its terminator, or `None` when the input runs out first.
+    /// A used-up input slice is let go either way: an empty `Bytes` still holds its buffer (a
+    /// whole socket read, often), which a stream waiting for its next event should not keep.
+    #[inline]
     fn next_line(&mut self) -> Result<Option<Line>, Error> {
+        let line = self.scan_line();
+        if self.input.is_empty() {
+            self.input = Bytes::new();
+        }
+        line
+    }
+
+    fn scan_line(&mut self) -> Result<Option<Line>, Error> {
         let block_is_empty = self.block_is_empty();
         loop {
             if !self.refill() {
@@ -369,7 +380,6 @@ impl SseDecoder {
             {
                 // A blank line, the end of most events: no search, no slice.
                 self.after_cr = consume_terminator(chunk);
-                release_if_used_up(chunk);
                 return Ok(Some(Line::Blank));
             }
             let found = memchr::memchr2(b'\n', b'\r', chunk);
@@ -423,11 +433,9 @@ impl SseDecoder {
             };
             if whole_event && line.starts_with(b"data:") {
                 chunk.advance(2);
-                release_if_used_up(chunk);
                 return Ok(Some(Line::Event(line)));
             }
             self.after_cr = consume_terminator(chunk);
-            release_if_used_up(chunk);
             return Ok(Some(if line.is_empty() {
                 Line::Blank
             } else {
@@ -547,15 +555,6 @@ impl SseDecoder {
                 partial_line_len,
             });
         }
-    }
-}
-
-/// Lets go of a used-up input slice: an empty `Bytes` still holds its buffer (a whole socket
-/// read, often), which a stream waiting for its next event should not keep.
-#[inline]
-fn release_if_used_up(chunk: &mut Bytes) {
-    if chunk.is_empty() {
-        *chunk = Bytes::new();
     }
 }
 

@@ -37,6 +37,7 @@ fn a_used_up_piece_is_let_go_once_its_events_are() {
         &b"data: {\"a\":1}\n\n"[..],
         b": keep-alive\n\n",
         b"event: x\ndata: y\n\n",
+        b": a keep-alive that ends the read\n",
     ] {
         let input = Bytes::from(piece.to_vec());
         let mut decoder = SseDecoder::new();
