@@ -4,7 +4,12 @@
 //! - `invariants`: the architecture and tidy invariants alone.
 //! - `local-model [--port P]`: a real llama.cpp server with a small chat model on loopback.
 //! - `demo`: the `gptproto` CLI streaming an answer from that server (the README's main command).
+//! - `codegen [--check]`: the request's JSON Schema and the spec-coverage report in `docs/`.
+//! - `conformance [--offline | --live]`: the transcript corpus, then the client and the CLI
+//!   against that server.
 
+mod codegen;
+mod conformance;
 mod invariants;
 mod local_model;
 
@@ -17,9 +22,11 @@ fn main() -> ExitCode {
         Some("invariants") => invariants::check_all(),
         Some("local-model") => local_model_command(&args[1..]),
         Some("demo") => demo(),
+        Some("conformance") => conformance::command(&args[1..]),
+        Some("codegen") => codegen::command(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\ncommands:\n  test                    run every test (what CI runs)\n  invariants              check the architecture and tidy invariants\n  local-model [--port P]  run a local llama.cpp model server until Ctrl-C\n  demo                    the gptproto CLI streaming a chat from the local model"
+                "usage: cargo xtask <command>\n\ncommands:\n  test                    run every test (what CI runs)\n  invariants              check the architecture and tidy invariants\n  local-model [--port P]  run a local llama.cpp model server until Ctrl-C\n  demo                    the gptproto CLI streaming a chat from the local model\n  conformance [--offline | --live]\n                          the transcript corpus; the client and CLI against the local model\n  codegen [--check]       regenerate (or check) the generated files in docs/"
             );
             return ExitCode::from(2);
         }

@@ -17,6 +17,7 @@ use crate::Text;
 
 /// A streamed chunk: deltas for some choices, and usage in the last one when asked for.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct ChatCompletionChunk {
     /// The completion's id (the same on every chunk).
     #[serde(default, deserialize_with = "lenient::null_as_default")]
@@ -63,6 +64,7 @@ impl ChatCompletionChunk {
 
 /// A choice's delta within a chunk.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct ChunkChoice {
     /// The choice's index.
     #[serde(default, deserialize_with = "lenient::null_as_default")]
@@ -83,6 +85,7 @@ pub struct ChunkChoice {
 
 /// What a chunk adds to a choice's message.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Delta {
     /// The role, usually only on the first chunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -125,6 +128,7 @@ impl Delta {
 
 /// A fragment of a tool call.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct ToolCallDelta {
     /// Which call this fragment belongs to. Some servers (Gemini) leave it out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,6 +149,7 @@ pub struct ToolCallDelta {
 
 /// A fragment of a function call.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct FunctionCallDelta {
     /// The function's name (set once).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -20,6 +20,7 @@ use super::open_enum::open_enum;
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Content {
     /// Plain text.
@@ -108,6 +109,7 @@ impl From<Vec<ContentPart>> for Content {
 
 /// One part of a multimodal message, tagged by `type`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ContentPart {
@@ -209,6 +211,7 @@ impl ContentPart {
 
 /// The body of a text part.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct TextPart {
     /// The text.
     pub text: String,
@@ -219,6 +222,7 @@ pub struct TextPart {
 
 /// The body of an image part.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct ImagePart {
     /// Where the image is.
     pub image_url: ImageUrl,
@@ -229,6 +233,7 @@ pub struct ImagePart {
 
 /// An image reference.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct ImageUrl {
     /// An `https:` URL or a `data:image/...;base64,...` URL.
     pub url: String,
@@ -254,6 +259,7 @@ open_enum! {
 
 /// The body of an audio part.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct AudioPart {
     /// The audio.
     pub input_audio: InputAudio,
@@ -264,6 +270,7 @@ pub struct AudioPart {
 
 /// Base64 audio and its format.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct InputAudio {
     /// Base64-encoded audio.
     pub data: String,
@@ -286,6 +293,7 @@ open_enum! {
 
 /// The body of a file part.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct FilePart {
     /// The file.
     pub file: FileInput,
@@ -296,6 +304,7 @@ pub struct FilePart {
 
 /// A file given inline or by id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct FileInput {
     /// Base64 `data:` URL of the file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -313,6 +322,7 @@ pub struct FileInput {
 
 /// The body of a refusal part.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct RefusalPart {
     /// The refusal text.
     pub refusal: String,

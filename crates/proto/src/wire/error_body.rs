@@ -13,6 +13,7 @@ use super::extra::Extra;
 /// `{"error":{"message":"Invalid signature","type":"401"}}`, numeric codes (vLLM, llama.cpp,
 /// OpenRouter), older vLLM's top-level `{"object":"error","message":..}`, and a bare string.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct ErrorObject {
     /// What went wrong, in the server's words.
     #[serde(default, deserialize_with = "lenient_string")]
@@ -42,6 +43,7 @@ pub struct ErrorObject {
 
 /// An error code: servers send strings or numbers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum ErrorCode {
     /// A numeric code, often an HTTP status.

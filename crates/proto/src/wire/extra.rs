@@ -141,6 +141,22 @@ impl fmt::Debug for Extra {
     }
 }
 
+/// Any fields: flattened into a struct's schema, they allow properties beyond the typed ones.
+#[cfg(feature = "schemars")]
+impl schemars::JsonSchema for Extra {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Extra".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "object", "additionalProperties": true})
+    }
+}
+
 impl Serialize for Extra {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.as_map().serialize(serializer)

@@ -48,6 +48,7 @@ impl Default for Role {
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Message {
     /// Who the message is from.
     #[serde(default, deserialize_with = "lenient::null_as_default")]
@@ -185,6 +186,7 @@ impl Default for ToolKind {
 
 /// A tool call in an assistant message.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct ToolCall {
     /// The call's id, which the tool message answering it repeats.
     #[serde(default, deserialize_with = "lenient::null_as_default")]
@@ -230,6 +232,7 @@ impl ToolCall {
 
 /// A function's name and its arguments as JSON text.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct FunctionCall {
     /// The function's name.
     #[serde(default, deserialize_with = "lenient::null_as_default")]

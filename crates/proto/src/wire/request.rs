@@ -36,6 +36,7 @@ use super::tool::{ResponseFormat, Tool, ToolChoice};
 /// Unset parameters are left out of the body, so the server's defaults apply. Validation
 /// ([`validate`](Self::validate)) catches what a server would reject, naming the field.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct ChatRequest {
     /// The model id, e.g. `qwen-turbo`.
     #[serde(default)]
@@ -173,6 +174,7 @@ pub struct ChatRequest {
 
 /// Options of a streamed answer.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct StreamOptions {
     /// Send token usage in a last chunk with no choices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -187,6 +189,7 @@ pub struct StreamOptions {
 
 /// Stop sequences: one string or a list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Stop {
     /// One sequence.

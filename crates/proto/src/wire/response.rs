@@ -44,6 +44,7 @@ impl Default for ObjectKind {
 
 /// A chat completion: the answer to a request, one choice per `n`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct ChatCompletion {
     /// The completion's id.
     #[serde(default, deserialize_with = "lenient::null_as_default")]
@@ -96,6 +97,7 @@ impl ChatCompletion {
 
 /// One choice of a completion.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Choice {
     /// The choice's index.
     #[serde(default, deserialize_with = "lenient::null_as_default")]
@@ -116,6 +118,7 @@ pub struct Choice {
 
 /// Token counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Usage {
     /// Tokens in the prompt.
     #[serde(default, deserialize_with = "lenient::null_as_default")]
@@ -139,6 +142,7 @@ pub struct Usage {
 
 /// Breakdown of prompt tokens.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct PromptTokensDetails {
     /// Tokens served from the prompt cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -146,6 +150,15 @@ pub struct PromptTokensDetails {
     /// Audio input tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio_tokens: Option<u64>,
+    /// Text input tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_tokens: Option<u64>,
+    /// Image input tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_tokens: Option<u64>,
+    /// Tokens written to the prompt cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_tokens: Option<u64>,
     /// Fields this version does not know, kept as sent.
     #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
     pub extra: Extra,
@@ -153,6 +166,7 @@ pub struct PromptTokensDetails {
 
 /// Breakdown of generated tokens.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct CompletionTokensDetails {
     /// Tokens spent reasoning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -166,6 +180,9 @@ pub struct CompletionTokensDetails {
     /// Predicted tokens that did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejected_prediction_tokens: Option<u64>,
+    /// Text output tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_tokens: Option<u64>,
     /// Fields this version does not know, kept as sent.
     #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
     pub extra: Extra,
@@ -173,6 +190,7 @@ pub struct CompletionTokensDetails {
 
 /// Log probabilities of a choice.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Logprobs {
     /// Per content token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -187,6 +205,7 @@ pub struct Logprobs {
 
 /// A token and its log probability, with the most likely alternatives.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct TokenLogprob {
     /// The token.
     #[serde(default, deserialize_with = "lenient::null_as_default")]
@@ -207,6 +226,7 @@ pub struct TokenLogprob {
 
 /// An alternative token at a position.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct TopLogprob {
     /// The token.
     #[serde(default, deserialize_with = "lenient::null_as_default")]

@@ -20,6 +20,7 @@ use super::message::ToolKind;
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Tool {
     /// The kind of tool (only `function` on GPTProto).
     #[serde(rename = "type", default)]
@@ -71,6 +72,7 @@ impl Tool {
 
 /// A function the model may call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct FunctionDefinition {
     /// The name: a–z, A–Z, 0–9, `_` and `-`, at most 64 characters.
     pub name: String,
@@ -118,6 +120,35 @@ impl Serialize for ToolChoice {
     }
 }
 
+/// `"none"`, `"auto"`, `"required"`, a named function, or another object.
+#[cfg(feature = "schemars")]
+impl schemars::JsonSchema for ToolChoice {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ToolChoice".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "anyOf": [
+                {"type": "string", "enum": ["none", "auto", "required"]},
+                {
+                    "type": "object",
+                    "properties": {
+                        "type": {"const": "function"},
+                        "function": {
+                            "type": "object",
+                            "properties": {"name": {"type": "string"}},
+                            "required": ["name"]
+                        }
+                    },
+                    "required": ["type", "function"]
+                },
+                {"description": "Another form (`allowed_tools`, a custom tool), sent as is."}
+            ]
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for ToolChoice {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(deserializer)?;
@@ -143,6 +174,7 @@ impl<'de> Deserialize<'de> for ToolChoice {
 
 /// The format of the answer: text, any JSON object, or JSON following a schema.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ResponseFormat {
@@ -177,6 +209,7 @@ impl ResponseFormat {
 
 /// A named JSON Schema for [`ResponseFormat::JsonSchema`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct JsonSchemaFormat {
     /// The schema's name: a–z, A–Z, 0–9, `_` and `-`, at most 64 characters.
     pub name: String,

@@ -1,0 +1,663 @@
+//! `cargo xtask conformance`: the client proven against output it did not write.
+//!
+//! - **offline**: every transcript of the corpus (`crates/proto/tests/transcripts/`) through the
+//!   decoder and accumulator against its expected result, and the shared SSE conformance cases;
+//! - **live**: the public client and the `gptproto` CLI against a real llama.cpp server with a
+//!   real model ([`LocalModel`]), one named check per behaviour, each saying what it saw.
+//!
+//! `--offline` or `--live` runs one half.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::prelude::BASE64_STANDARD;
+use futures_util::StreamExt;
+use gptproto::proto::wire::FinishReason;
+use gptproto::{ChatRequest, Client, Content, ContentPart, Message, ResponseFormat, ToolCall};
+use serde_json::{Value, json};
+
+use crate::local_model::{DEMO_KEY, LocalModel};
+use crate::{cargo, project_root, run};
+
+/// The model name sent; llama.cpp serves the one model it loaded whatever the name.
+const MODEL: &str = "smollm2";
+
+/// A 1×1 PNG, for the image checks.
+const PIXEL_PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0,
+    0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+/// `cargo xtask conformance [--offline | --live]`.
+pub(crate) fn command(args: &[String]) -> Result<(), String> {
+    let (offline, live) = match args {
+        [] => (true, true),
+        [flag] if flag == "--offline" => (true, false),
+        [flag] if flag == "--live" => (false, true),
+        _ => return Err("usage: cargo xtask conformance [--offline | --live]".to_owned()),
+    };
+    if offline {
+        run_offline()?;
+    }
+    if live {
+        run_live()?;
+    }
+    Ok(())
+}
+
+/// The transcript corpus and the shared SSE cases, through proto's decoder and accumulator.
+fn run_offline() -> Result<(), String> {
+    eprintln!("\nxtask: conformance, offline: the transcript corpus and the SSE cases");
+    run(cargo().args([
+        "test",
+        "-p",
+        "gptproto-proto",
+        "--test",
+        "transcripts",
+        "--test",
+        "sse_conformance",
+    ]))
+}
+
+/// Every live check against one local model server.
+fn run_live() -> Result<(), String> {
+    eprintln!("\nxtask: conformance, live: the client and the CLI against the local model");
+    run(cargo().args(["build", "--quiet", "-p", "gptproto-cli"]))?;
+    let cli = cli_binary()?;
+    let server = LocalModel::start(None, DEMO_KEY)?;
+    let base_url = server.base_url();
+    let mut report = Report::default();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|error| format!("cannot start a tokio runtime: {error}"))?;
+    runtime.block_on(library_checks(&base_url, &mut report))?;
+    drop(runtime);
+    cli_checks(&cli, &base_url, &mut report);
+    drop(server);
+
+    report.finish()
+}
+
+/// What each check found.
+#[derive(Default)]
+struct Report {
+    failed: Vec<&'static str>,
+    passed: usize,
+}
+
+impl Report {
+    fn record(&mut self, name: &'static str, started: Instant, outcome: Result<String, String>) {
+        let elapsed = started.elapsed().as_secs_f64();
+        match outcome {
+            Ok(seen) => {
+                self.passed += 1;
+                println!("ok    {name:<38} {elapsed:>6.2} s  {seen}");
+            }
+            Err(why) => {
+                self.failed.push(name);
+                println!("FAIL  {name:<38} {elapsed:>6.2} s  {why}");
+            }
+        }
+    }
+
+    async fn check<F>(&mut self, name: &'static str, check: F)
+    where
+        F: Future<Output = Result<String, String>>,
+    {
+        let started = Instant::now();
+        let outcome = match tokio::time::timeout(Duration::from_secs(120), check).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err("did not finish within 120 s".to_owned()),
+        };
+        self.record(name, started, outcome);
+    }
+
+    fn finish(self) -> Result<(), String> {
+        println!(
+            "\nconformance, live: {} passed, {} failed",
+            self.passed,
+            self.failed.len()
+        );
+        if self.failed.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("live checks failed: {}", self.failed.join(", ")))
+        }
+    }
+}
+
+/// `Err` with `why` unless `condition` holds.
+fn ensure(condition: bool, why: impl FnOnce() -> String) -> Result<(), String> {
+    if condition { Ok(()) } else { Err(why()) }
+}
+
+fn shown<E: std::fmt::Display>(error: E) -> String {
+    format!("unexpected error: {error}")
+}
+
+fn new_client(base_url: &str, key: &str) -> Result<Client, String> {
+    Client::builder()
+        .ignore_env()
+        .base_url(base_url)
+        .api_key(key)
+        .timeout(Duration::from_secs(90))
+        .build()
+        .map_err(shown)
+}
+
+/// A short, deterministic request.
+fn ask(prompt: &str, max_tokens: u32) -> ChatRequest {
+    ChatRequest::new(MODEL)
+        .user(prompt)
+        .max_tokens(max_tokens)
+        .temperature(0.0)
+        .seed(7)
+}
+
+fn finish_reasons(completion: &gptproto::ChatCompletion) -> Vec<Option<FinishReason>> {
+    completion
+        .choices
+        .iter()
+        .map(|choice| choice.finish_reason.clone())
+        .collect()
+}
+
+/// The answer to `request` non-streamed, then streamed and accumulated.
+async fn streamed_and_not(
+    client: &Client,
+    request: ChatRequest,
+) -> Result<(gptproto::ChatCompletion, gptproto::ChatCompletion), String> {
+    let answer = client.chat(request.clone()).await.map_err(shown)?;
+    let stream = client.chat_stream(request).await.map_err(shown)?;
+    let streamed = stream.into_completion().await.map_err(shown)?;
+    Ok((answer, streamed))
+}
+
+async fn library_checks(base_url: &str, report: &mut Report) -> Result<(), String> {
+    let client = new_client(base_url, DEMO_KEY)?;
+
+    report
+        .check("non-streamed", async {
+            let answer = client.chat(ask("Who are you?", 32)).await.map_err(shown)?;
+            let text = answer.text().unwrap_or_default();
+            let usage = answer.usage.as_ref().ok_or("no usage")?;
+            ensure(!text.is_empty(), || "no text".to_owned())?;
+            ensure(!answer.id.is_empty(), || "no id".to_owned())?;
+            ensure(
+                usage.completion_tokens > 0 && usage.prompt_tokens > 0,
+                || format!("usage {usage:?}"),
+            )?;
+            Ok(format!(
+                "{} tokens, finish {:?}: {:?}",
+                usage.completion_tokens,
+                finish_reasons(&answer),
+                clip(text)
+            ))
+        })
+        .await;
+
+    report
+        .check("streamed with usage", async {
+            let mut stream = client
+                .chat_stream(ask("Who are you?", 32))
+                .await
+                .map_err(shown)?;
+            let mut chunks = 0;
+            let mut text = String::new();
+            let mut usage = None;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(shown)?;
+                chunks += 1;
+                text.push_str(chunk.text().unwrap_or_default());
+                usage = usage.or(chunk.usage);
+            }
+            let usage = usage.ok_or("no usage chunk")?;
+            let folded = stream.snapshot();
+            ensure(folded.text() == Some(text.as_str()), || {
+                format!("accumulated {:?} != deltas {text:?}", folded.text())
+            })?;
+            ensure(chunks > 2 && usage.completion_tokens > 0, || {
+                format!("{chunks} chunks, usage {usage:?}")
+            })?;
+            Ok(format!(
+                "{chunks} chunks, usage {}+{}",
+                usage.prompt_tokens, usage.completion_tokens
+            ))
+        })
+        .await;
+
+    report
+        .check("multi-part content", async {
+            let parts = Content::from(vec![
+                ContentPart::text("Complete the list: "),
+                ContentPart::text("red, green,"),
+            ]);
+            let request = ChatRequest::new(MODEL)
+                .message(Message::user(parts))
+                .max_tokens(16);
+            let answer = client.chat(request).await.map_err(shown)?;
+            let usage = answer.usage.ok_or("no usage")?;
+            // The single-string form of the same words, for the prompt's token count.
+            let whole = client
+                .chat(ask("Complete the list: red, green,", 1))
+                .await
+                .map_err(shown)?;
+            let whole_prompt = whole.usage.ok_or("no usage")?.prompt_tokens;
+            ensure(usage.prompt_tokens + 1 >= whole_prompt, || {
+                format!(
+                    "the parts gave {} prompt tokens, the string {whole_prompt}: parts lost?",
+                    usage.prompt_tokens
+                )
+            })?;
+            Ok(format!(
+                "2 text parts accepted, {} prompt tokens (as one string: {whole_prompt})",
+                usage.prompt_tokens
+            ))
+        })
+        .await;
+
+    report
+        .check("stop sequence", async {
+            let request = ask("Write a sentence about the sea.", 64).stop(vec!["e".to_owned()]);
+            let answer = client.chat(request).await.map_err(shown)?;
+            let text = answer.text().unwrap_or_default();
+            let tokens = answer
+                .usage
+                .as_ref()
+                .map_or(0, |usage| usage.completion_tokens);
+            ensure(!text.contains('e'), || {
+                format!("the stop text came back: {text:?}")
+            })?;
+            ensure(
+                finish_reasons(&answer) == [Some(FinishReason::Stop)] && tokens < 64,
+                || format!("finish {:?} after {tokens} tokens", finish_reasons(&answer)),
+            )?;
+            Ok(format!("stopped after {tokens} tokens: {text:?}"))
+        })
+        .await;
+
+    report
+        .check("max_tokens gives length", async {
+            let (answer, streamed) =
+                streamed_and_not(&client, ask("Tell me a long story.", 5)).await?;
+            for completion in [&answer, &streamed] {
+                ensure(
+                    finish_reasons(completion) == [Some(FinishReason::Length)],
+                    || format!("finish {:?}", finish_reasons(completion)),
+                )?;
+                let tokens = completion
+                    .usage
+                    .as_ref()
+                    .map(|usage| usage.completion_tokens);
+                ensure(tokens == Some(5), || {
+                    format!("{tokens:?} completion tokens")
+                })?;
+            }
+            Ok("finish length after 5 tokens, streamed and not".to_owned())
+        })
+        .await;
+
+    report
+        .check("n = 2", async {
+            let request = ask("Name a colour.", 12).n(2).temperature(1.0);
+            let (answer, streamed) = streamed_and_not(&client, request).await?;
+            for completion in [&answer, &streamed] {
+                let indexes: Vec<u32> = completion
+                    .choices
+                    .iter()
+                    .map(|choice| choice.index)
+                    .collect();
+                ensure(indexes == [0, 1], || format!("choices {indexes:?}"))?;
+                ensure(
+                    finish_reasons(completion).iter().all(Option::is_some),
+                    || format!("finish {:?}", finish_reasons(completion)),
+                )?;
+            }
+            Ok(format!(
+                "2 choices streamed and not: {:?} / {:?}",
+                clip(streamed.choices[0].message.text().unwrap_or_default()),
+                clip(streamed.choices[1].message.text().unwrap_or_default())
+            ))
+        })
+        .await;
+
+    report
+        .check("json_object", async {
+            let request = ask("Describe a cat as a JSON object.", 96)
+                .response_format(ResponseFormat::JsonObject);
+            let answer = client.chat(request).await.map_err(shown)?;
+            let text = answer.text().unwrap_or_default();
+            let value: Value = serde_json::from_str(text)
+                .map_err(|error| format!("not JSON ({error}): {text:?}"))?;
+            ensure(value.is_object(), || format!("not an object: {text:?}"))?;
+            Ok(format!("an object: {}", clip(&value.to_string())))
+        })
+        .await;
+
+    report
+        .check("json_schema", async {
+            #[derive(serde::Deserialize, Debug)]
+            #[serde(deny_unknown_fields)]
+            #[allow(dead_code, reason = "read through Debug")]
+            struct Person {
+                name: String,
+                age: u32,
+            }
+            let schema = json!({
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 0}},
+                "required": ["name", "age"],
+                "additionalProperties": false
+            });
+            let request = ask("Invent a person.", 96)
+                .response_format(ResponseFormat::json_schema("person", schema));
+            let answer = client.chat(request).await.map_err(shown)?;
+            let text = answer.text().unwrap_or_default();
+            let person: Person = serde_json::from_str(text)
+                .map_err(|error| format!("does not follow the schema ({error}): {text:?}"))?;
+            Ok(format!("{person:?}"))
+        })
+        .await;
+
+    report
+        .check("tool-call conversation accepted", async {
+            let tool = gptproto::Tool::function("get_weather")
+                .description("The weather in a city")
+                .parameters(json!({
+                    "type": "object",
+                    "properties": {"city": {"type": "string"}},
+                    "required": ["city"]
+                }));
+            let request = ChatRequest::new(MODEL)
+                .tool(tool)
+                .user("What is the weather in Paris and in Rome?")
+                .message(Message::assistant_tool_calls(vec![
+                    ToolCall::function("call_1", "get_weather", r#"{"city":"Paris"}"#),
+                    ToolCall::function("call_2", "get_weather", r#"{"city":"Rome"}"#),
+                ]))
+                .tool_result("call_1", r#"{"temp_c":18,"sky":"clear"}"#)
+                .tool_result("call_2", r#"{"temp_c":24,"sky":"cloudy"}"#)
+                .max_tokens(32);
+            let (answer, streamed) = streamed_and_not(&client, request).await?;
+            Ok(format!(
+                "2 calls and 2 results accepted, streamed and not: {:?}",
+                clip(answer.text().or(streamed.text()).unwrap_or_default())
+            ))
+        })
+        .await;
+
+    report
+        .check("wrong key: typed 401", async {
+            let wrong = new_client(base_url, "sk-wrong")?;
+            let error = wrong
+                .chat(ask("hi", 4))
+                .await
+                .err()
+                .ok_or("a wrong key was accepted")?;
+            let streamed = wrong
+                .chat_stream(ask("hi", 4))
+                .await
+                .err()
+                .ok_or("a wrong key was accepted (streamed)")?;
+            for error in [&error, &streamed] {
+                ensure(
+                    error.is_auth() && error.status().map(|status| status.as_u16()) == Some(401),
+                    || format!("not a typed 401: {error}"),
+                )?;
+                ensure(error.attempts() == 1, || {
+                    format!("retried: {} attempts", error.attempts())
+                })?;
+                ensure(!error.to_string().contains("sk-wrong"), || {
+                    "the key appears in the error".to_owned()
+                })?;
+            }
+            Ok(format!("{error}"))
+        })
+        .await;
+
+    report
+        .check("image to a text-only model", async {
+            let image = format!(
+                "data:image/png;base64,{}",
+                BASE64_STANDARD.encode(PIXEL_PNG)
+            );
+            let request = ChatRequest::new(MODEL)
+                .message(Message::user(vec![
+                    ContentPart::text("What is in this picture?"),
+                    ContentPart::image_url(image),
+                ]))
+                .max_tokens(8);
+            let error = client
+                .chat(request)
+                .max_retries(0)
+                .await
+                .err()
+                .ok_or("an image was accepted by a text-only model")?;
+            let message = error
+                .api_error()
+                .map(|api| api.message())
+                .unwrap_or_default();
+            ensure(message.contains("image input is not supported"), || {
+                format!("an unclear error: {error}")
+            })?;
+            Ok(format!("{error}"))
+        })
+        .await;
+
+    report
+        .check("32 concurrent streams", async {
+            let streams = (0..32).map(|i| {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let prompt = format!("Say a word about the number {i}.");
+                    client
+                        .chat_stream(ask(&prompt, 12))
+                        .await?
+                        .into_completion()
+                        .await
+                })
+            });
+            let results = futures_util::future::join_all(streams).await;
+            let mut tokens = 0;
+            for (i, result) in results.into_iter().enumerate() {
+                let completion = result
+                    .map_err(|error| format!("stream {i}: task failed: {error}"))?
+                    .map_err(|error| format!("stream {i}: {error}"))?;
+                ensure(
+                    finish_reasons(&completion).iter().all(Option::is_some),
+                    || format!("stream {i}: finish {:?}", finish_reasons(&completion)),
+                )?;
+                tokens += completion.usage.map_or(0, |usage| usage.completion_tokens);
+            }
+            Ok(format!("32 complete, {tokens} tokens in all"))
+        })
+        .await;
+
+    report
+        .check("cancel midway, the server goes on", async {
+            let survivor = client.chat_stream(ask("Tell me a long story.", 48));
+            let cancelled = client.chat_stream(ask("Count from 1 to 500.", 400));
+            let (survivor, cancelled) = tokio::join!(survivor, cancelled);
+            let (survivor, mut cancelled) = (survivor.map_err(shown)?, cancelled.map_err(shown)?);
+            let survivor = tokio::spawn(survivor.into_completion());
+            let mut read = 0;
+            while read < 4 {
+                cancelled
+                    .next()
+                    .await
+                    .ok_or("the stream to cancel ended early")?
+                    .map_err(shown)?;
+                read += 1;
+            }
+            drop(cancelled);
+            let survivor = survivor
+                .await
+                .map_err(shown)?
+                .map_err(|error| format!("the other stream: {error}"))?;
+            ensure(finish_reasons(&survivor) == [Some(FinishReason::Length)], || {
+                format!("the other stream: finish {:?}", finish_reasons(&survivor))
+            })?;
+            let started = Instant::now();
+            let after = client.chat(ask("Say hi.", 8)).await.map_err(shown)?;
+            ensure(after.choices.len() == 1, || "no answer after".to_owned())?;
+            Ok(format!(
+                "dropped after {read} chunks; the other stream finished (48 tokens); the next call answered in {:.2} s",
+                started.elapsed().as_secs_f64()
+            ))
+        })
+        .await;
+    Ok(())
+}
+
+/// The `gptproto` CLI as scripts use it.
+fn cli_checks(cli: &Path, base_url: &str, report: &mut Report) {
+    let chat = |args: &[&str]| -> Result<(Option<i32>, String, String), String> {
+        let output = Command::new(cli)
+            .arg("chat")
+            .args(["--base-url", base_url, "--model", MODEL])
+            .args(args)
+            .env_remove("GPTPROTO_API_KEY")
+            .env_remove("GPTPROTO_BASE_URL")
+            .env_remove("GPTPROTO_MODEL")
+            .output()
+            .map_err(|error| format!("cannot run {}: {error}", cli.display()))?;
+        Ok((
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        ))
+    };
+    let key = ["--api-key", DEMO_KEY];
+
+    let started = Instant::now();
+    let outcome = (|| {
+        let (status, stdout, stderr) =
+            chat(&[&key[..], &["--max-tokens", "24", "Who are you?"]].concat())?;
+        ensure(status == Some(0) && !stdout.trim().is_empty(), || {
+            format!("exit {status:?}, stdout {stdout:?}, stderr {stderr:?}")
+        })?;
+        Ok(format!("exit 0: {:?}", clip(stdout.trim())))
+    })();
+    report.record("cli: streamed text", started, outcome);
+
+    let started = Instant::now();
+    let outcome = (|| {
+        let mut results = Vec::new();
+        for extra in [&[][..], &["--no-stream"][..]] {
+            let args = [
+                &key[..],
+                &["--json", "-n", "2", "--max-tokens", "8"],
+                extra,
+                &["Hi"],
+            ]
+            .concat();
+            let (status, stdout, stderr) = chat(&args)?;
+            ensure(status == Some(0), || format!("exit {status:?}: {stderr}"))?;
+            let json: Value = serde_json::from_str(&stdout).map_err(|error| {
+                format!("stdout is not one JSON document ({error}): {stdout:?}")
+            })?;
+            let choices = json["choices"].as_array().map_or(0, Vec::len);
+            ensure(
+                json["object"] == "chat.completion"
+                    && choices == 2
+                    && json["usage"]["completion_tokens"].is_u64(),
+                || format!("not a complete chat.completion: {stdout}"),
+            )?;
+            results.push(json["usage"]["completion_tokens"].clone());
+        }
+        Ok(format!(
+            "chat.completion with 2 choices and usage, streamed and not ({} / {} tokens)",
+            results[0], results[1]
+        ))
+    })();
+    report.record("cli: --json -n 2", started, outcome);
+
+    let started = Instant::now();
+    let outcome = (|| {
+        let args = [
+            &key[..],
+            &[
+                "--stop",
+                "e",
+                "--temperature",
+                "0",
+                "--max-tokens",
+                "64",
+                "Write a sentence about the sea.",
+            ],
+        ]
+        .concat();
+        let (status, stdout, stderr) = chat(&args)?;
+        ensure(status == Some(0) && !stdout.contains('e'), || {
+            format!("exit {status:?}, stdout {stdout:?}, stderr {stderr:?}")
+        })?;
+        Ok(format!("exit 0, stopped: {:?}", stdout.trim()))
+    })();
+    report.record("cli: --stop", started, outcome);
+
+    let started = Instant::now();
+    let outcome = (|| {
+        let (status, stdout, stderr) = chat(&["--api-key", "sk-wrong", "hi"])?;
+        ensure(status == Some(3) && stdout.is_empty(), || {
+            format!("exit {status:?}, stdout {stdout:?}, stderr {stderr:?}")
+        })?;
+        ensure(
+            stderr.contains("401") && !stderr.contains("sk-wrong"),
+            || format!("stderr {stderr:?}"),
+        )?;
+        Ok(format!("exit 3: {}", stderr.trim()))
+    })();
+    report.record("cli: wrong key exits 3", started, outcome);
+
+    let started = Instant::now();
+    let outcome = (|| {
+        let image = project_root().join("target/conformance-pixel.png");
+        std::fs::write(&image, PIXEL_PNG)
+            .map_err(|error| format!("cannot write {}: {error}", image.display()))?;
+        let image = image.to_string_lossy();
+        let args = [
+            &key[..],
+            &["--image", &image, "--max-retries", "0", "What is this?"],
+        ]
+        .concat();
+        let (status, _, stderr) = chat(&args)?;
+        ensure(
+            status == Some(5) && stderr.contains("image input is not supported"),
+            || format!("exit {status:?}, stderr {stderr:?}"),
+        )?;
+        Ok(format!("exit 5: {}", clip(stderr.trim())))
+    })();
+    report.record("cli: image to a text-only model", started, outcome);
+}
+
+/// The built CLI binary.
+fn cli_binary() -> Result<PathBuf, String> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project_root().join("target"));
+    let cli = target
+        .join("debug")
+        .join(format!("gptproto{}", std::env::consts::EXE_SUFFIX));
+    if cli.is_file() {
+        Ok(cli)
+    } else {
+        Err(format!("{} was not built", cli.display()))
+    }
+}
+
+/// At most 60 characters of `text`, for the report.
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(60) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
