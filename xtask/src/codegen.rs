@@ -472,3 +472,25 @@ fn review_for<'a>(reviewed: &'a Map<String, Value>, path: &str) -> Option<(&'a s
         prefix = &prefix[..cut];
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The committed generated files are what `cargo xtask codegen` writes; the error names
+    /// the command to run when they are not.
+    #[test]
+    fn generated_files_are_current() {
+        if let Err(stale) = super::generate(true) {
+            panic!("{stale}");
+        }
+    }
+
+    #[test]
+    fn a_review_covers_its_path_and_what_is_below() {
+        let reviewed = serde_json::json!({"request.audio": "why"});
+        let reviewed = reviewed.as_object().unwrap();
+        assert!(super::review_for(reviewed, "request.audio").is_some());
+        assert!(super::review_for(reviewed, "request.audio.voice.id").is_some());
+        assert!(super::review_for(reviewed, "request.audio_x").is_none());
+        assert!(super::review_for(reviewed, "request").is_none());
+    }
+}

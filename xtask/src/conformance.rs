@@ -16,7 +16,8 @@ use base64::Engine as _;
 use base64::prelude::BASE64_STANDARD;
 use futures_util::StreamExt;
 use gptproto::proto::wire::FinishReason;
-use gptproto::{ChatRequest, Client, Content, ContentPart, Message, ResponseFormat, ToolCall};
+use gptproto::tools::{self, Router, Step, ToolLoop};
+use gptproto::{ChatRequest, Client, Content, ContentPart, Message, ResponseFormat};
 use serde_json::{Value, json};
 
 use crate::local_model::{DEMO_KEY, LocalModel};
@@ -345,51 +346,69 @@ async fn library_checks(base_url: &str, report: &mut Report) -> Result<(), Strin
 
     report
         .check("json_schema", async {
-            #[derive(serde::Deserialize, Debug)]
-            #[serde(deny_unknown_fields)]
+            /// Someone invented.
+            #[derive(serde::Deserialize, schemars::JsonSchema, Debug)]
             #[allow(dead_code, reason = "read through Debug")]
             struct Person {
+                /// Their first name.
                 name: String,
+                /// Their age in years.
                 age: u32,
+                /// What they do, if anything.
+                job: Option<String>,
             }
-            let schema = json!({
-                "type": "object",
-                "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 0}},
-                "required": ["name", "age"],
-                "additionalProperties": false
-            });
-            let request = ask("Invent a person.", 96)
-                .response_format(ResponseFormat::json_schema("person", schema));
-            let answer = client.chat(request).await.map_err(shown)?;
-            let text = answer.text().unwrap_or_default();
-            let person: Person = serde_json::from_str(text)
-                .map_err(|error| format!("does not follow the schema ({error}): {text:?}"))?;
-            Ok(format!("{person:?}"))
+            let format = tools::response_format::<Person>("person").map_err(shown)?;
+            let answer = client
+                .chat(ask("Invent a person.", 96).response_format(format))
+                .await
+                .map_err(shown)?;
+            let person: Person = answer.parse().map_err(shown)?;
+            Ok(format!("parsed (strict schema from the type): {person:?}"))
         })
         .await;
 
     report
         .check("tool-call conversation accepted", async {
-            let tool = gptproto::Tool::function("get_weather")
-                .description("The weather in a city")
-                .parameters(json!({
-                    "type": "object",
-                    "properties": {"city": {"type": "string"}},
-                    "required": ["city"]
-                }));
-            let request = ChatRequest::new(MODEL)
-                .tool(tool)
+            /// The weather in a city.
+            #[derive(serde::Deserialize, schemars::JsonSchema)]
+            struct GetWeather {
+                /// The city, e.g. Paris.
+                city: String,
+            }
+            let router = Router::new()
+                .function("get_weather", "", |args: GetWeather| async move {
+                    let temp_c = if args.city == "Rome" { 24 } else { 18 };
+                    Ok::<_, String>(json!({"city": args.city, "temp_c": temp_c}))
+                })
+                .map_err(shown)?;
+            // The tool-call loop, with the model's tool-calling turn scripted (this 135M
+            // model does not call tools): the router runs both calls, the loop appends the
+            // assistant message and the results, and the real server answers the rest.
+            let question = ChatRequest::new(MODEL)
                 .user("What is the weather in Paris and in Rome?")
-                .message(Message::assistant_tool_calls(vec![
-                    ToolCall::function("call_1", "get_weather", r#"{"city":"Paris"}"#),
-                    ToolCall::function("call_2", "get_weather", r#"{"city":"Rome"}"#),
-                ]))
-                .tool_result("call_1", r#"{"temp_c":18,"sky":"clear"}"#)
-                .tool_result("call_2", r#"{"temp_c":24,"sky":"cloudy"}"#)
                 .max_tokens(32);
+            let mut tool_loop = ToolLoop::new(question, &router, 3);
+            let calls_turn: gptproto::ChatCompletion = serde_json::from_value(json!({
+                "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                    "role": "assistant", "content": null, "tool_calls": [
+                        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
+                        {"id": "", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Rome\"}"}}
+                    ]}}]
+            }))
+            .map_err(shown)?;
+            let Step::CallTools(mut calls) = tool_loop.answer(calls_turn, &router).map_err(shown)? else {
+                return Err("the scripted tool calls were not taken as tool calls".to_owned());
+            };
+            let outputs = router.run(&mut calls, tool_loop.parallel()).await;
+            tool_loop.tool_outputs(&outputs);
+            let request = tool_loop.request().clone();
             let (answer, streamed) = streamed_and_not(&client, request).await?;
+            let done = tool_loop.answer(answer.clone(), &router).map_err(shown)?;
+            ensure(matches!(done, Step::Done(_)), || format!("not done: {done:?}"))?;
             Ok(format!(
-                "2 calls and 2 results accepted, streamed and not: {:?}",
+                "tools from the router, 2 calls run ({} / {}), accepted streamed and not: {:?}",
+                outputs[0].content,
+                outputs[1].content,
                 clip(answer.text().or(streamed.text()).unwrap_or_default())
             ))
         })

@@ -28,6 +28,7 @@ const FORBIDDEN_IN_PROTO: &[&str] = &[
 const PUBLISHED: &[&str] = &[
     "gptproto-proto",
     "gptproto-transport",
+    "gptproto-tools",
     "gptproto",
     "gptproto-cli",
 ];
@@ -38,6 +39,7 @@ const FORBIDDEN_IN_PUBLISHED: &[&str] = &["reqwest", "async-openai"];
 
 pub(crate) fn check_all() -> Result<(), String> {
     proto_is_sans_io()?;
+    tools_have_no_runtime()?;
     published_are_reqwest_free()?;
     tidy()?;
     Ok(())
@@ -52,6 +54,25 @@ pub(crate) fn proto_is_sans_io() -> Result<(), String> {
         Err(format!(
             "architecture invariant broken: gptproto-proto (sans-IO) depends on {found:?}; \
              see ARCHITECTURE.md"
+        ))
+    }
+}
+
+/// `cargo tree -p gptproto-tools -e normal` names none of [`FORBIDDEN_IN_PROTO`] but the
+/// futures traits and combinators (`join_all` runs handlers in the caller's task: no runtime).
+pub(crate) fn tools_have_no_runtime() -> Result<(), String> {
+    let forbidden: Vec<&str> = FORBIDDEN_IN_PROTO
+        .iter()
+        .copied()
+        .filter(|name| !matches!(*name, "futures" | "futures-util"))
+        .collect();
+    let found = forbidden_in("gptproto-tools", &forbidden)?;
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "architecture invariant broken: gptproto-tools (sans-IO, any executor) depends on \
+             {found:?}; see ARCHITECTURE.md"
         ))
     }
 }
@@ -162,6 +183,11 @@ mod tests {
     #[test]
     fn proto_pulls_in_no_runtime_socket_tls_or_clock() {
         proto_is_sans_io().unwrap();
+    }
+
+    #[test]
+    fn tools_pull_in_no_runtime_socket_tls_or_clock() {
+        tools_have_no_runtime().unwrap();
     }
 
     #[test]

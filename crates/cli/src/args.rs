@@ -32,13 +32,29 @@ pub(crate) enum Auth {
 }
 
 /// The response format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Format {
     /// Free text.
     Text,
     /// A JSON object.
-    #[value(name = "json_object")]
     JsonObject,
+    /// JSON following the schema in this file.
+    JsonSchema(std::path::PathBuf),
+}
+
+/// `text`, `json_object` or `json_schema=FILE`.
+fn format(value: &str) -> Result<Format, String> {
+    match value {
+        "text" => Ok(Format::Text),
+        "json_object" => Ok(Format::JsonObject),
+        _ => match value.strip_prefix("json_schema=") {
+            Some(file) if !file.is_empty() => Ok(Format::JsonSchema(file.into())),
+            _ => Err(format!(
+                "{value:?}: use text, json_object or json_schema=FILE (a JSON Schema, or a \
+                 {{\"name\",\"schema\",\"strict\"}} object as OpenAI's json_schema takes)"
+            )),
+        },
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -103,8 +119,9 @@ pub(crate) struct ChatArgs {
     #[arg(long, value_name = "N")]
     pub(crate) seed: Option<i64>,
 
-    /// The response format.
-    #[arg(long, value_enum)]
+    /// The response format: text, json_object, or json_schema=FILE (a JSON Schema file, or a
+    /// {"name","schema","strict"} object as OpenAI's `json_schema` takes).
+    #[arg(long, value_name = "FORMAT", value_parser = format)]
     pub(crate) response_format: Option<Format>,
 
     /// An image to send with the prompt: a file (sent as a data: URL) or a URL (repeatable).

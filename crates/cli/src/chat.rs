@@ -70,10 +70,12 @@ fn base_request(args: &ChatArgs) -> Result<ChatRequest, Failure> {
     if !args.stop.is_empty() {
         request.stop = Some(Stop::Many(args.stop.clone()));
     }
-    request.response_format = args.response_format.map(|format| match format {
-        Format::Text => ResponseFormat::Text,
-        Format::JsonObject => ResponseFormat::JsonObject,
-    });
+    request.response_format = match &args.response_format {
+        None => None,
+        Some(Format::Text) => Some(ResponseFormat::Text),
+        Some(Format::JsonObject) => Some(ResponseFormat::JsonObject),
+        Some(Format::JsonSchema(file)) => Some(input::json_schema_format(file)?),
+    };
     let request = request.stream(!args.no_stream);
     match input::extra(args.extra.as_deref())? {
         Some(extra) => request

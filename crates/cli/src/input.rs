@@ -4,7 +4,8 @@ use std::io::Read;
 use std::path::Path;
 
 use base64::Engine;
-use gptproto::{Content, ContentPart};
+use gptproto::proto::wire::JsonSchemaFormat;
+use gptproto::{Content, ContentPart, ResponseFormat};
 
 use crate::exit::Failure;
 
@@ -95,4 +96,64 @@ pub(crate) fn extra(json: Option<&str>) -> Result<Option<serde_json::Value>, Fai
         return Err(Failure::Usage("--extra must be a JSON object".to_owned()));
     }
     Ok(Some(value))
+}
+
+/// The largest schema file read.
+const MAX_SCHEMA_BYTES: u64 = 1024 * 1024;
+
+/// `--response-format json_schema=FILE`: the file holds a JSON Schema (named after the file,
+/// sent without `strict`), or OpenAI's `json_schema` object (`name`, `schema`, `strict`, ...).
+pub(crate) fn json_schema_format(file: &Path) -> Result<ResponseFormat, Failure> {
+    let shown = file.display();
+    let usage =
+        |why: String| Failure::Usage(format!("--response-format json_schema={shown}: {why}"));
+    let size = std::fs::metadata(file)
+        .map_err(|error| usage(error.to_string()))?
+        .len();
+    if size > MAX_SCHEMA_BYTES {
+        return Err(usage(format!(
+            "{size} bytes; at most {MAX_SCHEMA_BYTES} are read"
+        )));
+    }
+    let text = std::fs::read_to_string(file).map_err(|error| usage(error.to_string()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|error| usage(format!("not JSON: {error}")))?;
+    if !value.is_object() {
+        return Err(usage("not a JSON object".to_owned()));
+    }
+    let format = if value
+        .get("schema")
+        .is_some_and(serde_json::Value::is_object)
+        && value.get("name").is_some_and(serde_json::Value::is_string)
+    {
+        serde_json::from_value::<JsonSchemaFormat>(value)
+            .map_err(|error| usage(error.to_string()))?
+    } else {
+        let name: String = file
+            .file_stem()
+            .map(|stem| stem.to_string_lossy())
+            .unwrap_or_default()
+            .trim_end_matches(".schema")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(64)
+            .collect();
+        JsonSchemaFormat::new(
+            if name.is_empty() {
+                "answer".to_owned()
+            } else {
+                name
+            },
+            value,
+        )
+    };
+    Ok(ResponseFormat::JsonSchema {
+        json_schema: format,
+    })
 }

@@ -268,6 +268,66 @@ async fn every_option_reaches_the_request_body() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn response_format_json_schema_reads_a_schema_file() {
+    let server = TestServer::start(|_| Reply::json(200, &completion(&[r#"{"name":"Ada"}"#]))).await;
+    let dir = std::env::temp_dir().join(format!("gptproto-cli-schema-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let schema =
+        json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]});
+    let bare = dir.join("person.schema.json");
+    std::fs::write(&bare, schema.to_string()).unwrap();
+    let whole = dir.join("whole.json");
+    std::fs::write(
+        &whole,
+        json!({"name": "someone", "schema": schema, "strict": true}).to_string(),
+    )
+    .unwrap();
+    let not_json = dir.join("broken.json");
+    std::fs::write(&not_json, "{").unwrap();
+
+    let arg = format!("json_schema={}", bare.display());
+    let run = chat(
+        &server,
+        &["--no-stream", "--response-format", &arg, "hi"],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (run.status, run.stdout.as_str()),
+        (0, "{\"name\":\"Ada\"}\n"),
+        "{run:?}"
+    );
+    let arg = format!("json_schema={}", whole.display());
+    let run = chat(
+        &server,
+        &["--no-stream", "--response-format", &arg, "hi"],
+        "",
+    )
+    .await;
+    assert_eq!(run.status, 0, "{run:?}");
+    let sent: Vec<Value> = server
+        .requests()
+        .iter()
+        .map(|request| request.json())
+        .collect();
+    assert_eq!(
+        sent[0]["response_format"],
+        json!({"type": "json_schema", "json_schema": {"name": "person", "schema": schema}})
+    );
+    assert_eq!(
+        sent[1]["response_format"],
+        json!({"type": "json_schema", "json_schema": {"name": "someone", "schema": schema, "strict": true}})
+    );
+
+    let arg = format!("json_schema={}", not_json.display());
+    let run = chat(&server, &["--response-format", &arg, "hi"], "").await;
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(run.stderr.contains("broken.json: not JSON"), "{run:?}");
+    assert_eq!(server.requests().len(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn usage_and_input_errors_exit_2_before_any_request() {
     let server = TestServer::start(|_| Reply::sse(&streamed_answer())).await;
     let cases: &[(&[&str], &str, &str)] = &[
@@ -285,6 +345,20 @@ async fn usage_and_input_errors_exit_2_before_any_request() {
         (&["--image", "notes.txt", "hi"], "", "not a URL"),
         (&["--temperature", "warm", "hi"], "", "warm"),
         (&["--response-format", "yaml", "hi"], "", "yaml"),
+        (
+            &[
+                "--response-format",
+                "json_schema=/nonexistent/person.json",
+                "hi",
+            ],
+            "",
+            "/nonexistent/person.json",
+        ),
+        (
+            &["--response-format", "json_schema=", "hi"],
+            "",
+            "json_schema=FILE",
+        ),
         (&["--timeout", "0", "hi"], "", "--timeout"),
         (&["--timeout=-1", "hi"], "", "--timeout"),
         (&["--base-url", "ftp://example.com/v1", "hi"], "", "ftp"),

@@ -44,6 +44,9 @@ enum Kind {
     BodyTooLarge { limit: usize },
     /// A redirect that was not followed.
     Redirect { status: u16, location: String },
+    /// The tool-call loop could not go on (too many rounds, no choice).
+    #[cfg(feature = "tools")]
+    Tools(gptproto_tools::Error),
 }
 
 /// Which deadline passed.
@@ -111,6 +114,22 @@ impl Error {
             Kind::Proto(error) => Some(error),
             _ => None,
         }
+    }
+
+    /// The tools' error, when the tool-call loop stopped (see [`is_max_rounds`](Self::is_max_rounds)).
+    #[cfg(feature = "tools")]
+    pub fn tools_error(&self) -> Option<&gptproto_tools::Error> {
+        match &self.inner.kind {
+            Kind::Tools(error) => Some(error),
+            _ => None,
+        }
+    }
+
+    /// The tool-call loop reached its most rounds with the model still calling tools.
+    #[cfg(feature = "tools")]
+    pub fn is_max_rounds(&self) -> bool {
+        self.tools_error()
+            .is_some_and(gptproto_tools::Error::is_max_rounds)
     }
 
     /// The transport's error, when the connection failed or the body broke.
@@ -262,6 +281,13 @@ impl From<gptproto_proto::Error> for Error {
     }
 }
 
+#[cfg(feature = "tools")]
+impl From<gptproto_tools::Error> for Error {
+    fn from(error: gptproto_tools::Error) -> Self {
+        Self::new(Kind::Tools(error))
+    }
+}
+
 impl From<ApiError> for Error {
     fn from(error: ApiError) -> Self {
         gptproto_proto::Error::from(error).into()
@@ -303,6 +329,8 @@ impl fmt::Display for Error {
             Kind::Redirect { status, location } => {
                 write!(f, "HTTP {status} redirect to {location} was not followed")?;
             }
+            #[cfg(feature = "tools")]
+            Kind::Tools(error) => fmt::Display::fmt(error, f)?,
         }
         if self.inner.attempts > 1 {
             write!(f, " (after {} attempts)", self.inner.attempts)?;
@@ -323,6 +351,8 @@ impl std::error::Error for Error {
         match &self.inner.kind {
             Kind::Proto(error) => Some(error),
             Kind::Transport(error) | Kind::Interrupted { source: error, .. } => Some(error),
+            #[cfg(feature = "tools")]
+            Kind::Tools(error) => Some(error),
             _ => None,
         }
     }

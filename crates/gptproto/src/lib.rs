@@ -39,6 +39,8 @@
 //! # Features
 //! - `webpki-roots` (default) / `native-roots`: which certificate authorities to trust.
 //! - `ring` (default) / `aws-lc-rs`: rustls's crypto provider.
+//! - `tools` (default): [`tools`]: function tools and structured outputs with schemars, the
+//!   tool router and the tool-call loop ([`Client::run_tools`]).
 //!
 //! The sans-IO core is re-exported as [`proto`], the HTTP layer as [`transport`].
 
@@ -47,6 +49,8 @@ mod client;
 mod error;
 mod send;
 mod stream;
+#[cfg(feature = "tools")]
+pub mod tools;
 
 pub use call::{ChatCall, ChatStreamCall};
 pub use client::{Client, ClientBuilder, ENV_API_KEY, ENV_BASE_URL, Timeouts};

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::exchange::ApiError;
-use crate::wire::ChatCompletion;
+use crate::wire::{ChatCompletion, FinishReason};
 
 /// Everything that can go wrong in `gptproto-proto`.
 ///
@@ -64,6 +64,26 @@ pub enum ErrorKind {
         partial: Option<Box<ChatCompletion>>,
         /// How many chunks were received.
         chunks: u64,
+    },
+    /// The model refused to answer ([`ChatCompletion::parse`]).
+    Refusal {
+        /// The model's refusal.
+        refusal: String,
+    },
+    /// The answer stopped before it was whole: `length` (`max_tokens` reached) or
+    /// `content_filter` ([`ChatCompletion::parse`]).
+    Unfinished {
+        /// Why it stopped.
+        finish_reason: FinishReason,
+        /// The start of the text (at most [`DATA_PREFIX_LEN`] bytes).
+        text_prefix: String,
+    },
+    /// The answer is not JSON of the type asked for ([`ChatCompletion::parse`]).
+    InvalidJson {
+        /// serde's error.
+        reason: String,
+        /// The start of the text (at most [`DATA_PREFIX_LEN`] bytes).
+        text_prefix: String,
     },
 }
 
@@ -159,9 +179,39 @@ impl Error {
         self.api_error().is_some_and(ApiError::is_rate_limited)
     }
 
-    /// Rejected by the provider's content policy.
+    /// Rejected by the provider's content policy, or an answer withheld by a content filter
+    /// (`finish_reason: "content_filter"` met by [`ChatCompletion::parse`]).
     pub fn is_content_policy(&self) -> bool {
         self.api_error().is_some_and(ApiError::is_content_policy)
+            || matches!(
+                &*self.kind,
+                ErrorKind::Unfinished {
+                    finish_reason: FinishReason::ContentFilter,
+                    ..
+                }
+            )
+    }
+
+    /// The model refused ([`ChatCompletion::parse`]); the refusal is in the message.
+    pub fn is_refusal(&self) -> bool {
+        matches!(*self.kind, ErrorKind::Refusal { .. })
+    }
+
+    /// The answer was cut by `max_tokens` (`finish_reason: "length"`, met by
+    /// [`ChatCompletion::parse`]).
+    pub fn is_length_limit(&self) -> bool {
+        matches!(
+            &*self.kind,
+            ErrorKind::Unfinished {
+                finish_reason: FinishReason::Length,
+                ..
+            }
+        )
+    }
+
+    /// The answer is not JSON of the type asked for ([`ChatCompletion::parse`]).
+    pub fn is_invalid_json(&self) -> bool {
+        matches!(*self.kind, ErrorKind::InvalidJson { .. })
     }
 
     /// Insufficient balance or exhausted quota: retrying will not help.
@@ -238,6 +288,28 @@ impl fmt::Display for Error {
                 "HTTP {status} response is not a chat completion: {reason}; body: {body_prefix:?}"
             ),
             ErrorKind::Api(api) => fmt::Display::fmt(api, f),
+            ErrorKind::Refusal { refusal } => write!(f, "the model refused: {refusal:?}"),
+            ErrorKind::Unfinished {
+                finish_reason,
+                text_prefix,
+            } => {
+                let why = match finish_reason {
+                    FinishReason::Length => "it reached max_tokens",
+                    FinishReason::ContentFilter => "a content filter withheld the rest",
+                    _ => "it did not finish",
+                };
+                write!(
+                    f,
+                    "the answer is incomplete: {why} (finish_reason {finish_reason}); text: {text_prefix:?}"
+                )
+            }
+            ErrorKind::InvalidJson {
+                reason,
+                text_prefix,
+            } => write!(
+                f,
+                "the answer is not JSON of the type asked for: {reason}; text: {text_prefix:?}"
+            ),
             ErrorKind::Truncated { partial, chunks } => {
                 write!(
                     f,

@@ -17,6 +17,7 @@ mod extra;
 mod lenient;
 mod message;
 mod open_enum;
+mod parse;
 mod request;
 mod response;
 mod tool;
@@ -33,6 +34,7 @@ pub use content::{
 pub use error_body::{ErrorCode, ErrorObject};
 pub use extra::Extra;
 pub use message::{FunctionCall, Message, Role, ToolCall, ToolKind};
+pub use parse::from_model_json;
 pub use request::{ChatRequest, Modality, ReasoningEffort, ServiceTier, Stop, StreamOptions};
 pub use response::{
     ChatCompletion, Choice, CompletionTokensDetails, FinishReason, Logprobs, ObjectKind,

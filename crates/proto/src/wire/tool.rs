@@ -207,6 +207,19 @@ impl ResponseFormat {
     }
 }
 
+impl JsonSchemaFormat {
+    /// A format named `name` with `schema`, without `strict` (the server's default).
+    pub fn new(name: impl Into<String>, schema: Value) -> Self {
+        Self {
+            name: name.into(),
+            description: None,
+            schema: Some(schema),
+            strict: None,
+            extra: Extra::new(),
+        }
+    }
+}
+
 /// A named JSON Schema for [`ResponseFormat::JsonSchema`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
