@@ -125,6 +125,25 @@ async fn a_multi_round_conversation_with_parallel_calls() {
         .run_tools(question(), &router(), 10)
         .await
         .unwrap();
+    // Shown with `--nocapture`: the conversation the loop built.
+    for message in &run.messages {
+        let calls: Vec<String> = message
+            .tool_calls
+            .iter()
+            .map(|call| {
+                format!(
+                    "{}({}) [{}]",
+                    call.function.name, call.function.arguments, call.id
+                )
+            })
+            .collect();
+        println!(
+            "{:<9} {}{}",
+            message.role.as_str(),
+            message.text().unwrap_or_default(),
+            calls.join(", ")
+        );
+    }
     assert_eq!(run.completion.text(), Some("Rome is warmer: 75.2°F."));
     assert_eq!(run.rounds, 4);
     let roles: Vec<Role> = run.messages.iter().map(|m| m.role.clone()).collect();
