@@ -484,6 +484,152 @@ mod tests {
         }
     }
 
+    /// Every key serde writes for a request with every kind of field set is named by the
+    /// published schema at its place (extra fields are not used, so none may be unnamed).
+    #[test]
+    fn the_request_schema_names_everything_serde_writes() {
+        use gptproto_proto::wire::{
+            ContentPart, Message, ReasoningEffort, ResponseFormat, ServiceTier, Tool, ToolCall,
+            ToolChoice,
+        };
+        use serde_json::Value;
+
+        use super::{Document, Node};
+
+        let request = gptproto_proto::ChatRequest::new("qwen-turbo")
+            .system("Be brief.")
+            .developer("Use metric units.")
+            .message(Message::user(vec![
+                ContentPart::text("What is this?"),
+                ContentPart::image_url("https://example.com/a.png"),
+                ContentPart::input_audio("AAAA", "wav"),
+                ContentPart::file_data("JVBERi0=", "a.pdf"),
+            ]))
+            .message(Message::assistant_tool_calls(vec![ToolCall::function(
+                "c1", "f", "{}",
+            )]))
+            .tool_result("c1", "42")
+            .message(Message::user("thanks").with_name("ada"))
+            .max_tokens(10)
+            .max_completion_tokens(20)
+            .n(2)
+            .temperature(0.5)
+            .top_p(0.9)
+            .stop(["x", "y"])
+            .seed(7)
+            .frequency_penalty(0.1)
+            .presence_penalty(0.2)
+            .logprobs(3)
+            .response_format(ResponseFormat::json_schema(
+                "s",
+                serde_json::json!({"type": "object"}),
+            ))
+            .tool(
+                Tool::function("f")
+                    .description("d")
+                    .parameters(serde_json::json!({}))
+                    .strict(true),
+            )
+            .tool_choice(ToolChoice::Function("f".into()))
+            .parallel_tool_calls(false)
+            .stream(true)
+            .user_id("u")
+            .metadata("k", "v")
+            .service_tier(ServiceTier::Flex)
+            .reasoning_effort(ReasoningEffort::Low)
+            .enable_thinking(true)
+            .thinking_budget(100)
+            .enable_search(true);
+        let json = serde_json::to_value(&request).unwrap();
+        let schema = schemars::schema_for!(gptproto_proto::ChatRequest).to_value();
+        let definitions = schema["$defs"].as_object().unwrap().clone();
+        let document = Document {
+            definitions: &definitions,
+        };
+        let mut unnamed = Vec::new();
+        named(
+            &document,
+            &document.node(&schema, "ChatRequest"),
+            &json,
+            "",
+            &mut unnamed,
+        );
+        assert!(
+            unnamed.is_empty(),
+            "serde writes keys the schema does not name: {unnamed:?}"
+        );
+
+        fn named<'a>(
+            document: &Document<'a>,
+            node: &Node<'a>,
+            value: &Value,
+            path: &str,
+            unnamed: &mut Vec<String>,
+        ) {
+            let free = node.schemas.iter().any(|(schema, _)| {
+                schema.as_bool() == Some(true)
+                    || schema.as_object().is_some_and(|object| {
+                        ![
+                            "type",
+                            "properties",
+                            "items",
+                            "anyOf",
+                            "oneOf",
+                            "allOf",
+                            "$ref",
+                            "enum",
+                            "const",
+                        ]
+                        .iter()
+                        .any(|key| object.contains_key(*key))
+                    })
+            });
+            if free {
+                return;
+            }
+            match value {
+                Value::Object(object) => {
+                    let properties = document.properties(node);
+                    for (key, member) in object {
+                        match properties.get(key.as_str()) {
+                            Some((child, _)) => {
+                                named(document, child, member, &format!("{path}.{key}"), unnamed);
+                            }
+                            // A typed map (`additionalProperties` a schema) names its keys'
+                            // values; `additionalProperties: true` is the `extra` map, unused here.
+                            None => match node.schemas.iter().find_map(|(schema, owner)| {
+                                schema
+                                    .get("additionalProperties")
+                                    .filter(|map| map.is_object())
+                                    .map(|map| (map, *owner))
+                            }) {
+                                Some((map, owner)) => {
+                                    let child = document.node(map, owner);
+                                    named(
+                                        document,
+                                        &child,
+                                        member,
+                                        &format!("{path}.{key}"),
+                                        unnamed,
+                                    );
+                                }
+                                None => unnamed.push(format!("{path}.{key}")),
+                            },
+                        }
+                    }
+                }
+                Value::Array(items) => {
+                    if let Some(item) = document.items(node) {
+                        for (i, member) in items.iter().enumerate() {
+                            named(document, &item, member, &format!("{path}[{i}]"), unnamed);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
     #[test]
     fn a_review_covers_its_path_and_what_is_below() {
         let reviewed = serde_json::json!({"request.audio": "why"});

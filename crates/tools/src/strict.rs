@@ -2,7 +2,8 @@
 //! `to_strict_json_schema`): `additionalProperties: false` on every object, every property
 //! required (the optional ones made nullable), a single-element `allOf` inlined,
 //! `default` removed, a `$ref` with siblings inlined; and `oneOf` as `anyOf`, which strict
-//! mode takes.
+//! mode takes, and no `format` on numbers (schemars' `uint32`, `double`, which strict mode
+//! does not know).
 
 use serde_json::{Map, Value, json};
 
@@ -41,6 +42,11 @@ fn strict_at(schema: &mut Value, pointer: &str, definitions: &Value) -> Result<(
     // The official SDK removes `default: null`; every default goes here, since every property
     // is required in strict mode and servers reject keywords they do not support.
     object.remove("default");
+    // schemars annotates numbers with formats (`uint32`, `int64`, `double`) that strict mode
+    // does not know; the range (`minimum`) says what matters and stays.
+    if is_numeric(object) {
+        object.remove("format");
+    }
     if let Some(one_of) = object.remove("oneOf") {
         if object.contains_key("anyOf") {
             return Err((pointer.to_owned(), "both oneOf and anyOf".to_owned()));
@@ -133,6 +139,15 @@ fn close_object(
     }
     object.insert("required".to_owned(), Value::Array(all));
     Ok(())
+}
+
+fn is_numeric(object: &Map<String, Value>) -> bool {
+    let numeric = |kind: &Value| kind == "integer" || kind == "number";
+    match object.get("type") {
+        Some(Value::Array(kinds)) => kinds.iter().any(numeric),
+        Some(kind) => numeric(kind),
+        None => false,
+    }
 }
 
 fn is_object(object: &Map<String, Value>) -> bool {
@@ -247,6 +262,8 @@ mod tests {
             "type": "object",
             "properties": {
                 "plain": {"type": "string", "default": "x"},
+                "count": {"type": "integer", "format": "uint32", "minimum": 0},
+                "when": {"type": "string", "format": "date-time"},
                 "many": {"type": ["integer", "string"]},
                 "choice": {"type": "string", "enum": ["a", "b"]},
                 "either": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
@@ -272,7 +289,15 @@ mod tests {
             p["oneof"],
             json!({"anyOf": [{"type": "string"}, {"type": "boolean"}, {"type": "null"}]})
         );
-        assert_eq!(schema["required"].as_array().unwrap().len(), 7);
+        assert_eq!(
+            p["count"],
+            json!({"type": ["integer", "null"], "minimum": 0})
+        );
+        assert_eq!(
+            p["when"],
+            json!({"type": ["string", "null"], "format": "date-time"})
+        );
+        assert_eq!(schema["required"].as_array().unwrap().len(), 9);
     }
 
     #[test]
