@@ -79,7 +79,7 @@ fn local_model_command(args: &[String]) -> Result<(), String> {
 /// `cargo xtask demo`: the CLI streaming an answer from the local model, then the same
 /// question answered as one JSON document with its usage; the server is stopped after.
 fn demo() -> Result<(), String> {
-    run(cargo().args(["build", "--quiet", "-p", "gptproto-cli"]))?;
+    let cli = build_cli()?;
     let server = local_model::LocalModel::start(None, local_model::DEMO_KEY)?;
     let base_url = server.base_url();
     let chat = |extra: &[&str]| -> Result<(), String> {
@@ -95,16 +95,13 @@ fn demo() -> Result<(), String> {
         args.extend_from_slice(extra);
         args.push("who are you?");
         eprintln!("\n$ gptproto {}", shown(&args));
-        let mut command = cargo();
-        command
-            .args(["run", "--quiet", "-p", "gptproto-cli", "--"])
+        let status = Command::new(&cli)
             .args(&args)
             .env_remove("GPTPROTO_API_KEY")
             .env_remove("GPTPROTO_BASE_URL")
-            .env_remove("GPTPROTO_MODEL");
-        let status = command
+            .env_remove("GPTPROTO_MODEL")
             .status()
-            .map_err(|error| format!("cannot run the CLI: {error}"))?;
+            .map_err(|error| format!("cannot run {}: {error}", cli.display()))?;
         println!();
         if status.success() {
             Ok(())
@@ -121,6 +118,31 @@ fn demo() -> Result<(), String> {
     drop(server);
     eprintln!("xtask: demo done; the local model server is stopped");
     Ok(())
+}
+
+/// Builds the `gptproto` CLI and returns its path. It is built the way `cargo xtask test` builds
+/// it (with the CLI's integration tests, `--workspace`, so with the same dependency features):
+/// after the tests nothing is compiled again.
+pub(crate) fn build_cli() -> Result<std::path::PathBuf, String> {
+    run(cargo().args([
+        "test",
+        "--workspace",
+        "--test",
+        "cli",
+        "--no-run",
+        "--quiet",
+    ]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| project_root().join("target"));
+    let cli = target
+        .join("debug")
+        .join(format!("gptproto{}", std::env::consts::EXE_SUFFIX));
+    if cli.is_file() {
+        Ok(cli)
+    } else {
+        Err(format!("{} was not built", cli.display()))
+    }
 }
 
 /// Arguments as a shell would need them.
@@ -140,18 +162,61 @@ fn shown(args: &[&str]) -> String {
 pub(crate) fn cargo() -> Command {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
     command.current_dir(project_root());
+    // What `cargo run` set for this process is not the caller's environment: build scripts
+    // that track such variables (ring's tracks CARGO_MANIFEST_DIR) would otherwise rebuild
+    // between a build run here and one run by hand.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || matches!(
+                &*name,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
+            command.env_remove(&*name);
+        }
+    }
     command
 }
 
 pub(crate) fn run(command: &mut Command) -> Result<(), String> {
-    eprintln!("xtask: running {command:?}");
+    // The program and its arguments, with the variables set for it (not those removed).
+    let mut shown: Vec<String> = command
+        .get_envs()
+        .filter_map(|(name, value)| {
+            Some(format!(
+                "{}={}",
+                name.to_string_lossy(),
+                value?.to_string_lossy()
+            ))
+        })
+        .collect();
+    let program = std::path::Path::new(command.get_program());
+    shown.push(
+        program
+            .file_name()
+            .unwrap_or(program.as_os_str())
+            .to_string_lossy()
+            .into_owned(),
+    );
+    shown.extend(
+        command
+            .get_args()
+            .map(|arg| arg.to_string_lossy().into_owned()),
+    );
+    let shown = shown.join(" ");
+    eprintln!("xtask: running {shown}");
     let status = command
         .status()
-        .map_err(|error| format!("cannot run {command:?}: {error}"))?;
+        .map_err(|error| format!("cannot run {shown}: {error}"))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("{command:?} failed: {status}"))
+        Err(format!("`{shown}` failed: {status}"))
     }
 }
 

@@ -121,7 +121,10 @@ impl Reply {
             builder = builder.header(name, value);
         }
         let response = builder
-            .body(ReplyBody { receiver })
+            .body(ReplyBody {
+                receiver,
+                held_error: None,
+            })
             .expect("a valid response");
         tokio::spawn(async move {
             let mut rest = self.body;
@@ -160,6 +163,10 @@ impl Reply {
 #[derive(Debug)]
 pub(crate) struct ReplyBody {
     receiver: mpsc::Receiver<Result<Frame<Bytes>, std::io::Error>>,
+    /// An abort, held back for one poll: hyper flushes what it has written when the body is
+    /// pending, so the data before an abort always reaches the client (without this, a loaded
+    /// machine let hyper see the error first and drop the unflushed data: a flaky test).
+    held_error: Option<std::io::Error>,
 }
 
 impl http_body::Body for ReplyBody {
@@ -170,6 +177,16 @@ impl http_body::Body for ReplyBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
-        self.receiver.poll_recv(cx)
+        if let Some(error) = self.held_error.take() {
+            return Poll::Ready(Some(Err(error)));
+        }
+        match self.receiver.poll_recv(cx) {
+            Poll::Ready(Some(Err(error))) => {
+                self.held_error = Some(error);
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            other => other,
+        }
     }
 }

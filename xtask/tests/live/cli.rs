@@ -1,0 +1,131 @@
+//! The `gptproto` CLI as scripts use it, against the same server.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::{MODEL, PIXEL_PNG, Report, clip, ensure};
+
+/// The `gptproto` CLI as scripts use it.
+pub(crate) fn cli_checks(cli: &Path, base_url: &str, key: &str, report: &mut Report) {
+    let chat = |args: &[&str]| -> Result<(Option<i32>, String, String), String> {
+        let output = Command::new(cli)
+            .arg("chat")
+            .args(["--base-url", base_url, "--model", MODEL])
+            .args(args)
+            .env_remove("GPTPROTO_API_KEY")
+            .env_remove("GPTPROTO_BASE_URL")
+            .env_remove("GPTPROTO_MODEL")
+            .output()
+            .map_err(|error| format!("cannot run {}: {error}", cli.display()))?;
+        Ok((
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        ))
+    };
+    let key = ["--api-key", key];
+
+    let started = Instant::now();
+    let outcome = (|| {
+        let (status, stdout, stderr) =
+            chat(&[&key[..], &["--max-tokens", "24", "Who are you?"]].concat())?;
+        ensure(status == Some(0) && !stdout.trim().is_empty(), || {
+            format!("exit {status:?}, stdout {stdout:?}, stderr {stderr:?}")
+        })?;
+        Ok(format!("exit 0: {:?}", clip(stdout.trim())))
+    })();
+    report.record("cli: streamed text", started, outcome);
+
+    let started = Instant::now();
+    let outcome = (|| {
+        let mut results = Vec::new();
+        for extra in [&[][..], &["--no-stream"][..]] {
+            let args = [
+                &key[..],
+                &["--json", "-n", "2", "--max-tokens", "8"],
+                extra,
+                &["Hi"],
+            ]
+            .concat();
+            let (status, stdout, stderr) = chat(&args)?;
+            ensure(status == Some(0), || format!("exit {status:?}: {stderr}"))?;
+            let json: Value = serde_json::from_str(&stdout).map_err(|error| {
+                format!("stdout is not one JSON document ({error}): {stdout:?}")
+            })?;
+            let choices = json["choices"].as_array().map_or(0, Vec::len);
+            ensure(
+                json["object"] == "chat.completion"
+                    && choices == 2
+                    && json["usage"]["completion_tokens"].is_u64(),
+                || format!("not a complete chat.completion: {stdout}"),
+            )?;
+            results.push(json["usage"]["completion_tokens"].clone());
+        }
+        Ok(format!(
+            "chat.completion with 2 choices and usage, streamed and not ({} / {} tokens)",
+            results[0], results[1]
+        ))
+    })();
+    report.record("cli: --json -n 2", started, outcome);
+
+    let started = Instant::now();
+    let outcome = (|| {
+        let args = [
+            &key[..],
+            &[
+                "--stop",
+                "e",
+                "--temperature",
+                "0",
+                "--max-tokens",
+                "64",
+                "Write a sentence about the sea.",
+            ],
+        ]
+        .concat();
+        let (status, stdout, stderr) = chat(&args)?;
+        ensure(status == Some(0) && !stdout.contains('e'), || {
+            format!("exit {status:?}, stdout {stdout:?}, stderr {stderr:?}")
+        })?;
+        Ok(format!("exit 0, stopped: {:?}", stdout.trim()))
+    })();
+    report.record("cli: --stop", started, outcome);
+
+    let started = Instant::now();
+    let outcome = (|| {
+        let (status, stdout, stderr) = chat(&["--api-key", "sk-wrong", "hi"])?;
+        ensure(status == Some(3) && stdout.is_empty(), || {
+            format!("exit {status:?}, stdout {stdout:?}, stderr {stderr:?}")
+        })?;
+        ensure(
+            stderr.contains("401") && !stderr.contains("sk-wrong"),
+            || format!("stderr {stderr:?}"),
+        )?;
+        Ok(format!("exit 3: {}", stderr.trim()))
+    })();
+    report.record("cli: wrong key exits 3", started, outcome);
+
+    let started = Instant::now();
+    let outcome = (|| {
+        let image =
+            std::env::temp_dir().join(format!("gptproto-conformance-{}.png", std::process::id()));
+        std::fs::write(&image, PIXEL_PNG)
+            .map_err(|error| format!("cannot write {}: {error}", image.display()))?;
+        let image = image.to_string_lossy();
+        let args = [
+            &key[..],
+            &["--image", &image, "--max-retries", "0", "What is this?"],
+        ]
+        .concat();
+        let (status, _, stderr) = chat(&args)?;
+        ensure(
+            status == Some(5) && stderr.contains("image input is not supported"),
+            || format!("exit {status:?}, stderr {stderr:?}"),
+        )?;
+        Ok(format!("exit 5: {}", clip(stderr.trim())))
+    })();
+    report.record("cli: image to a text-only model", started, outcome);
+}
