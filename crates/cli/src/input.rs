@@ -69,16 +69,7 @@ fn image_url(image: &str) -> Result<String, Failure> {
             )));
         }
     };
-    let metadata = std::fs::metadata(path)
-        .map_err(|error| Failure::Usage(format!("--image {image}: {error}")))?;
-    if metadata.len() > MAX_IMAGE_BYTES {
-        return Err(Failure::Usage(format!(
-            "--image {image}: {} bytes, more than the {MAX_IMAGE_BYTES} allowed",
-            metadata.len()
-        )));
-    }
-    let bytes =
-        std::fs::read(path).map_err(|error| Failure::Usage(format!("--image {image}: {error}")))?;
+    let bytes = read_file(path, MAX_IMAGE_BYTES, &format!("--image {image}"))?;
     Ok(format!(
         "data:{mime};base64,{}",
         base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -104,20 +95,11 @@ const MAX_SCHEMA_BYTES: u64 = 1024 * 1024;
 /// `--response-format json_schema=FILE`: the file holds a JSON Schema (named after the file,
 /// sent without `strict`), or OpenAI's `json_schema` object (`name`, `schema`, `strict`, ...).
 pub(crate) fn json_schema_format(file: &Path) -> Result<ResponseFormat, Failure> {
-    let shown = file.display();
-    let usage =
-        |why: String| Failure::Usage(format!("--response-format json_schema={shown}: {why}"));
-    let size = std::fs::metadata(file)
-        .map_err(|error| usage(error.to_string()))?
-        .len();
-    if size > MAX_SCHEMA_BYTES {
-        return Err(usage(format!(
-            "{size} bytes; at most {MAX_SCHEMA_BYTES} are read"
-        )));
-    }
-    let text = std::fs::read_to_string(file).map_err(|error| usage(error.to_string()))?;
+    let option = format!("--response-format json_schema={}", file.display());
+    let usage = |why: String| Failure::Usage(format!("{option}: {why}"));
+    let bytes = read_file(file, MAX_SCHEMA_BYTES, &option)?;
     let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|error| usage(format!("not JSON: {error}")))?;
+        serde_json::from_slice(&bytes).map_err(|error| usage(format!("not JSON: {error}")))?;
     if !value.is_object() {
         return Err(usage("not a JSON object".to_owned()));
     }
@@ -156,4 +138,19 @@ pub(crate) fn json_schema_format(file: &Path) -> Result<ResponseFormat, Failure>
     Ok(ResponseFormat::JsonSchema {
         json_schema: format,
     })
+}
+
+/// The bytes of the file `path`, at most `limit` of them (a larger file is refused, read only
+/// as far as the limit); errors name `option`, the argument that gave the file.
+fn read_file(path: &Path, limit: u64, option: &str) -> Result<Vec<u8>, Failure> {
+    let usage = |why: String| Failure::Usage(format!("{option}: {why}"));
+    let file = std::fs::File::open(path).map_err(|error| usage(error.to_string()))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|error| usage(error.to_string()))?;
+    if bytes.len() as u64 > limit {
+        return Err(usage(format!("more than the {limit} bytes allowed")));
+    }
+    Ok(bytes)
 }

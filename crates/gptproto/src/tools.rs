@@ -206,11 +206,8 @@ impl Runner {
                     let chunk = chunk?;
                     if let Some(choice) = chunk.choices.iter().find(|choice| choice.index == 0) {
                         let delta = &choice.delta;
-                        if let Some(reasoning) = delta
-                            .reasoning_content
-                            .as_deref()
-                            .or(delta.reasoning.as_deref())
-                            .filter(|text| !text.is_empty())
+                        if let Some(reasoning) =
+                            delta.reasoning_text().filter(|text| !text.is_empty())
                         {
                             self.events
                                 .push_back(ToolEvent::Reasoning(reasoning.to_owned()));

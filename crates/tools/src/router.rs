@@ -1,6 +1,5 @@
 //! [`Router`]: typed async handlers by tool name, run for an assistant message's tool calls.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -52,9 +51,8 @@ type Handler = Arc<dyn Fn(&str) -> BoxFuture<(ToolStatus, String)> + Send + Sync
 /// ```
 #[derive(Clone, Default)]
 pub struct Router {
-    tools: BTreeMap<String, (Tool, Handler)>,
-    /// The order tools were registered in, for [`tools`](Self::tools).
-    order: Vec<String>,
+    /// In the order registered; a name is looked up by scanning (routers hold a few tools).
+    tools: Vec<(Tool, Handler)>,
     /// Numbers the ids given to calls that came without one.
     next_call: Arc<AtomicU64>,
 }
@@ -156,11 +154,10 @@ impl Router {
         T: DeserializeOwned + Send + 'static,
         F: ToolHandler<T>,
     {
-        let name = tool.function.name.clone();
-        if self.tools.contains_key(&name) {
-            return Err(Error::new(ErrorKind::DuplicateTool { name }));
+        let tool_name = tool.function.name.clone();
+        if self.handler(&tool_name).is_some() {
+            return Err(Error::new(ErrorKind::DuplicateTool { name: tool_name }));
         }
-        let tool_name = name.clone();
         let handler = Arc::new(handler);
         let erased: Handler = Arc::new(move |arguments: &str| {
             // Models send "" for a function without parameters.
@@ -195,22 +192,27 @@ impl Router {
                 }
             })
         });
-        self.order.push(name.clone());
-        self.tools.insert(name, (tool, erased));
+        self.tools.push((tool, erased));
         Ok(self)
+    }
+
+    fn handler(&self, name: &str) -> Option<&Handler> {
+        self.tools
+            .iter()
+            .find(|(tool, _)| tool.function.name == name)
+            .map(|(_, handler)| handler)
     }
 
     /// The `tools[]` entries, in the order registered.
     pub fn tools(&self) -> Vec<Tool> {
-        self.order
-            .iter()
-            .map(|name| self.tools[name].0.clone())
-            .collect()
+        self.tools.iter().map(|(tool, _)| tool.clone()).collect()
     }
 
     /// The tool names, in the order registered.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.order.iter().map(String::as_str)
+        self.tools
+            .iter()
+            .map(|(tool, _)| tool.function.name.as_str())
     }
 
     /// Gives an id to each call without one, in place, so that the assistant message sent back
@@ -252,13 +254,14 @@ impl Router {
 
     fn call(&self, call: &ToolCall) -> BoxFuture<(ToolStatus, String)> {
         let name = &call.function.name;
-        match self.tools.get(name) {
-            Some((_, handler)) => handler(&call.function.arguments),
+        match self.handler(name) {
+            Some(handler) => handler(&call.function.arguments),
             None => {
-                let available = if self.order.is_empty() {
+                let available = if self.tools.is_empty() {
                     "there are none".to_owned()
                 } else {
-                    format!("the available tools are: {}", self.order.join(", "))
+                    let names: Vec<&str> = self.names().collect();
+                    format!("the available tools are: {}", names.join(", "))
                 };
                 let content = format!("error: there is no tool named {name:?}; {available}");
                 Box::pin(async move { (ToolStatus::UnknownTool, content) })
@@ -269,8 +272,7 @@ impl Router {
 
 impl fmt::Debug for Router {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Router")
-            .field("tools", &self.order)
-            .finish()
+        let names: Vec<&str> = self.names().collect();
+        f.debug_struct("Router").field("tools", &names).finish()
     }
 }

@@ -86,7 +86,6 @@ fn build_function<T: JsonSchema>(
     description: &str,
     strict: bool,
 ) -> Result<Tool, Error> {
-    check_name(name)?;
     let (parameters, doc) = object_schema::<T>(name, strict)?;
     let description = if description.is_empty() {
         doc
@@ -136,7 +135,6 @@ pub fn loose_response_format<T: JsonSchema>(name: &str) -> Result<ResponseFormat
 }
 
 fn build_format<T: JsonSchema>(name: &str, strict: bool) -> Result<ResponseFormat, Error> {
-    check_name(name)?;
     let (schema, description) = object_schema::<T>(name, strict)?;
     let mut format = JsonSchemaFormat::new(name, schema);
     format.description = description;
@@ -146,12 +144,13 @@ fn build_format<T: JsonSchema>(name: &str, strict: bool) -> Result<ResponseForma
     })
 }
 
-/// `T`'s schema, which must describe an object, without its root description (returned
-/// apart), strict if asked.
+/// `T`'s schema for the tool or format `name` (checked), which must describe an object,
+/// without its root description (returned apart), strict if asked.
 fn object_schema<T: JsonSchema>(
     name: &str,
     strict: bool,
 ) -> Result<(Value, Option<String>), Error> {
+    check_name(name)?;
     let mut schema = schema_for::<T>();
     let object: &mut Map<String, Value> = schema
         .as_object_mut()

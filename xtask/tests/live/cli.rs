@@ -2,7 +2,6 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
 
 use serde_json::Value;
 
@@ -28,19 +27,16 @@ pub(crate) fn cli_checks(cli: &Path, base_url: &str, key: &str, report: &mut Rep
     };
     let key = ["--api-key", key];
 
-    let started = Instant::now();
-    let outcome = (|| {
+    report.check_now("cli: streamed text", || {
         let (status, stdout, stderr) =
             chat(&[&key[..], &["--max-tokens", "24", "Who are you?"]].concat())?;
         ensure(status == Some(0) && !stdout.trim().is_empty(), || {
             format!("exit {status:?}, stdout {stdout:?}, stderr {stderr:?}")
         })?;
         Ok(format!("exit 0: {:?}", clip(stdout.trim())))
-    })();
-    report.record("cli: streamed text", started, outcome);
+    });
 
-    let started = Instant::now();
-    let outcome = (|| {
+    report.check_now("cli: --json -n 2", || {
         let mut results = Vec::new();
         for extra in [&[][..], &["--no-stream"][..]] {
             let args = [
@@ -68,11 +64,9 @@ pub(crate) fn cli_checks(cli: &Path, base_url: &str, key: &str, report: &mut Rep
             "chat.completion with 2 choices and usage, streamed and not ({} / {} tokens)",
             results[0], results[1]
         ))
-    })();
-    report.record("cli: --json -n 2", started, outcome);
+    });
 
-    let started = Instant::now();
-    let outcome = (|| {
+    report.check_now("cli: --stop", || {
         let args = [
             &key[..],
             &[
@@ -91,11 +85,9 @@ pub(crate) fn cli_checks(cli: &Path, base_url: &str, key: &str, report: &mut Rep
             format!("exit {status:?}, stdout {stdout:?}, stderr {stderr:?}")
         })?;
         Ok(format!("exit 0, stopped: {:?}", stdout.trim()))
-    })();
-    report.record("cli: --stop", started, outcome);
+    });
 
-    let started = Instant::now();
-    let outcome = (|| {
+    report.check_now("cli: wrong key exits 3", || {
         let (status, stdout, stderr) = chat(&["--api-key", "sk-wrong", "hi"])?;
         ensure(status == Some(3) && stdout.is_empty(), || {
             format!("exit {status:?}, stdout {stdout:?}, stderr {stderr:?}")
@@ -105,11 +97,9 @@ pub(crate) fn cli_checks(cli: &Path, base_url: &str, key: &str, report: &mut Rep
             || format!("stderr {stderr:?}"),
         )?;
         Ok(format!("exit 3: {}", stderr.trim()))
-    })();
-    report.record("cli: wrong key exits 3", started, outcome);
+    });
 
-    let started = Instant::now();
-    let outcome = (|| {
+    report.check_now("cli: image to a text-only model", || {
         let image =
             std::env::temp_dir().join(format!("gptproto-conformance-{}.png", std::process::id()));
         std::fs::write(&image, PIXEL_PNG)
@@ -126,6 +116,5 @@ pub(crate) fn cli_checks(cli: &Path, base_url: &str, key: &str, report: &mut Rep
             || format!("exit {status:?}, stderr {stderr:?}"),
         )?;
         Ok(format!("exit 5: {}", clip(stderr.trim())))
-    })();
-    report.record("cli: image to a text-only model", started, outcome);
+    });
 }

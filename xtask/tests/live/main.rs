@@ -91,6 +91,13 @@ impl Report {
         }
     }
 
+    /// Runs a check that blocks (the CLI's) and records it.
+    fn check_now(&mut self, name: &'static str, check: impl FnOnce() -> Result<String, String>) {
+        let started = Instant::now();
+        let outcome = check();
+        self.record(name, started, outcome);
+    }
+
     async fn check<F>(&mut self, name: &'static str, check: F)
     where
         F: Future<Output = Result<String, String>>,

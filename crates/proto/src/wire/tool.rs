@@ -195,15 +195,9 @@ pub enum ResponseFormat {
 impl ResponseFormat {
     /// JSON following `schema`, named `name`, strict.
     pub fn json_schema(name: impl Into<String>, schema: Value) -> Self {
-        Self::JsonSchema {
-            json_schema: JsonSchemaFormat {
-                name: name.into(),
-                description: None,
-                schema: Some(schema),
-                strict: Some(true),
-                extra: Extra::new(),
-            },
-        }
+        let mut json_schema = JsonSchemaFormat::new(name, schema);
+        json_schema.strict = Some(true);
+        Self::JsonSchema { json_schema }
     }
 }
 
