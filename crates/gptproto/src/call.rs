@@ -105,7 +105,7 @@ impl IntoFuture for ChatCall {
     type IntoFuture = BoxFuture<'static, Result<ChatCompletion>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(crate::send::chat(self))
+        crate::send::chat(self)
     }
 }
 
@@ -136,6 +136,6 @@ impl IntoFuture for ChatStreamCall {
     type IntoFuture = BoxFuture<'static, Result<ChatStream>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(crate::send::chat_stream(self))
+        crate::send::chat_stream(self)
     }
 }

@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use gptproto_proto::exchange::{ApiError, api_error, classify_response, is_event_stream};
 use gptproto_proto::retry::{Failure, RetryDecision, RetryPolicy};
 use gptproto_proto::wire::{ChatCompletion, ChatRequest};
-use gptproto_transport::{ResponseBody, TransportError};
+use gptproto_transport::{BoxFuture, ResponseBody, TransportError};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use http_body_util::BodyExt;
 use tracing::Instrument;
@@ -30,51 +30,62 @@ const SECRET_HEADERS: [&str; 5] = [
     "proxy-authorization",
 ];
 
-pub(crate) async fn chat(call: ChatCall) -> Result<ChatCompletion> {
-    let plan = Plan::new(&call.client, call.request, &call.overrides)?;
-    let span = plan.span();
-    async move {
-        let response = plan.send().await?;
-        let completion = plan.completion(response).await?;
-        tracing::debug!(choices = completion.choices.len(), "completion received");
-        Ok(completion)
-    }
-    .instrument(span)
-    .await
+// The calls are prepared (request built, limits set) before their future is made, and the
+// future holds only the plan: its size is what each call in flight costs (a thousand open
+// streams are a thousand of them).
+
+pub(crate) fn chat(call: ChatCall) -> BoxFuture<'static, Result<ChatCompletion>> {
+    let (plan, span) = match Plan::new(&call.client, call.request, &call.overrides) {
+        Ok(planned) => planned,
+        Err(error) => return Box::pin(std::future::ready(Err(error))),
+    };
+    Box::pin(
+        async move {
+            let response = plan.send().await?;
+            let completion = plan.completion(response).await?;
+            tracing::debug!(choices = completion.choices.len(), "completion received");
+            Ok(completion)
+        }
+        .instrument(span),
+    )
 }
 
-pub(crate) async fn chat_stream(call: ChatStreamCall) -> Result<ChatStream> {
+pub(crate) fn chat_stream(call: ChatStreamCall) -> BoxFuture<'static, Result<ChatStream>> {
     let request = if call.request.is_stream() {
         call.request
     } else {
         call.request.stream(true)
     };
     let expected_choices = request.n.unwrap_or(1);
-    let plan = Plan::new(&call.client, request, &call.overrides)?;
-    let span = plan.span();
-    async move {
-        let response = plan.send().await?;
-        let headers = response.headers();
-        let request_id = gptproto_proto::exchange::request_id(headers, None);
-        let json = headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| value.contains("json"));
-        if json && !is_event_stream(headers) {
-            // The server answered in one piece although asked to stream: still an answer.
-            let completion = plan.completion(response).await?;
-            return Ok(ChatStream::from_completion(&completion, request_id));
+    let (plan, span) = match Plan::new(&call.client, request, &call.overrides) {
+        Ok(planned) => planned,
+        Err(error) => return Box::pin(std::future::ready(Err(error))),
+    };
+    Box::pin(
+        async move {
+            let response = plan.send().await?;
+            let headers = response.headers();
+            let request_id = gptproto_proto::exchange::request_id(headers, None);
+            let json = headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .is_some_and(|value| value.contains("json"));
+            if json && !is_event_stream(headers) {
+                // The server answered in one piece although asked to stream: still an answer.
+                // (Boxed: rare, and every stream being opened would carry room for it.)
+                let completion = Box::pin(plan.completion(response)).await?;
+                return Ok(ChatStream::from_completion(&completion, request_id));
+            }
+            Ok(ChatStream::new(
+                response.into_body(),
+                expected_choices,
+                plan.idle(),
+                plan.deadline,
+                request_id,
+            ))
         }
-        Ok(ChatStream::new(
-            response.into_body(),
-            expected_choices,
-            plan.idle(),
-            plan.deadline,
-            request_id,
-        ))
-    }
-    .instrument(span)
-    .await
+        .instrument(span),
+    )
 }
 
 /// The whole call's deadline: when it passes, and the total it was set from (which the
@@ -125,15 +136,17 @@ fn reported(kind: TimeoutKind, wait: Duration, deadline: Option<Deadline>) -> Du
 }
 
 /// One call's request and limits.
+///
+/// Kept small: every call in flight holds one.
 struct Plan {
     client: Client,
-    parts: http::request::Parts,
+    method: http::Method,
+    uri: Uri,
+    headers: HeaderMap,
     body: Bytes,
     timeouts: Timeouts,
     retry: RetryPolicy,
     deadline: Option<Deadline>,
-    model: String,
-    stream: bool,
 }
 
 /// Why an attempt failed, before the retry decision.
@@ -157,7 +170,12 @@ impl Failed {
 }
 
 impl Plan {
-    fn new(client: &Client, request: ChatRequest, overrides: &Overrides) -> Result<Self> {
+    /// The plan, and the call's tracing span.
+    fn new(
+        client: &Client,
+        request: ChatRequest,
+        overrides: &Overrides,
+    ) -> Result<(Self, tracing::Span)> {
         let settings = &client.inner.settings;
         let request = if overrides.extra.is_empty() {
             request
@@ -191,25 +209,23 @@ impl Plan {
         if let Some(retries) = overrides.max_retries {
             retry.max_retries = retries;
         }
-        Ok(Self {
+        let span = tracing::info_span!(
+            "gptproto.chat",
+            model = %request.model,
+            stream = request.is_stream(),
+            url = %redacted(&parts.uri),
+        );
+        let plan = Self {
             client: client.clone(),
-            parts,
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
             body,
             deadline: timeouts.total.map(Deadline::after),
             timeouts,
             retry,
-            model: request.model.clone(),
-            stream: request.is_stream(),
-        })
-    }
-
-    fn span(&self) -> tracing::Span {
-        tracing::info_span!(
-            "gptproto.chat",
-            model = %self.model,
-            stream = self.stream,
-            url = %redacted(&self.parts.uri),
-        )
+        };
+        Ok((plan, span))
     }
 
     fn idle(&self) -> Option<Duration> {
@@ -219,9 +235,9 @@ impl Plan {
     /// A fresh copy of the request (the body is shared, not copied).
     fn request(&self) -> http::Request<Bytes> {
         let mut request = http::Request::new(self.body.clone());
-        *request.method_mut() = self.parts.method.clone();
-        *request.uri_mut() = self.parts.uri.clone();
-        *request.headers_mut() = self.parts.headers.clone();
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.headers.clone();
         request
     }
 
@@ -277,13 +293,22 @@ impl Plan {
         &self,
         retries: u32,
     ) -> std::result::Result<http::Response<ResponseBody>, Failed> {
-        let mut request = self.request();
+        // The hop's URI: the planned one, then each redirect's target.
+        let mut uri = self.uri.clone();
         // Set once a redirect crossed to another origin: the credentials stay dropped.
         let mut credentials_dropped = false;
-        for _ in 0..=MAX_REDIRECTS {
-            tracing::debug!(attempt = retries + 1, url = %redacted(request.uri()), "sending");
-            let uri = request.uri().clone();
-            let sent = self.client.inner.connector.send(request);
+        for hop in 0..=MAX_REDIRECTS {
+            // The request is built and handed over before the wait, so that no call in flight
+            // holds one.
+            let sent = {
+                let request = if hop == 0 {
+                    self.request()
+                } else {
+                    self.request_to(&uri, credentials_dropped)
+                };
+                tracing::debug!(attempt = retries + 1, url = %redacted(&uri), "sending");
+                self.client.inner.connector.send(request)
+            };
             let head_wait = step_wait(self.timeouts.response, TimeoutKind::Response, self.deadline);
             let response = match head_wait {
                 Some((wait, kind)) => match tokio::time::timeout(wait, sent).await {
@@ -327,14 +352,22 @@ impl Plan {
                 let target = resolve(&uri, &location).ok_or_else(|| {
                     Failed::Final(Error::redirect(status.as_u16(), location.clone()))
                 })?;
-                request = self.redirected(&uri, target, &mut credentials_dropped);
+                crossing(&uri, &target, &mut credentials_dropped);
+                uri = target;
                 continue;
             }
             let (parts, body) = response.into_parts();
-            let body = read_body(body, ERROR_BODY_LIMIT, self.idle(), self.deadline)
-                .await
-                .unwrap_or_default();
-            let api = api_error(status, &parts.headers, &body);
+            let headers = parts.headers;
+            // Boxed: an error body is rare, and every call in flight would carry room for it.
+            let body = Box::pin(read_body(
+                body,
+                ERROR_BODY_LIMIT,
+                self.idle(),
+                self.deadline,
+            ))
+            .await
+            .unwrap_or_default();
+            let api = api_error(status, &headers, &body);
             tracing::debug!(
                 status = status.as_u16(),
                 request_id = api.request_id(),
@@ -364,29 +397,40 @@ fn resolve(base: &Uri, location: &str) -> Option<Uri> {
 }
 
 impl Plan {
-    /// The request again, to `target` (headers copied only now that a redirect happened);
-    /// secrets are dropped when the origin changes, and stay dropped.
+    /// The request again, to `target` (headers copied only now that a redirect happened),
+    /// without the secrets once the credentials are dropped.
+    fn request_to(&self, target: &Uri, credentials_dropped: bool) -> http::Request<Bytes> {
+        let mut request = self.request();
+        *request.uri_mut() = target.clone();
+        if credentials_dropped {
+            for name in SECRET_HEADERS {
+                request.headers_mut().remove(name);
+            }
+        }
+        request
+    }
+
+    /// A redirect's request: secrets are dropped when the origin changes, and stay dropped.
+    #[cfg(test)]
     fn redirected(
         &self,
         from: &Uri,
         target: Uri,
         credentials_dropped: &mut bool,
     ) -> http::Request<Bytes> {
-        let same_origin = from.scheme() == target.scheme()
-            && from.host() == target.host()
-            && from.port_u16() == target.port_u16();
-        if !same_origin && !*credentials_dropped {
-            *credentials_dropped = true;
-            tracing::debug!(to = %redacted(&target), "redirect to another origin: credentials dropped");
-        }
-        let mut request = self.request();
-        *request.uri_mut() = target;
-        if *credentials_dropped {
-            for name in SECRET_HEADERS {
-                request.headers_mut().remove(name);
-            }
-        }
-        request
+        crossing(from, &target, credentials_dropped);
+        self.request_to(&target, *credentials_dropped)
+    }
+}
+
+/// Notes a redirect from `from` to `target`: one to another origin drops the credentials.
+fn crossing(from: &Uri, target: &Uri, credentials_dropped: &mut bool) {
+    let same_origin = from.scheme() == target.scheme()
+        && from.host() == target.host()
+        && from.port_u16() == target.port_u16();
+    if !same_origin && !*credentials_dropped {
+        *credentials_dropped = true;
+        tracing::debug!(to = %redacted(target), "redirect to another origin: credentials dropped");
     }
 }
 
@@ -452,6 +496,32 @@ pub(crate) async fn read_body(
 mod tests {
     use super::*;
 
+    /// What one call in flight holds, while it waits for the response head: with a thousand
+    /// streams being opened, it is a thousand of these (it was 4.7 KB before the request was
+    /// built ahead and rare paths boxed; about 1 KB since).
+    #[test]
+    fn a_call_in_flight_is_small() {
+        let client = Client::builder()
+            .ignore_env()
+            .base_url("http://127.0.0.1:1/v1")
+            .api_key("sk-test")
+            .build()
+            .unwrap();
+        let streamed = client.chat_stream(ChatRequest::new("m").user("hi"));
+        let streamed = chat_stream(streamed);
+        assert!(
+            std::mem::size_of_val(&*streamed) <= 1280,
+            "a streamed call's future is {} bytes",
+            std::mem::size_of_val(&*streamed)
+        );
+        let plain = chat(client.chat(ChatRequest::new("m").user("hi")));
+        assert!(
+            std::mem::size_of_val(&*plain) <= 1280,
+            "a call's future is {} bytes",
+            std::mem::size_of_val(&*plain)
+        );
+    }
+
     #[test]
     fn redirect_targets_resolve() {
         let base: Uri = "https://a.example:8443/v1/chat/completions?x=1"
@@ -477,7 +547,7 @@ mod tests {
             .header("x-team", "t")
             .build()
             .unwrap();
-        let plan = Plan::new(
+        let (plan, _) = Plan::new(
             &client,
             ChatRequest::new("m").user("hi"),
             &Overrides::default(),

@@ -491,6 +491,38 @@ async fn hundreds_of_concurrent_streams() {
     assert_eq!(server.requests().len(), 300);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_streams_held_open_at_once_over_http2() {
+    // Each stream stays open after its first chunk: all 300 must be open at the same time.
+    // The server allows 200 streams per connection (hyper's default); the client puts at most
+    // 100 on each, so 300 open streams take 3 connections, and none waits for another to end.
+    let server = TestServer::start_tls(|_| {
+        Reply::sse_raw(format!("data: {}\n\n", chunk("hi", None))).ending(Ending::Stall)
+    })
+    .await;
+    let client = client(&server);
+    let open = (0..300).map(|_| async {
+        let mut stream = client.chat_stream(request()).await.unwrap();
+        let first = stream.next().await.unwrap().unwrap();
+        assert_eq!(first.text(), Some("hi"));
+        stream
+    });
+    let streams = tokio::time::timeout(
+        Duration::from_secs(30),
+        futures_util::future::join_all(open),
+    )
+    .await
+    .expect("all 300 streams open at once");
+    assert_eq!(streams.len(), 300);
+    assert_eq!(server.connections(), 3);
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|request| request.version == http::Version::HTTP_2)
+    );
+}
+
 #[tokio::test]
 async fn a_redirect_to_another_origin_does_not_carry_the_authorization_header() {
     let target = TestServer::start(|_| Reply::json(200, &completion("moved"))).await;

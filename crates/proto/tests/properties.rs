@@ -12,8 +12,8 @@ use gptproto_proto::sse::SseDecoder;
 use gptproto_proto::wire::{
     ChatCompletion, ChatCompletionChunk, ChatRequest, Choice, ChunkChoice, Content, ContentPart,
     Delta, Extra, FinishReason, FunctionCallDelta, ImageDetail, Message, ObjectKind,
-    ResponseFormat, Role, ServiceTier, Stop, Tool, ToolCall, ToolCallDelta, ToolChoice, ToolKind,
-    Usage,
+    PromptTokensDetails, ResponseFormat, Role, ServiceTier, Stop, Tool, ToolCall, ToolCallDelta,
+    ToolChoice, ToolKind, Usage,
 };
 use gptproto_proto::{StreamDecoder, StreamItem, Text, ViewItem};
 use proptest::collection::vec;
@@ -230,14 +230,23 @@ fn extra() -> impl Strategy<Value = Extra> {
 }
 
 fn usage() -> impl Strategy<Value = Usage> {
-    (any::<u32>(), any::<u32>(), extra()).prop_map(|(prompt, completion, extra)| Usage {
-        prompt_tokens: u64::from(prompt),
-        completion_tokens: u64::from(completion),
-        total_tokens: u64::from(prompt) + u64::from(completion),
-        prompt_tokens_details: None,
-        completion_tokens_details: None,
-        extra,
-    })
+    (
+        any::<u32>(),
+        any::<u32>(),
+        prop::option::of(prop::option::of(any::<u32>())),
+        extra(),
+    )
+        .prop_map(|(prompt, completion, cached, extra)| Usage {
+            prompt_tokens: u64::from(prompt),
+            completion_tokens: u64::from(completion),
+            total_tokens: u64::from(prompt) + u64::from(completion),
+            prompt_tokens_details: cached.map(|cached| PromptTokensDetails {
+                cached_tokens: cached.map(u64::from),
+                ..Default::default()
+            }),
+            completion_tokens_details: None,
+            extra,
+        })
 }
 
 fn tool_call_delta() -> impl Strategy<Value = ToolCallDelta> {

@@ -57,6 +57,24 @@ impl Recorded {
 
 type Handler = dyn Fn(&Recorded) -> Reply + Send + Sync;
 
+/// How a TLS test server differs from the defaults.
+#[derive(Debug, Clone)]
+pub struct TlsOptions {
+    /// Offer `h2` by ALPN (with `http/1.1`); `false` offers only `http/1.1`. Default `true`.
+    pub http2: bool,
+    /// The server's `SETTINGS_MAX_CONCURRENT_STREAMS` (hyper's default, 200, when `None`).
+    pub max_concurrent_streams: Option<u32>,
+}
+
+impl Default for TlsOptions {
+    fn default() -> Self {
+        Self {
+            http2: true,
+            max_concurrent_streams: None,
+        }
+    }
+}
+
 /// A running test server. Stops when dropped.
 #[derive(Debug)]
 pub struct TestServer {
@@ -77,10 +95,18 @@ impl TestServer {
     /// Serves HTTPS (HTTP/1.1 and HTTP/2 by ALPN) with a certificate for `localhost` and
     /// `127.0.0.1` issued by a fresh test CA ([`TestServer::ca`]).
     pub async fn start_tls(handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
-        Self::spawn(Arc::new(handler), Some(TestCa::new())).await
+        Self::start_tls_with(TlsOptions::default(), handler).await
     }
 
-    async fn spawn(handler: Arc<Handler>, tls: Option<TestCa>) -> Self {
+    /// Serves HTTPS as [`TestServer::start_tls`] does, with these options.
+    pub async fn start_tls_with(
+        options: TlsOptions,
+        handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        Self::spawn(Arc::new(handler), Some((TestCa::new(), options))).await
+    }
+
+    async fn spawn(handler: Arc<Handler>, tls: Option<(TestCa, TlsOptions)>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port");
@@ -89,7 +115,17 @@ impl TestServer {
         let connections = Arc::new(AtomicUsize::new(0));
         let abandoned = Arc::new(AtomicUsize::new(0));
         let (stop, mut stopped) = watch::channel(false);
-        let acceptor = tls.as_ref().map(TestCa::acceptor);
+        let acceptor = tls.as_ref().map(|(ca, options)| {
+            let mut config = ca.server_config();
+            if !options.http2 {
+                config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            }
+            tokio_rustls::TlsAcceptor::from(Arc::new(config))
+        });
+        let stream_limit = tls
+            .as_ref()
+            .and_then(|(_, options)| options.max_concurrent_streams);
+        let tls = tls.map(|(ca, _)| ca);
         let (recorded, counted, dropped) =
             (requests.clone(), connections.clone(), abandoned.clone());
         tokio::spawn(async move {
@@ -117,7 +153,10 @@ impl TestServer {
                             Ok::<_, Infallible>(answer(request, &handler, &recorded, dropped).await)
                         }
                     });
-                    let builder = auto::Builder::new(TokioExecutor::new());
+                    let mut builder = auto::Builder::new(TokioExecutor::new());
+                    if let Some(limit) = stream_limit {
+                        builder.http2().max_concurrent_streams(limit);
+                    }
                     match acceptor {
                         Some(acceptor) => {
                             let Ok(tls) = acceptor.accept(tcp).await else {

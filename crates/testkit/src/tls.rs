@@ -55,7 +55,13 @@ impl TestCa {
         store
     }
 
-    pub(crate) fn acceptor(&self) -> TlsAcceptor {
+    /// A TLS acceptor presenting the server certificate, offering `h2` and `http/1.1` by ALPN.
+    pub fn acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::from(Arc::new(self.server_config()))
+    }
+
+    /// The server's TLS configuration: the server certificate, `h2` and `http/1.1` by ALPN.
+    pub fn server_config(&self) -> rustls::ServerConfig {
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.server_key.as_ref().clone()));
         let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
@@ -66,7 +72,7 @@ impl TestCa {
         .with_single_cert(self.server_chain.clone(), key)
         .expect("server certificate and key");
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        TlsAcceptor::from(Arc::new(config))
+        config
     }
 }
 

@@ -6,11 +6,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use crate::lanes::{Slot, SlotBody};
+use crate::origins::{Dispatched, Head, Origins, Routed, origin_key};
 use crate::proxy::{Proxy, ProxyConnector};
 use crate::tls::{self, Roots};
 use crate::{
@@ -22,10 +25,10 @@ use crate::{
 /// Cheap to clone; clones share the pool.
 #[derive(Clone)]
 pub struct HyperTransport {
-    /// For `https://`: connections carry the TLS state. `Err` says why TLS is unavailable
-    /// (no roots, no crypto provider): plain `http://` to a local server still works, and an
-    /// `https://` request gets that error.
-    client: Result<Client<HttpsConnector<ProxyConnector>, Full<Bytes>>, Arc<str>>,
+    /// For `https://`: the shared pool and the HTTP/2 lanes of each origin (see
+    /// [`Origins`]). `Err` says why TLS is unavailable (no roots, no crypto provider): plain
+    /// `http://` to a local server still works, and an `https://` request gets that error.
+    https: Result<Arc<Origins<HttpsConnector<ProxyConnector>>>, Arc<str>>,
     /// For `http://`: a pool of its own, so that plain connections do not carry room for the
     /// TLS state (a few KiB per connection, which counts with hundreds of streams open).
     plain: Client<ProxyConnector, Full<Bytes>>,
@@ -52,6 +55,7 @@ pub struct HyperTransportBuilder {
     pool_max_idle_per_host: usize,
     http2: bool,
     http1: bool,
+    http2_streams_per_connection: usize,
     allow_insecure_http: bool,
 }
 
@@ -65,6 +69,7 @@ impl Default for HyperTransportBuilder {
             pool_max_idle_per_host: usize::MAX,
             http2: true,
             http1: true,
+            http2_streams_per_connection: 100,
             allow_insecure_http: false,
         }
     }
@@ -122,6 +127,16 @@ impl HyperTransportBuilder {
         self
     }
 
+    /// The most streams sent on one HTTP/2 connection (100 by default, which common servers
+    /// allow: nginx 128, Go 250, hyper 200, h2o 100); more streams open more connections to
+    /// the same origin instead of waiting inside one for the server's
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`.
+    #[must_use]
+    pub fn http2_streams_per_connection(mut self, streams: usize) -> Self {
+        self.http2_streams_per_connection = streams.max(1);
+        self
+    }
+
     /// Allows plain `http://` to hosts that are not loopback (refused by default: the API key
     /// would travel in clear).
     #[must_use]
@@ -149,37 +164,47 @@ impl HyperTransportBuilder {
             .pool_idle_timeout(self.pool_idle_timeout)
             .pool_max_idle_per_host(self.pool_max_idle_per_host)
             .http2_only(!self.http1);
-        let client = match tls {
-            Ok(tls) => Ok(pool.build(self.https_connector(tls, proxied.clone()))),
+        let https = match tls {
+            Ok(tls) => {
+                let offered = (self.http1, self.http2);
+                Ok(Arc::new(Origins::new(
+                    |offered| https_connector(tls.clone(), proxied.clone(), offered),
+                    |connector| pool.build(connector),
+                    offered,
+                    self.http2_streams_per_connection,
+                    self.pool_idle_timeout,
+                )))
+            }
             Err(error) => {
                 tracing::debug!(%error, "TLS unavailable: only plain http will work");
                 Err(Arc::from(error.to_string()))
             }
         };
         Ok(HyperTransport {
-            client,
+            https,
             plain: pool.build(proxied),
             proxy: self.proxy,
             allow_insecure_http: self.allow_insecure_http,
         })
     }
+}
 
-    fn https_connector(
-        &self,
-        tls: rustls::ClientConfig,
-        proxied: ProxyConnector,
-    ) -> HttpsConnector<ProxyConnector> {
-        let builder = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_only();
-        match (self.http1, self.http2) {
-            (true, true) => builder
-                .enable_http1()
-                .enable_http2()
-                .wrap_connector(proxied),
-            (false, true) => builder.enable_http2().wrap_connector(proxied),
-            _ => builder.enable_http1().wrap_connector(proxied),
-        }
+/// The TLS connector offering `(http1, http2)` by ALPN.
+fn https_connector(
+    tls: rustls::ClientConfig,
+    proxied: ProxyConnector,
+    (http1, http2): (bool, bool),
+) -> HttpsConnector<ProxyConnector> {
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only();
+    match (http1, http2) {
+        (true, true) => builder
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(proxied),
+        (false, true) => builder.enable_http2().wrap_connector(proxied),
+        _ => builder.enable_http1().wrap_connector(proxied),
     }
 }
 
@@ -227,32 +252,78 @@ impl HttpConnector for HyperTransport {
                 .headers_mut()
                 .insert(http::header::PROXY_AUTHORIZATION, auth);
         }
-        let response = if request.uri().scheme_str() == Some("http") {
-            self.plain.request(request)
-        } else {
-            match &self.client {
-                Ok(client) => client.request(request),
-                Err(reason) => {
-                    let error = TransportError::new(TransportErrorKind::Config, &**reason);
-                    return Box::pin(std::future::ready(Err(error)));
-                }
+        if request.uri().scheme_str() == Some("http") {
+            let response = self.plain.request(request);
+            return Box::pin(async move {
+                Ok(read_head(response.await)?.map(|body| boxed(body, None)))
+            });
+        }
+        let origins = match &self.https {
+            Ok(origins) => origins.clone(),
+            Err(reason) => {
+                let error = TransportError::new(TransportErrorKind::Config, &**reason);
+                return Box::pin(std::future::ready(Err(error)));
             }
         };
-        Box::pin(async move {
-            let response = response.await.map_err(|error| {
-                let kind = if error.is_connect() {
-                    TransportErrorKind::Connect
-                } else {
-                    TransportErrorKind::Request
-                };
-                let what = if error.is_connect() {
-                    "connection failed"
-                } else {
-                    "request failed"
-                };
-                TransportError::new(kind, what).with_source(error)
-            })?;
-            Ok(response.map(|body| body.map_err(TransportError::body).boxed()))
-        })
+        let key = origin_key(request.uri()).unwrap_or_default();
+        // Most requests go at once, and their future holds only the response's; a request
+        // waiting for a lane's connection (its origin's first) has a larger one of its own.
+        match origins.dispatch(&key, request) {
+            Routed::Sent(dispatched) => Box::pin(head(dispatched)),
+            Routed::Waiting(waiting) => Box::pin(async move {
+                let dispatched = origins.after_wait(&key, waiting).await;
+                head(dispatched).await
+            }),
+        }
     }
+}
+
+/// Waits for the response head of a dispatched request; the body keeps the lane slot.
+async fn head(dispatched: Dispatched) -> Result<http::Response<ResponseBody>, TransportError> {
+    let Dispatched { head, slot } = dispatched;
+    let response = match head {
+        Head::Pool(response) => read_head(response.await)?,
+        Head::Lane(mut sender, request) => {
+            sender.send_request(request).await.map_err(lane_error)?
+        }
+    };
+    Ok(response.map(|body| boxed(body, slot)))
+}
+
+/// The response head, or the error classified: whether the request may have been sent.
+fn read_head(
+    response: Result<http::Response<Incoming>, hyper_util::client::legacy::Error>,
+) -> Result<http::Response<Incoming>, TransportError> {
+    response.map_err(|error| {
+        let kind = if error.is_connect() {
+            TransportErrorKind::Connect
+        } else {
+            TransportErrorKind::Request
+        };
+        let what = if error.is_connect() {
+            "connection failed"
+        } else {
+            "request failed"
+        };
+        TransportError::new(kind, what).with_source(error)
+    })
+}
+
+/// An own HTTP/2 lane's error: not sent when the connection closed first, else maybe sent.
+fn lane_error(error: hyper::Error) -> TransportError {
+    if error.is_canceled() || error.is_closed() {
+        TransportError::new(
+            TransportErrorKind::Connect,
+            "the HTTP/2 connection closed before the request was sent",
+        )
+        .with_source(error)
+    } else {
+        TransportError::new(TransportErrorKind::Request, "request failed").with_source(error)
+    }
+}
+
+fn boxed(body: Incoming, slot: Option<Slot>) -> ResponseBody {
+    SlotBody::new(body, slot)
+        .map_err(TransportError::body)
+        .boxed()
 }

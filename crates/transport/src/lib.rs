@@ -1,6 +1,12 @@
-//! The HTTP transport of gptproto: hyper 1 with hyper-util's pooled client over hyper-rustls.
+//! The HTTP transport of gptproto: hyper 1 (hyper-util's pooled client, and HTTP/2 connections
+//! of its own) over hyper-rustls.
 //!
-//! - HTTP/1.1 and HTTP/2, chosen by ALPN; connections reused from one pool per transport.
+//! - HTTP/1.1 and HTTP/2, chosen by ALPN; connections reused, shared by every clone.
+//! - An origin's first burst of requests waits for one connection to learn the server's
+//!   protocol, instead of each making a TLS connection of its own.
+//! - HTTP/2 streams are spread over connections of at most 100 streams each (and at most what
+//!   the server allows; [`HyperTransportBuilder::http2_streams_per_connection`]): with hundreds
+//!   of long streams open, none waits inside one connection for another to end.
 //! - TLS by rustls: the roots and the crypto provider are features (see below), or custom roots
 //!   in code.
 //! - Proxies: `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` are honoured by default
@@ -30,6 +36,8 @@
 
 mod error;
 mod hyper_transport;
+mod lanes;
+mod origins;
 mod proxy;
 mod tls;
 

@@ -160,3 +160,117 @@ async fn no_proxy_hosts_bypass_the_proxy() {
     assert!(proxy.requests().is_empty());
     assert_eq!(server.requests().len(), 1);
 }
+
+/// Opens `n` streams at once (each to its head and first piece) and holds them all.
+async fn open_streams(
+    transport: &HyperTransport,
+    url: &str,
+    n: usize,
+) -> Vec<http::Response<gptproto_transport::ResponseBody>> {
+    let open = (0..n).map(|_| async {
+        let mut response = transport.send(post(url)).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let first = response.body_mut().frame().await.unwrap().unwrap();
+        assert_eq!(first.into_data().unwrap(), "data: {}\n\n");
+        response
+    });
+    tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        futures_util::future::join_all(open),
+    )
+    .await
+    .expect("every stream opened (none left waiting for a free HTTP/2 stream)")
+}
+
+/// A TLS server of stalled streams allowing `streams` concurrent streams per connection.
+async fn server_allowing(streams: u32) -> TestServer {
+    let options = gptproto_testkit::TlsOptions {
+        max_concurrent_streams: Some(streams),
+        ..Default::default()
+    };
+    TestServer::start_tls_with(options, stalled_stream).await
+}
+
+fn all_on(
+    streams: &[http::Response<gptproto_transport::ResponseBody>],
+    version: http::Version,
+) -> bool {
+    streams.iter().all(|stream| stream.version() == version)
+}
+
+fn stalled_stream(_: &gptproto_testkit::Recorded) -> Reply {
+    Reply::sse_raw("data: {}\n\n").ending(gptproto_testkit::Ending::Stall)
+}
+
+#[tokio::test]
+async fn a_burst_to_a_new_origin_waits_for_one_connection_to_learn_http2() {
+    let server = TestServer::start_tls(stalled_stream).await;
+    let transport = transport_trusting(server.ca().unwrap());
+    let streams = open_streams(&transport, &server.base_url(), 50).await;
+    assert!(all_on(&streams, http::Version::HTTP_2));
+    // hyper-util alone starts one TLS connection per request until one negotiates h2.
+    assert_eq!(
+        server.connections(),
+        1,
+        "50 streams on one HTTP/2 connection"
+    );
+}
+
+#[tokio::test]
+async fn streams_past_a_connections_limit_open_another_connection() {
+    let server = server_allowing(10).await;
+    let transport = HyperTransport::builder()
+        .roots(Roots::Custom(server.ca().unwrap().root_store()))
+        .proxy(Proxy::none())
+        .http2_streams_per_connection(10)
+        .build()
+        .unwrap();
+    // The server allows 10 streams per connection: 35 open at once need 4 connections, where
+    // one connection would leave 25 waiting inside hyper until others end.
+    let streams = open_streams(&transport, &server.base_url(), 35).await;
+    assert_eq!(server.connections(), 4);
+    drop(streams);
+    // Ended streams give their places back: the same connections carry the next ones (once
+    // the server has seen the resets; until then it would refuse a stream past its limit,
+    // which the client's retries take care of, not the transport).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while server.abandoned() < 35 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let streams = open_streams(&transport, &server.base_url(), 35).await;
+    assert_eq!(streams.len(), 35);
+    assert_eq!(server.connections(), 4);
+}
+
+#[tokio::test]
+async fn a_burst_to_an_http1_server_learns_http1_and_goes_on() {
+    let options = gptproto_testkit::TlsOptions {
+        http2: false,
+        ..Default::default()
+    };
+    let server = TestServer::start_tls_with(options, stalled_stream).await;
+    let transport = transport_trusting(server.ca().unwrap());
+    let streams = open_streams(&transport, &server.base_url(), 20).await;
+    assert!(all_on(&streams, http::Version::HTTP_11));
+    assert_eq!(
+        server.connections(),
+        21,
+        "the probe's connection (let go once it chose HTTP/1.1), then one per open stream"
+    );
+}
+
+#[tokio::test]
+async fn lanes_follow_the_servers_stream_limit_once_read() {
+    let server = server_allowing(10).await;
+    // The default: up to 100 streams per connection, less if the server says so.
+    let transport = transport_trusting(server.ca().unwrap());
+    // One stream first: the connection is made and the server's settings read.
+    let mut streams = open_streams(&transport, &server.base_url(), 1).await;
+    streams.extend(open_streams(&transport, &server.base_url(), 34).await);
+    assert_eq!(
+        server.connections(),
+        4,
+        "35 streams, 10 per connection as the server allows"
+    );
+}

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::corpus::paired::{Contender, Work, compare, compare_work, measuring};
+use crate::peers::Target;
 use crate::server::Script;
 
 fn main() {
@@ -36,8 +37,8 @@ fn main() {
         rss::child(&args[at + 1..]);
         return;
     }
-    if args.iter().any(|arg| arg == rss::SERVE) {
-        rss::serve();
+    if let Some(at) = args.iter().position(|arg| arg == rss::SERVE) {
+        rss::serve(args.get(at + 1).is_some_and(|arg| arg == "tls"));
         return;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -62,10 +63,10 @@ fn main() {
 fn streamed(runtime: &tokio::runtime::Runtime) {
     let stream = corpus::stream();
     let pieces = corpus::pieces(&stream, 16 * 1024);
-    let address = server::start(Script::Stream(Arc::new(pieces)));
-    let gptproto = peers::gptproto(address);
-    let openai = peers::openai(address);
-    let raw = peers::raw();
+    let target = Target::plain(server::start(Script::Stream(Arc::new(pieces))));
+    let gptproto = peers::gptproto(&target);
+    let openai = peers::openai(&target);
+    let raw = peers::raw(&target);
     let chunks = corpus::EVENTS as u64 - 1; // all but [DONE]
     let text = runtime.block_on(peers::gptproto_completion(&gptproto));
     assert!(text > 0);
@@ -97,7 +98,7 @@ fn streamed(runtime: &tokio::runtime::Runtime) {
         Contender {
             name: "raw hyper body read (floor)",
             run: Box::new(|| {
-                let n = runtime.block_on(peers::raw_body(&raw, address, true));
+                let n = runtime.block_on(peers::raw_body(&raw, &target, true));
                 assert_eq!(n, stream.len() as u64);
                 n
             }),
@@ -127,10 +128,10 @@ fn in_flight(runtime: &tokio::runtime::Runtime) {
     });
     let completion = Bytes::from(completion.to_string());
     let body_len = completion.len() as u64;
-    let address = server::start(Script::Json(completion));
-    let gptproto = peers::gptproto(address);
-    let openai = peers::openai(address);
-    let raw = peers::raw();
+    let target = Target::plain(server::start(Script::Json(completion)));
+    let gptproto = peers::gptproto(&target);
+    let openai = peers::openai(&target);
+    let raw = peers::raw(&target);
     let per_task = requests / IN_FLIGHT;
     let contenders = vec![
         Contender {
@@ -156,8 +157,9 @@ fn in_flight(runtime: &tokio::runtime::Runtime) {
             run: Box::new(|| {
                 runtime.block_on(fan_out(per_task, || {
                     let client = raw.clone();
+                    let target = target.clone();
                     async move {
-                        assert_eq!(peers::raw_body(&client, address, false).await, body_len);
+                        assert_eq!(peers::raw_body(&client, &target, false).await, body_len);
                         1
                     }
                 }))

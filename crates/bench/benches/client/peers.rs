@@ -8,11 +8,48 @@ use async_openai::types::chat::CreateChatCompletionRequest;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client as HyperClient;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::{Client as HyperClient, ResponseFuture};
 use hyper_util::rt::TokioExecutor;
 
 const KEY: &str = "sk-bench";
+
+/// Where the contenders connect: a loopback server over plain HTTP, or over TLS with a test CA
+/// that every contender is given to trust (their defaults otherwise).
+#[derive(Clone, Debug)]
+pub(crate) struct Target {
+    /// `http://127.0.0.1:PORT` or `https://localhost:PORT`.
+    pub(crate) origin: String,
+    /// The CA's certificate in PEM, for TLS.
+    pub(crate) ca_pem: Option<String>,
+}
+
+impl Target {
+    pub(crate) fn plain(address: SocketAddr) -> Self {
+        Self {
+            origin: format!("http://{address}"),
+            ca_pem: None,
+        }
+    }
+
+    pub(crate) fn tls(address: SocketAddr, ca_pem: &str) -> Self {
+        Self {
+            origin: format!("https://localhost:{}", address.port()),
+            ca_pem: Some(ca_pem.to_owned()),
+        }
+    }
+
+    fn roots(&self) -> Option<rustls::RootCertStore> {
+        use rustls::pki_types::{CertificateDer, pem::PemObject};
+        let pem = self.ca_pem.as_ref()?;
+        let mut store = rustls::RootCertStore::empty();
+        store
+            .add(CertificateDer::from_pem_slice(pem.as_bytes()).expect("a PEM certificate"))
+            .expect("a valid root");
+        Some(store)
+    }
+}
 
 /// The question every contender asks.
 fn request_json(stream: bool) -> serde_json::Value {
@@ -24,10 +61,10 @@ fn request_json(stream: bool) -> serde_json::Value {
 }
 
 /// gptproto's client with the defaults a user gets, minus the environment.
-pub(crate) fn gptproto(address: SocketAddr) -> gptproto::Client {
-    gptproto::Client::builder()
+pub(crate) fn gptproto(target: &Target) -> gptproto::Client {
+    let mut builder = gptproto::Client::builder()
         .ignore_env()
-        .base_url(format!("http://{address}/v1"))
+        .base_url(format!("{}/v1", target.origin))
         .api_key(KEY)
         .proxy(gptproto::Proxy::none())
         .timeouts(if std::env::var("NO_TIMERS").is_ok() {
@@ -39,25 +76,62 @@ pub(crate) fn gptproto(address: SocketAddr) -> gptproto::Client {
             }
         } else {
             gptproto::Timeouts::default()
-        })
-        .build()
-        .expect("a gptproto client")
+        });
+    if let Some(roots) = target.roots() {
+        builder = builder.roots(gptproto::Roots::Custom(roots));
+    }
+    builder.build().expect("a gptproto client")
 }
 
 /// async-openai's client with the defaults a user gets, at this server.
-pub(crate) fn openai(address: SocketAddr) -> async_openai::Client<OpenAIConfig> {
-    async_openai::Client::with_config(
+pub(crate) fn openai(target: &Target) -> async_openai::Client<OpenAIConfig> {
+    let client = async_openai::Client::with_config(
         OpenAIConfig::new()
-            .with_api_base(format!("http://{address}/v1"))
+            .with_api_base(format!("{}/v1", target.origin))
             .with_api_key(KEY),
-    )
+    );
+    match &target.ca_pem {
+        None => client,
+        Some(pem) => client.with_http_client(
+            reqwest::Client::builder()
+                .tls_certs_merge([reqwest::Certificate::from_pem(pem.as_bytes()).expect("PEM")])
+                .build()
+                .expect("a reqwest client"),
+        ),
+    }
 }
 
-/// hyper-util's pooled client, as the raw floor.
-pub(crate) type Raw = HyperClient<HttpConnector, Full<Bytes>>;
+/// hyper-util's pooled client, as the raw floor: over plain HTTP/1.1, or over TLS with HTTP/1.1
+/// and HTTP/2 by ALPN (a type of its own, so plain connections carry no room for TLS).
+#[derive(Clone)]
+pub(crate) enum Raw {
+    Plain(HyperClient<HttpConnector, Full<Bytes>>),
+    Tls(HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>),
+}
 
-pub(crate) fn raw() -> Raw {
-    HyperClient::builder(TokioExecutor::new()).build_http()
+impl Raw {
+    fn request(&self, request: http::Request<Full<Bytes>>) -> ResponseFuture {
+        match self {
+            Self::Plain(client) => client.request(request),
+            Self::Tls(client) => client.request(request),
+        }
+    }
+}
+
+pub(crate) fn raw(target: &Target) -> Raw {
+    let Some(roots) = target.roots() else {
+        return Raw::Plain(HyperClient::builder(TokioExecutor::new()).build_http());
+    };
+    let tls = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http1()
+        .enable_http2()
+        .build();
+    Raw::Tls(HyperClient::builder(TokioExecutor::new()).build(connector))
 }
 
 fn gptproto_request(stream: bool) -> gptproto::ChatRequest {
@@ -114,8 +188,8 @@ pub(crate) async fn openai_chunks(client: &async_openai::Client<OpenAIConfig>) -
     count(stream).await
 }
 
-fn raw_request(address: SocketAddr, stream: bool) -> http::Request<Full<Bytes>> {
-    http::Request::post(format!("http://{address}/v1/chat/completions"))
+fn raw_request(target: &Target, stream: bool) -> http::Request<Full<Bytes>> {
+    http::Request::post(format!("{}/v1/chat/completions", target.origin))
         .header(http::header::AUTHORIZATION, KEY)
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(request_json(stream).to_string())))
@@ -123,9 +197,9 @@ fn raw_request(address: SocketAddr, stream: bool) -> http::Request<Full<Bytes>> 
 }
 
 /// Reads the raw body to its end; returns its length.
-pub(crate) async fn raw_body(client: &Raw, address: SocketAddr, stream: bool) -> u64 {
+pub(crate) async fn raw_body(client: &Raw, target: &Target, stream: bool) -> u64 {
     let response = client
-        .request(raw_request(address, stream))
+        .request(raw_request(target, stream))
         .await
         .expect("a response");
     let mut body = response.into_body();
@@ -189,9 +263,9 @@ pub(crate) async fn openai_open(
 }
 
 /// Sends the request and reads the first body frame; returns the open body.
-pub(crate) async fn raw_open(client: &Raw, address: SocketAddr) -> hyper::body::Incoming {
+pub(crate) async fn raw_open(client: &Raw, target: &Target) -> hyper::body::Incoming {
     let response = client
-        .request(raw_request(address, true))
+        .request(raw_request(target, true))
         .await
         .expect("a response");
     let mut body = response.into_body();

@@ -1,4 +1,5 @@
-//! The loopback server the clients talk to: hyper over HTTP/1.1 on its own thread and runtime,
+//! The loopback server the clients talk to: hyper over HTTP/1.1, or over TLS with HTTP/2 and
+//! HTTP/1.1 by ALPN, on its own thread and runtime,
 //! answering every request with one scripted reply. Lean on purpose (no recording, no
 //! per-request allocation beyond hyper's), so the clients' costs dominate.
 
@@ -8,10 +9,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use gptproto_testkit::TestCa;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio_rustls::TlsAcceptor;
 
 /// What the server answers.
 #[derive(Clone)]
@@ -40,7 +44,7 @@ fn reply(script: &Script) -> http::Response<Body> {
             http_body_util::Full::new(body.clone()).boxed(),
         ),
         Script::Stall(first) => {
-            // A keep-alive comment each second, so a departed client is noticed (the write
+            // A keep-alive comment every 10 s, so a departed client is noticed (the write
             // fails) and its connection closed.
             let first = first.clone();
             let frames = futures_util::stream::unfold(true, move |first_one| {
@@ -49,7 +53,7 @@ fn reply(script: &Script) -> http::Response<Body> {
                     let piece = if first_one {
                         first
                     } else {
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        tokio::time::sleep(std::time::Duration::from_secs(10)).await;
                         Bytes::from_static(b": keep-alive\n\n")
                     };
                     Some((Ok::<_, Infallible>(Frame::data(piece)), false))
@@ -65,8 +69,18 @@ fn reply(script: &Script) -> http::Response<Body> {
         .expect("a valid response")
 }
 
-/// Starts the server on a thread of its own; it runs until the process exits.
+/// Starts the server on a thread of its own, plain HTTP/1.1; it runs until the process exits.
 pub(crate) fn start(script: Script) -> SocketAddr {
+    spawn(script, None)
+}
+
+/// Starts the server over TLS with `ca`'s certificate, offering `h2` and `http/1.1` by ALPN
+/// (hyper's defaults otherwise: at most 200 concurrent streams per HTTP/2 connection).
+pub(crate) fn start_tls(script: Script, ca: &TestCa) -> SocketAddr {
+    spawn(script, Some(ca.acceptor()))
+}
+
+fn spawn(script: Script, tls: Option<TlsAcceptor>) -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
     listener.set_nonblocking(true).expect("non-blocking");
     let address = listener.local_addr().expect("bound address");
@@ -83,6 +97,7 @@ pub(crate) fn start(script: Script) -> SocketAddr {
                 };
                 let _ = tcp.set_nodelay(true);
                 let script = script.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request: http::Request<Incoming>| {
                         let script = script.clone();
@@ -92,9 +107,21 @@ pub(crate) fn start(script: Script) -> SocketAddr {
                             Ok::<_, Infallible>(reply(&script))
                         }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tcp), service)
-                        .await;
+                    match tls {
+                        None => {
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(TokioIo::new(tcp), service)
+                                .await;
+                        }
+                        Some(tls) => {
+                            let Ok(tcp) = tls.accept(tcp).await else {
+                                return;
+                            };
+                            let _ = auto::Builder::new(TokioExecutor::new())
+                                .serve_connection(TokioIo::new(tcp), service)
+                                .await;
+                        }
+                    }
                 });
             }
         });

@@ -76,6 +76,9 @@ pub struct ClientConfig {
     authorization: Option<HeaderValue>,
     default_headers: HeaderMap,
     user_agent: HeaderValue,
+    /// What every request starts from: content type, user agent, authorization, then the
+    /// default headers over them (built once, cloned per request).
+    base_headers: HeaderMap,
     validation: ValidationRules,
 }
 
@@ -239,6 +242,16 @@ impl ClientConfigBuilder {
         }
         let user_agent = HeaderValue::from_str(&self.user_agent)
             .map_err(|_| Error::config(format!("invalid user agent {:?}", self.user_agent)))?;
+        let mut base_headers = HeaderMap::with_capacity(4 + default_headers.len());
+        base_headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        base_headers.insert(http::header::USER_AGENT, user_agent.clone());
+        if let Some(authorization) = &authorization {
+            base_headers.insert(http::header::AUTHORIZATION, authorization.clone());
+        }
+        layer(&mut base_headers, &default_headers);
         Ok(ClientConfig {
             base_url,
             chat_completions,
@@ -247,8 +260,26 @@ impl ClientConfigBuilder {
             authorization,
             default_headers,
             user_agent,
+            base_headers,
             validation: self.validation,
         })
+    }
+}
+
+/// Puts `layer`'s headers over `headers`: a name in `layer` replaces all of that name's values.
+pub(crate) fn layer(headers: &mut HeaderMap, layer: &HeaderMap) {
+    for name in layer.keys() {
+        headers.remove(name);
+    }
+    for (name, value) in layer {
+        headers.append(name, value.clone());
+    }
+}
+
+impl ClientConfig {
+    /// The headers every request starts from (see the `base_headers` field).
+    pub(crate) fn base_headers(&self) -> &HeaderMap {
+        &self.base_headers
     }
 }
 

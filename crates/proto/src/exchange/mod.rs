@@ -28,7 +28,7 @@ mod config;
 
 use std::time::{Duration, SystemTime};
 
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
 
 pub use api_error::{ApiError, ApiErrorKind, RetryAfter};
@@ -222,25 +222,17 @@ impl ClientConfig {
         } else {
             "application/json"
         };
-        let mut builder = http::Request::post(self.chat_completions_uri().clone())
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::ACCEPT, accept)
-            .header(http::header::USER_AGENT, self.user_agent());
-        let headers = builder.headers_mut().expect("the builder has no error yet");
-        if let Some(authorization) = self.authorization() {
-            headers.insert(http::header::AUTHORIZATION, authorization);
+        let mut request = http::Request::new(bytes::Bytes::from(body));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = self.chat_completions_uri().clone();
+        let headers = request.headers_mut();
+        *headers = self.base_headers().clone();
+        // A default `Accept` header stays; the per-request ones replace it.
+        if !headers.contains_key(http::header::ACCEPT) {
+            headers.insert(http::header::ACCEPT, HeaderValue::from_static(accept));
         }
-        for layer in [self.default_headers(), extra_headers] {
-            for name in layer.keys() {
-                headers.remove(name);
-            }
-            for (name, value) in layer {
-                headers.append(name, value.clone());
-            }
-        }
-        builder
-            .body(bytes::Bytes::from(body))
-            .map_err(|error| Error::config(format!("request does not build: {error}")))
+        config::layer(headers, extra_headers);
+        Ok(request)
     }
 }
 

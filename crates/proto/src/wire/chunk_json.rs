@@ -15,7 +15,7 @@ use super::chunk::ChatCompletionChunk;
 use super::chunk_view::{ChoiceView, ChunkView, DeltaView, FunctionCallView, ToolCallView};
 use super::message::{Role, ToolKind};
 use super::request::ServiceTier;
-use super::response::{FinishReason, ObjectKind};
+use super::response::{FinishReason, ObjectKind, Usage};
 use crate::Text;
 use crate::json::{JsonError, JsonReader, JsonResult, Peek, RawStr};
 
@@ -170,6 +170,13 @@ const DELTA_FIELDS: [&str; 7] = [
 ];
 const TOOL_CALL_FIELDS: [&str; 4] = ["index", "id", "type", "function"];
 const FUNCTION_FIELDS: [&str; 2] = ["name", "arguments"];
+const USAGE_FIELDS: [&str; 5] = [
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "prompt_tokens_details",
+    "completion_tokens_details",
+];
 
 /// The index in `$names` of the key at the reader's position, matched on its first byte and
 /// then its literal bytes; or, for a key that is not known (or is written with escapes), the
@@ -231,6 +238,39 @@ impl Decoder {
             return Ok(None);
         }
         Self::serde(reader).map(Some)
+    }
+
+    /// A `usage` object, or `None` for `null`: the token counts read in place (every
+    /// non-streamed answer has them), the details and unknown fields through serde_json.
+    pub(super) fn opt_usage(reader: &mut JsonReader<'_>) -> JsonResult<Option<Usage>> {
+        if reader.eat_null()? {
+            return Ok(None);
+        }
+        let mut usage = Usage::default();
+        let mut seen = Seen(0);
+        let mut more = reader.begin_object()?;
+        while more {
+            let index = field!(reader, USAGE_FIELDS, &mut usage.extra, more, [
+                b'p' => 0, b'c' => 1, b't' => 2, b'p' => 3, b'c' => 4,
+            ]);
+            seen.first(index, reader, &USAGE_FIELDS)?;
+            let count = |reader: &mut JsonReader<'_>| -> JsonResult<u64> {
+                if reader.eat_null()? {
+                    Ok(0)
+                } else {
+                    reader.u64()
+                }
+            };
+            match index {
+                0 => usage.prompt_tokens = count(reader)?,
+                1 => usage.completion_tokens = count(reader)?,
+                2 => usage.total_tokens = count(reader)?,
+                3 => usage.prompt_tokens_details = Self::serde_opt(reader)?,
+                _ => usage.completion_tokens_details = Self::serde_opt(reader)?,
+            }
+            more = reader.next_member()?;
+        }
+        Ok(Some(usage))
     }
 
     /// The next value, validated by the reader, then decoded by serde_json.
@@ -296,7 +336,7 @@ impl Decoder {
                         }
                     }
                 }
-                7 => chunk.usage = Self::serde_opt(reader)?,
+                7 => chunk.usage = Self::opt_usage(reader)?.map(Box::new),
                 8 => chunk.obfuscation = self.opt_text(reader)?,
                 _ => chunk.moderation = Self::serde_opt(reader)?,
             }

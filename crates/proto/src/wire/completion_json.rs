@@ -1,6 +1,6 @@
 //! The fast path from a response body to a [`ChatCompletion`], in the manner of the chunk
 //! decoder (`chunk_json`): keys matched as bytes, no intermediate `Value`, no buffering of
-//! flattened fields; unknown fields, usage, logprobs, tool calls and content parts go through
+//! flattened fields; unknown fields, usage details, logprobs, tool calls and content parts go through
 //! serde_json. Anything it does not accept (malformed JSON, a duplicate field, a value of the
 //! wrong type) makes it give up, and the caller decodes with serde_json, which words the
 //! error; a property test holds the two paths to the same value.
@@ -91,7 +91,7 @@ impl Decoder {
                         }
                     }
                 }
-                5 => completion.usage = Self::serde_opt(reader)?,
+                5 => completion.usage = Self::opt_usage(reader)?,
                 6 => completion.system_fingerprint = owned(self.opt_text(reader)?),
                 7 => completion.service_tier = Self::opt_wire(reader, ServiceTier::from_wire)?,
                 8 => completion.metadata = Self::serde_opt(reader)?,

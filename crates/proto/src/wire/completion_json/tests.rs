@@ -66,6 +66,31 @@ fn vendor_fields_tool_calls_parts_and_reasoning() {
 }
 
 #[test]
+fn usage_counts_in_place_details_and_vendor_fields_kept() {
+    let completion = agrees(
+        r#"{"choices":[],"usage":{"prompt_tokens":null,"completion_tokens":7,"total_tokens":7,
+            "prompt_cache_hit_tokens":3,"completion_tokens_details":{"reasoning_tokens":2},
+            "prompt_tokens_details":null}}"#,
+    );
+    let usage = completion.usage.unwrap();
+    assert_eq!(usage.prompt_tokens, 0);
+    assert_eq!(usage.extra.get("prompt_cache_hit_tokens").unwrap(), 3);
+    agrees(r#"{"usage":{}}"#);
+    for body in [
+        r#"{"usage":{"total_tokens":1,"total_tokens":2}}"#, // duplicate field
+        r#"{"usage":{"prompt_tokens":-1}}"#,                // negative
+        r#"{"usage":{"prompt_tokens":2.0}}"#,               // not an integer
+        r#"{"usage":[1]}"#,                                 // not an object
+    ] {
+        assert_eq!(decode_completion(body), None, "{body}");
+        assert!(
+            serde_json::from_str::<ChatCompletion>(body).is_err(),
+            "{body}"
+        );
+    }
+}
+
+#[test]
 fn what_it_does_not_take_goes_to_serde() {
     for body in [
         r#"{"id":"a","id":"b"}"#,                     // duplicate field
