@@ -21,9 +21,13 @@ use hyper_util::rt::TokioExecutor;
 use tokio::sync::watch;
 use tokio::time::Sleep;
 
-/// The streams hyper lets a connection open before the server's settings say how many
-/// (hyper's default, set here explicitly because [`Lane::server_limit`] relies on it).
-const ASSUMED_MAX_STREAMS: usize = 100;
+/// What hyper is told the server's stream limit is until the server's settings say: a value no
+/// server sends, so that a changed value means the settings were read ([`read_settings`]).
+const UNREAD: usize = 1_048_583;
+
+/// How long a new connection waits for the server's settings before it is used anyway (they
+/// are the server's first frame, so they come within a round trip).
+const SETTINGS_WAIT: Duration = Duration::from_secs(2);
 
 /// A lane: a connection, and the streams in flight on it (waiting ones included).
 pub(crate) struct Lane {
@@ -80,14 +84,13 @@ impl Lane {
         self.in_flight.load(Ordering::Relaxed)
     }
 
-    /// The server's stream limit on this lane's connection, once its settings are read (until
-    /// then hyper assumes [`ASSUMED_MAX_STREAMS`], which a server that allows exactly that many
-    /// also leaves in place: either way, nothing more is known).
+    /// The server's stream limit on this lane's connection, once its settings are read
+    /// (`usize::MAX` when the server sets none).
     pub(crate) fn server_limit(&self) -> Option<usize> {
         match &self.connection {
             State::Ready { limit, .. } => {
                 let max = limit.max_streams();
-                (max != ASSUMED_MAX_STREAMS).then_some(max.max(1))
+                (max != UNREAD).then_some(max.max(1))
             }
             _ => None,
         }
@@ -195,7 +198,7 @@ where
 {
     let (sender, connection) = http2::Builder::new(TokioExecutor::new())
         .timer(hyper_util::rt::TokioTimer::new())
-        .initial_max_send_streams(ASSUMED_MAX_STREAMS)
+        .initial_max_send_streams(UNREAD)
         .handshake(io)
         .await?;
     let connection: Shared<T> = Arc::new(Mutex::new(Box::pin(connection)));
@@ -207,6 +210,20 @@ where
         was_idle: false,
     };
     Ok((sender, connection, driver))
+}
+
+/// Waits (at most [`SETTINGS_WAIT`]) until hyper has read the server's settings on a new
+/// connection, so that its stream limit is known before streams are put on it: streams sent
+/// past a limit the client did not know yet are refused, or wait inside hyper for others to
+/// end. hyper reads the settings in a task of its own and tells no one, so this looks at the
+/// limit a few times, backing off from 1 ms to 16 ms.
+pub(crate) async fn read_settings(limit: &dyn StreamLimit) {
+    let deadline = tokio::time::Instant::now() + SETTINGS_WAIT;
+    let mut pause = Duration::from_millis(1);
+    while limit.max_streams() == UNREAD && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(16));
+    }
 }
 
 /// Runs a lane's connection (hyper's request side of it; hyper runs the I/O in a task of its

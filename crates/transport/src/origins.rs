@@ -437,6 +437,7 @@ where
             match made {
                 Ok((sender, limit, driver)) => {
                     tokio::spawn(driver);
+                    lanes::read_settings(&*limit).await;
                     job.finish(Some((sender, limit)));
                 }
                 Err(error) => {

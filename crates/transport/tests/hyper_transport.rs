@@ -261,16 +261,67 @@ async fn a_burst_to_an_http1_server_learns_http1_and_goes_on() {
 }
 
 #[tokio::test]
-async fn lanes_follow_the_servers_stream_limit_once_read() {
+async fn lanes_follow_the_servers_stream_limit() {
     let server = server_allowing(10).await;
-    // The default: up to 100 streams per connection, less if the server says so.
+    // The default: up to 100 streams per connection, less if the server says so. A new
+    // connection is used once the server's settings are read, so even the first burst fits.
     let transport = transport_trusting(server.ca().unwrap());
-    // One stream first: the connection is made and the server's settings read.
-    let mut streams = open_streams(&transport, &server.base_url(), 1).await;
-    streams.extend(open_streams(&transport, &server.base_url(), 34).await);
+    let streams = open_streams(&transport, &server.base_url(), 35).await;
+    assert_eq!(streams.len(), 35);
     assert_eq!(
         server.connections(),
         4,
         "35 streams, 10 per connection as the server allows"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lanes_survive_churn_and_cancelled_requests() {
+    // Rounds of 150 requests at once against a server allowing 20 streams per connection: a
+    // third cancelled while waiting for a lane or a head, the rest held to their first piece,
+    // then all dropped. Nothing may hang, and the connections stay those the load needs.
+    let server = server_allowing(20).await;
+    let transport = transport_trusting(server.ca().unwrap());
+    let url = server.base_url();
+    for round in 0..10 {
+        let calls = (0..150).map(|i| {
+            let transport = transport.clone();
+            let url = url.clone();
+            tokio::spawn(async move {
+                let send = transport.send(post(&url));
+                if i % 3 == 0 {
+                    // Cancelled at some point before the head.
+                    let _ =
+                        tokio::time::timeout(std::time::Duration::from_micros(50 * i), send).await;
+                    return None;
+                }
+                match send.await {
+                    Ok(mut response) => {
+                        response.body_mut().frame().await.unwrap().unwrap();
+                        Some(Ok(response))
+                    }
+                    // A stream freed here before the server saw its reset: the server refuses
+                    // the next one past its limit, unprocessed (the client's retries resend it).
+                    Err(error) if error.to_string().contains("refused stream") => Some(Err(())),
+                    Err(error) => panic!("round {round}: {error}"),
+                }
+            })
+        });
+        let held = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            futures_util::future::join_all(calls),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("round {round} hung"));
+        let answered: Vec<_> = held.into_iter().filter_map(|task| task.unwrap()).collect();
+        let refused = answered.iter().filter(|answer| answer.is_err()).count();
+        assert_eq!(answered.len(), 100, "round {round}");
+        assert!(refused <= 20, "round {round}: {refused} refused");
+    }
+    // 100 held streams at 20 per connection need 5; cancelled ones may have made a few more.
+    assert!(
+        server.connections() <= 12,
+        "{} connections",
+        server.connections()
     );
 }
