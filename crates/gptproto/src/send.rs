@@ -232,12 +232,18 @@ impl Plan {
         self.timeouts.idle
     }
 
-    /// A fresh copy of the request (the body is shared, not copied).
-    fn request(&self) -> http::Request<Bytes> {
+    /// A fresh copy of the request (the body is shared, not copied), to `uri` (the planned one,
+    /// or a redirect's target), without the secrets once the credentials are dropped.
+    fn request(&self, uri: &Uri, credentials_dropped: bool) -> http::Request<Bytes> {
         let mut request = http::Request::new(self.body.clone());
         *request.method_mut() = self.method.clone();
-        *request.uri_mut() = self.uri.clone();
+        *request.uri_mut() = uri.clone();
         *request.headers_mut() = self.headers.clone();
+        if credentials_dropped {
+            for name in SECRET_HEADERS {
+                request.headers_mut().remove(name);
+            }
+        }
         request
     }
 
@@ -297,18 +303,15 @@ impl Plan {
         let mut uri = self.uri.clone();
         // Set once a redirect crossed to another origin: the credentials stay dropped.
         let mut credentials_dropped = false;
-        for hop in 0..=MAX_REDIRECTS {
+        for _ in 0..=MAX_REDIRECTS {
+            tracing::debug!(attempt = retries + 1, url = %redacted(&uri), "sending");
             // The request is built and handed over before the wait, so that no call in flight
             // holds one.
-            let sent = {
-                let request = if hop == 0 {
-                    self.request()
-                } else {
-                    self.request_to(&uri, credentials_dropped)
-                };
-                tracing::debug!(attempt = retries + 1, url = %redacted(&uri), "sending");
-                self.client.inner.connector.send(request)
-            };
+            let sent = self
+                .client
+                .inner
+                .connector
+                .send(self.request(&uri, credentials_dropped));
             let head_wait = step_wait(self.timeouts.response, TimeoutKind::Response, self.deadline);
             let response = match head_wait {
                 Some((wait, kind)) => match tokio::time::timeout(wait, sent).await {
@@ -397,19 +400,6 @@ fn resolve(base: &Uri, location: &str) -> Option<Uri> {
 }
 
 impl Plan {
-    /// The request again, to `target` (headers copied only now that a redirect happened),
-    /// without the secrets once the credentials are dropped.
-    fn request_to(&self, target: &Uri, credentials_dropped: bool) -> http::Request<Bytes> {
-        let mut request = self.request();
-        *request.uri_mut() = target.clone();
-        if credentials_dropped {
-            for name in SECRET_HEADERS {
-                request.headers_mut().remove(name);
-            }
-        }
-        request
-    }
-
     /// A redirect's request: secrets are dropped when the origin changes, and stay dropped.
     #[cfg(test)]
     fn redirected(
@@ -419,7 +409,7 @@ impl Plan {
         credentials_dropped: &mut bool,
     ) -> http::Request<Bytes> {
         crossing(from, &target, credentials_dropped);
-        self.request_to(&target, *credentials_dropped)
+        self.request(&target, *credentials_dropped)
     }
 }
 
@@ -561,7 +551,7 @@ mod tests {
         let other = plan.redirected(&from, "https://b.example/v1".parse().unwrap(), &mut dropped);
         assert!(!other.headers().contains_key("authorization"));
         assert_eq!(other.headers()["x-team"], "t");
-        assert_eq!(other.body(), plan.request().body());
+        assert_eq!(other.body(), plan.request(&from, false).body());
         // Back to the first origin after leaving it: still without credentials.
         let from: Uri = "https://b.example/v1".parse().unwrap();
         let back = plan.redirected(&from, "https://a.example/v1".parse().unwrap(), &mut dropped);

@@ -115,17 +115,17 @@ impl TestServer {
         let connections = Arc::new(AtomicUsize::new(0));
         let abandoned = Arc::new(AtomicUsize::new(0));
         let (stop, mut stopped) = watch::channel(false);
-        let acceptor = tls.as_ref().map(|(ca, options)| {
-            let mut config = ca.server_config();
-            if !options.http2 {
-                config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let (tls, acceptor, stream_limit) = match tls {
+            None => (None, None, None),
+            Some((ca, options)) => {
+                let mut config = ca.server_config();
+                if !options.http2 {
+                    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+                }
+                let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+                (Some(ca), Some(acceptor), options.max_concurrent_streams)
             }
-            tokio_rustls::TlsAcceptor::from(Arc::new(config))
-        });
-        let stream_limit = tls
-            .as_ref()
-            .and_then(|(_, options)| options.max_concurrent_streams);
-        let tls = tls.map(|(ca, _)| ca);
+        };
         let (recorded, counted, dropped) =
             (requests.clone(), connections.clone(), abandoned.clone());
         tokio::spawn(async move {

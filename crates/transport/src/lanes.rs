@@ -97,7 +97,7 @@ impl Lane {
     }
 
     /// Whether the lane takes one more stream: at most `limit`, and at most what the server
-    /// allows, read on this lane's connection or, until then, `learned` on the others.
+    /// allows, read on this lane's connection or, until then, `learned` on the origin's others.
     pub(crate) fn has_room(&self, limit: usize, learned: Option<usize>) -> bool {
         let server = self.server_limit().or(learned).unwrap_or(usize::MAX);
         self.in_flight() < limit.min(server)
@@ -152,7 +152,7 @@ impl Lane {
         self.connection = State::Idle;
     }
 
-    /// What an own connection's driver reads: the lane's streams in flight.
+    /// The lane's streams in flight, shared (what its connection's driver watches).
     pub(crate) fn load(&self) -> Arc<AtomicUsize> {
         self.in_flight.clone()
     }

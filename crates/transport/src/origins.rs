@@ -24,11 +24,13 @@
 //!
 //! Every connection the transport makes reports its ALPN here, so the knowledge follows the
 //! server: a connection that negotiates HTTP/1.1 turns an HTTP/2 origin to HTTP/1.1 and the
-//! reverse, and a failed connection makes the origin unknown again.
+//! reverse, and a failed connection makes the origin unknown again (unless its HTTP/2
+//! connections still work).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -75,6 +77,9 @@ enum Protocol {
 struct Origin {
     protocol: Protocol,
     lanes: Vec<Lane>,
+    /// The lowest stream limit the origin's connections have had once their settings were read:
+    /// what a lane whose own limit is not known yet is held to.
+    learned: Option<usize>,
 }
 
 impl Origin {
@@ -84,7 +89,7 @@ impl Origin {
 
     /// The lane with room for one more stream, a new one if all are full.
     fn lane_with_room(&mut self, limit: usize) -> usize {
-        let learned = self.lanes.iter().filter_map(Lane::server_limit).min();
+        let learned = self.learned;
         if let Some(free) = self
             .lanes
             .iter()
@@ -121,37 +126,36 @@ impl Registry {
         let origin = origins.entry(key.into()).or_insert_with(|| Origin {
             protocol: self.first,
             lanes: Vec::new(),
+            learned: None,
         });
         f(origin)
     }
 }
 
-/// What connections tell the [`Registry`] (a trait object, so that the connectors inside the
-/// pools need not name the pools' type).
-trait Report: Send + Sync {
+impl Registry {
     /// A connection to `key` was made; `h2` says whether it negotiated HTTP/2.
-    fn connected(&self, key: &str, h2: bool);
-    /// A connection to `key` failed: what was known may be stale.
-    fn failed(&self, key: &str);
-}
-
-impl Report for Registry {
     fn connected(&self, key: &str, h2: bool) {
         self.with(key, |origin| {
             origin.protocol = if h2 { Protocol::Http2 } else { Protocol::Http1 };
         });
     }
 
+    /// A connection to `key` failed: what was known may be stale, unless the origin's HTTP/2
+    /// connections still work.
     fn failed(&self, key: &str) {
         let first = self.first;
-        self.with(key, |origin| origin.protocol = first);
+        self.with(key, |origin| {
+            if !origin.lanes.iter().any(Lane::is_ready) {
+                origin.protocol = first;
+            }
+        });
     }
 }
 
 /// A connector that reports each connection's protocol (or failure) to the [`Registry`].
 pub(crate) struct Reporting<C> {
     inner: C,
-    registry: Weak<dyn Report>,
+    registry: Weak<Registry>,
 }
 
 impl<C: Clone> Clone for Reporting<C> {
@@ -241,6 +245,8 @@ pub(crate) struct Waiting {
 pub(crate) struct LaneJob {
     key: Box<str>,
     at: usize,
+    /// The lane's streams in flight, which its connection's driver watches.
+    in_flight: Arc<AtomicUsize>,
     /// A probe: the origin's protocol is not known yet.
     probe: bool,
     registry: Weak<Registry>,
@@ -255,11 +261,17 @@ impl LaneJob {
             return;
         };
         registry.with(&self.key, |origin| {
-            if let Some(lane) = origin.lanes.get_mut(self.at) {
-                match made {
-                    Some((sender, limit)) => lane.connected(sender, limit),
-                    None => lane.failed(),
+            let Some(lane) = origin.lanes.get_mut(self.at) else {
+                return;
+            };
+            match made {
+                Some((sender, limit)) => {
+                    lane.connected(sender, limit);
+                    if let Some(read) = lane.server_limit() {
+                        origin.learned = Some(origin.learned.map_or(read, |known| known.min(read)));
+                    }
                 }
+                None => lane.failed(),
             }
         });
     }
@@ -297,10 +309,9 @@ where
                 _ => Protocol::Unknown,
             },
         });
-        let weak: Weak<dyn Report> = Arc::downgrade(&registry) as Weak<Registry>;
         let reporting = |offered| Reporting {
             inner: connector(offered),
-            registry: weak.clone(),
+            registry: Arc::downgrade(&registry),
         };
         Self {
             shared: build(reporting((http1, http2))),
@@ -323,9 +334,7 @@ where
     /// the lane's connection failed, a few times), else through the shared pool.
     pub(crate) async fn after_wait(&self, key: &str, mut waiting: Waiting) -> Dispatched {
         for _ in 0..MAX_WAITS {
-            if let Some(job) = waiting.connect.take() {
-                tokio::spawn(self.connect_lane(job, waiting.request.uri()));
-            }
+            self.start_connecting(&mut waiting);
             // An error means the lane's connection was let go: look again all the same.
             let _ = waiting.changed.changed().await;
             let Waiting {
@@ -341,11 +350,17 @@ where
                 Routed::Waiting(again) => waiting = again,
             }
         }
+        self.start_connecting(&mut waiting);
+        // No lane came up for this request: send it as hyper-util would.
+        self.pooled(waiting.request)
+    }
+
+    /// Has the connection made that `waiting` is to make, if any (in a task of its own, so
+    /// that the request's cancellation does not strand the others waiting for it).
+    fn start_connecting(&self, waiting: &mut Waiting) {
         if let Some(job) = waiting.connect.take() {
             tokio::spawn(self.connect_lane(job, waiting.request.uri()));
         }
-        // No lane came up for this request: send it as hyper-util would.
-        self.pooled(waiting.request)
     }
 
     fn pooled(&self, request: http::Request<Full<Bytes>>) -> Dispatched {
@@ -364,10 +379,6 @@ where
         request: http::Request<Full<Bytes>>,
         first_time: bool,
     ) -> Routed {
-        // A failed connection made the origin unknown, but its lanes still work: HTTP/2 it is.
-        if origin.protocol == Protocol::Unknown && origin.lanes.iter().any(Lane::is_ready) {
-            origin.protocol = Protocol::Http2;
-        }
         let at = match origin.protocol {
             Protocol::Http1 => return Routed::Sent(self.pooled(request)),
             Protocol::Unknown if !first_time => return Routed::Sent(self.pooled(request)),
@@ -397,6 +408,7 @@ where
                 connect: connect.then(|| LaneJob {
                     key: key.into(),
                     at,
+                    in_flight: origin.lanes[at].load(),
                     probe: origin.protocol == Protocol::Unknown,
                     registry: Arc::downgrade(&self.registry),
                     finished: false,
@@ -418,9 +430,7 @@ where
         };
         let destination = destination(uri);
         let idle_timeout = self.idle_timeout;
-        let in_flight = self
-            .registry
-            .with(&job.key, |origin| origin.lanes.get(job.at).map(Lane::load));
+        let in_flight = job.in_flight.clone();
         async move {
             let made = async {
                 let destination = destination.ok_or("no destination")?;
@@ -430,7 +440,6 @@ where
                 if !io.connected().is_negotiated_h2() {
                     return Err("the server chose HTTP/1.1".into());
                 }
-                let in_flight = in_flight.ok_or("the lane is gone")?;
                 Ok::<_, BoxError>(lanes::handshake(io, idle_timeout, in_flight).await?)
             }
             .await;

@@ -2,7 +2,7 @@
 //! (this benchmark binary, re-run with [`CHILD`]), opens the streams concurrently, waits for
 //! every stream's first chunk, then reports its peak resident set (`VmHWM`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use bytes::Bytes;
@@ -50,12 +50,7 @@ pub(crate) fn compare(streams: usize) {
 }
 
 fn compare_at(target: &Target, clients: &[&str], streams: usize, setting: &str) {
-    let ca_file = target.ca_pem.as_ref().map(|pem| {
-        let path =
-            std::env::temp_dir().join(format!("gptproto-bench-ca-{}.pem", std::process::id()));
-        std::fs::write(&path, pem).expect("write the CA file");
-        path
-    });
+    let ca_file = target.ca_pem.as_ref().map(|_| ca_file(target));
     let mut peaks = vec![Vec::new(); clients.len()];
     let mut baselines = vec![Vec::new(); clients.len()];
     for _ in 0..ROUNDS {
@@ -105,26 +100,32 @@ fn first_chunk() -> Bytes {
     ))
 }
 
-/// Runs only the stalling server, printing its address, until killed.
+/// Runs only the stalling server, printing its origin (and, with TLS, the file of the CA to
+/// trust) for a child run apart, until killed.
 pub(crate) fn serve(tls: bool) {
     raise_open_files_limit();
     if tls {
         let ca = TestCa::new();
-        let path = std::env::temp_dir().join("gptproto-bench-ca.pem");
-        std::fs::write(&path, ca.root_pem()).expect("write the CA file");
-        let address = server::start_tls(Script::Stall(first_chunk()), &ca);
-        println!("{} {}", Target::tls(address, "").origin, path.display());
-        loop {
-            std::thread::park();
-        }
+        let target = Target::tls(
+            server::start_tls(Script::Stall(first_chunk()), &ca),
+            ca.root_pem(),
+        );
+        println!("{} {}", target.origin, ca_file(&target).display());
+    } else {
+        let target = Target::plain(server::start(Script::Stall(first_chunk())));
+        println!("{}", target.origin);
     }
-    println!(
-        "{}",
-        Target::plain(server::start(Script::Stall(first_chunk()))).origin
-    );
     loop {
         std::thread::park();
     }
+}
+
+/// Writes the target's CA certificate where a child can read it; returns the file's path.
+fn ca_file(target: &Target) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("gptproto-bench-ca-{}.pem", std::process::id()));
+    let pem = target.ca_pem.as_deref().expect("a TLS target");
+    std::fs::write(&path, pem).expect("write the CA file");
+    path
 }
 
 fn median(values: &mut [u64]) -> u64 {

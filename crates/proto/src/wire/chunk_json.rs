@@ -240,6 +240,16 @@ impl Decoder {
         Self::serde(reader).map(Some)
     }
 
+    /// An unsigned integer, `null` read as 0 (the wire types' `lenient::null_as_default`).
+    #[inline(always)]
+    pub(super) fn count(reader: &mut JsonReader<'_>) -> JsonResult<u64> {
+        if reader.eat_null()? {
+            Ok(0)
+        } else {
+            reader.u64()
+        }
+    }
+
     /// A `usage` object, or `None` for `null`: the token counts read in place (every
     /// non-streamed answer has them), the details and unknown fields through serde_json.
     pub(super) fn opt_usage(reader: &mut JsonReader<'_>) -> JsonResult<Option<Usage>> {
@@ -254,17 +264,10 @@ impl Decoder {
                 b'p' => 0, b'c' => 1, b't' => 2, b'p' => 3, b'c' => 4,
             ]);
             seen.first(index, reader, &USAGE_FIELDS)?;
-            let count = |reader: &mut JsonReader<'_>| -> JsonResult<u64> {
-                if reader.eat_null()? {
-                    Ok(0)
-                } else {
-                    reader.u64()
-                }
-            };
             match index {
-                0 => usage.prompt_tokens = count(reader)?,
-                1 => usage.completion_tokens = count(reader)?,
-                2 => usage.total_tokens = count(reader)?,
+                0 => usage.prompt_tokens = Self::count(reader)?,
+                1 => usage.completion_tokens = Self::count(reader)?,
+                2 => usage.total_tokens = Self::count(reader)?,
                 3 => usage.prompt_tokens_details = Self::serde_opt(reader)?,
                 _ => usage.completion_tokens_details = Self::serde_opt(reader)?,
             }
@@ -316,7 +319,7 @@ impl Decoder {
                         Self::opt_wire(reader, ObjectKind::from_wire)?.unwrap_or_default()
                     };
                 }
-                2 => chunk.created = if reader.eat_null()? { 0 } else { reader.u64()? },
+                2 => chunk.created = Self::count(reader)?,
                 3 => chunk.model = self.opt_text(reader)?.unwrap_or_default(),
                 4 => {
                     chunk.service_tier = if reader.string_is("default") {

@@ -78,7 +78,7 @@ impl Decoder {
                         Self::opt_wire(reader, ObjectKind::from_wire)?.unwrap_or_default()
                     };
                 }
-                2 => completion.created = if reader.eat_null()? { 0 } else { reader.u64()? },
+                2 => completion.created = Self::count(reader)?,
                 3 => completion.model = owned(self.opt_text(reader)?).unwrap_or_default(),
                 4 => {
                     if !reader.eat_null()? {
