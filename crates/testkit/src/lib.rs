@@ -1,27 +1,32 @@
 //! The in-repo test server: a real hyper server on a loopback TCP port, optionally behind TLS
 //! with a certificate authority made by rcgen, answering each request with a scripted
-//! [`Reply`] and recording what it received. Also a minimal HTTP `CONNECT` proxy.
+//! [`Reply`] and recording what it received. Also a minimal HTTP `CONNECT` proxy, and an
+//! HTTP/2 server that writes its frames itself ([`FrameServer`]) for GOAWAY and refused streams
+//! on cue, and a real nginx in front of it ([`Nginx`]).
 //!
 //! Used by the client's, the CLI's and the benchmarks' tests; not published.
 
+mod frame_server;
+mod nginx;
 mod proxy;
 mod reply;
+mod serve;
 mod tls;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Uri};
-use http_body_util::BodyExt;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use serve::Shared;
+
+pub use frame_server::{FRAME_SERVER_BODY, FrameScript, FrameServer};
+pub use nginx::{Nginx, NginxSite, REQUIRE_NGINX};
 pub use proxy::TestProxy;
 pub use reply::{Ending, Reply, sse_body};
 pub use tls::TestCa;
@@ -55,7 +60,7 @@ impl Recorded {
     }
 }
 
-type Handler = dyn Fn(&Recorded) -> Reply + Send + Sync;
+pub(crate) type Handler = dyn Fn(&Recorded) -> Reply + Send + Sync;
 
 /// How a TLS test server differs from the defaults.
 #[derive(Debug, Clone)]
@@ -64,6 +69,9 @@ pub struct TlsOptions {
     pub http2: bool,
     /// The server's `SETTINGS_MAX_CONCURRENT_STREAMS` (hyper's default, 200, when `None`).
     pub max_concurrent_streams: Option<u32>,
+    /// Shuts a connection down gracefully (a GOAWAY on HTTP/2) once it has carried no request
+    /// for this long, as nginx's `keepalive_timeout` does. `None` (the default): kept open.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for TlsOptions {
@@ -71,19 +79,27 @@ impl Default for TlsOptions {
         Self {
             http2: true,
             max_concurrent_streams: None,
+            idle_timeout: None,
         }
     }
 }
 
 /// A running test server. Stops when dropped.
-#[derive(Debug)]
 pub struct TestServer {
     address: SocketAddr,
     tls: Option<TestCa>,
-    requests: Arc<Mutex<Vec<Recorded>>>,
-    connections: Arc<AtomicUsize>,
-    abandoned: Arc<AtomicUsize>,
-    stop: watch::Sender<bool>,
+    shared: Arc<Shared>,
+    /// Stops the current listener and its connections (replaced by [`TestServer::restart`]).
+    stop: Mutex<watch::Sender<bool>>,
+}
+
+impl std::fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServer")
+            .field("address", &self.address)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl TestServer {
@@ -111,75 +127,35 @@ impl TestServer {
             .await
             .expect("bind a loopback port");
         let address = listener.local_addr().expect("bound address");
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let connections = Arc::new(AtomicUsize::new(0));
-        let abandoned = Arc::new(AtomicUsize::new(0));
-        let (stop, mut stopped) = watch::channel(false);
-        let (tls, acceptor, stream_limit) = match tls {
-            None => (None, None, None),
+        let (tls, acceptor, options) = match tls {
+            None => (None, None, TlsOptions::default()),
             Some((ca, options)) => {
                 let mut config = ca.server_config();
                 if !options.http2 {
                     config.alpn_protocols = vec![b"http/1.1".to_vec()];
                 }
                 let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-                (Some(ca), Some(acceptor), options.max_concurrent_streams)
+                (Some(ca), Some(acceptor), options)
             }
         };
-        let (recorded, counted, dropped) =
-            (requests.clone(), connections.clone(), abandoned.clone());
-        tokio::spawn(async move {
-            loop {
-                let (tcp, _) = tokio::select! {
-                    accepted = listener.accept() => match accepted {
-                        Ok(accepted) => accepted,
-                        Err(_) => continue,
-                    },
-                    _ = stopped.changed() => return,
-                };
-                let _ = tcp.set_nodelay(true);
-                counted.fetch_add(1, Ordering::SeqCst);
-                let handler = handler.clone();
-                let recorded = recorded.clone();
-                let dropped = dropped.clone();
-                let acceptor = acceptor.clone();
-                let mut stopped = stopped.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |request| {
-                        let handler = handler.clone();
-                        let recorded = recorded.clone();
-                        let dropped = dropped.clone();
-                        async move {
-                            Ok::<_, Infallible>(answer(request, &handler, &recorded, dropped).await)
-                        }
-                    });
-                    let mut builder = auto::Builder::new(TokioExecutor::new());
-                    if let Some(limit) = stream_limit {
-                        builder.http2().max_concurrent_streams(limit);
-                    }
-                    match acceptor {
-                        Some(acceptor) => {
-                            let Ok(tls) = acceptor.accept(tcp).await else {
-                                return;
-                            };
-                            let connection = builder.serve_connection(TokioIo::new(tls), service);
-                            tokio::select! { _ = connection => {}, _ = stopped.changed() => {} }
-                        }
-                        None => {
-                            let connection = builder.serve_connection(TokioIo::new(tcp), service);
-                            tokio::select! { _ = connection => {}, _ = stopped.changed() => {} }
-                        }
-                    }
-                });
-            }
+        let shared = Arc::new(Shared {
+            handler,
+            recorded: Mutex::new(Vec::new()),
+            accepted: AtomicUsize::new(0),
+            open: AtomicUsize::new(0),
+            abandoned: Arc::new(AtomicUsize::new(0)),
+            acceptor,
+            stream_limit: options.max_concurrent_streams,
+            idle_timeout: options.idle_timeout,
+            goaway: watch::Sender::new(0),
         });
+        let (stop, stopped) = watch::channel(false);
+        serve::accept_loop(listener, shared.clone(), stopped);
         Self {
             address,
             tls,
-            requests,
-            connections,
-            abandoned,
-            stop,
+            shared,
+            stop: Mutex::new(stop),
         }
     }
 
@@ -203,55 +179,54 @@ impl TestServer {
 
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<Recorded> {
-        self.requests.lock().expect("not poisoned").clone()
+        self.shared.recorded.lock().expect("not poisoned").clone()
     }
 
     /// How many replies the client stopped reading before their end (a dropped stream, a
     /// cancelled call).
     pub fn abandoned(&self) -> usize {
-        self.abandoned.load(Ordering::SeqCst)
+        self.shared.abandoned.load(Ordering::SeqCst)
     }
 
     /// How many TCP connections were accepted.
     pub fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
+        self.shared.accepted.load(Ordering::SeqCst)
+    }
+
+    /// How many connections are open now.
+    pub fn open_connections(&self) -> usize {
+        self.shared.open.load(Ordering::SeqCst)
+    }
+
+    /// Shuts every open connection down gracefully, as `nginx -s reload` does: on HTTP/2 a
+    /// GOAWAY, the streams in flight finish, then the connection closes (on HTTP/1.1 the
+    /// connection closes after its request). New connections are served as before.
+    pub fn goaway(&self) {
+        self.shared
+            .goaway
+            .send_modify(|generation| *generation += 1);
+    }
+
+    /// Stops listening and closes every connection at once, without a GOAWAY or a TLS
+    /// close_notify: a killed server. [`TestServer::restart`] listens again.
+    pub fn stop(&self) {
+        let _ = self.stop.lock().expect("not poisoned").send(true);
+    }
+
+    /// Listens again on the same port after [`TestServer::stop`].
+    pub async fn restart(&self) {
+        self.stop();
+        let listener = TcpListener::bind(self.address)
+            .await
+            .expect("bind the same port again");
+        let (stop, stopped) = watch::channel(false);
+        *self.stop.lock().expect("not poisoned") = stop;
+        serve::accept_loop(listener, self.shared.clone(), stopped);
     }
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        let _ = self.stop.send(true);
+        self.stop();
     }
-}
-
-async fn answer(
-    request: http::Request<hyper::body::Incoming>,
-    handler: &Arc<Handler>,
-    recorded: &Arc<Mutex<Vec<Recorded>>>,
-    abandoned: Arc<AtomicUsize>,
-) -> http::Response<reply::ReplyBody> {
-    let (parts, body) = request.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let request = {
-        let mut requests = recorded.lock().expect("not poisoned");
-        let request = Recorded {
-            index: requests.len(),
-            method: parts.method,
-            uri: parts.uri,
-            headers: parts.headers,
-            body,
-            version: parts.version,
-        };
-        requests.push(request.clone());
-        request
-    };
-    let reply = handler(&request);
-    if !reply.head_delay().is_zero() {
-        tokio::time::sleep(reply.head_delay()).await;
-    }
-    reply.into_response(abandoned)
 }

@@ -10,6 +10,8 @@ use http_body::Frame;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use crate::serve::Busy;
+
 /// How a reply's body ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
@@ -114,6 +116,7 @@ impl Reply {
     pub(crate) fn into_response(
         self,
         abandoned: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        busy: Busy,
     ) -> http::Response<ReplyBody> {
         let (sender, receiver) = mpsc::channel(1);
         let mut builder = http::Response::builder().status(self.status);
@@ -124,6 +127,7 @@ impl Reply {
             .body(ReplyBody {
                 receiver,
                 held_error: None,
+                _busy: busy,
             })
             .expect("a valid response");
         tokio::spawn(async move {
@@ -167,6 +171,8 @@ pub(crate) struct ReplyBody {
     /// pending, so the data before an abort always reaches the client (without this, a loaded
     /// machine let hyper see the error first and drop the unflushed data: a flaky test).
     held_error: Option<std::io::Error>,
+    /// The request counts as in flight on its connection until its body ends or is dropped.
+    _busy: Busy,
 }
 
 impl http_body::Body for ReplyBody {

@@ -13,6 +13,8 @@ pub struct TestCa {
     root_pem: String,
     server_chain: Vec<CertificateDer<'static>>,
     server_key: Arc<Vec<u8>>,
+    server_chain_pem: String,
+    server_key_pem: String,
 }
 
 impl TestCa {
@@ -35,6 +37,8 @@ impl TestCa {
             root_pem: ca.pem(),
             server_chain: vec![server.der().clone(), ca.der().clone()],
             server_key: Arc::new(server_key.serialize_der()),
+            server_chain_pem: server.pem() + &ca.pem(),
+            server_key_pem: server_key.serialize_pem(),
         }
     }
 
@@ -46,6 +50,17 @@ impl TestCa {
     /// The CA's certificate in PEM.
     pub fn root_pem(&self) -> &str {
         &self.root_pem
+    }
+
+    /// The server's certificate chain in PEM (the server's certificate, then the CA's): what
+    /// another server (nginx) presents for `localhost`.
+    pub fn server_chain_pem(&self) -> &str {
+        &self.server_chain_pem
+    }
+
+    /// The server certificate's private key in PEM (PKCS #8).
+    pub fn server_key_pem(&self) -> &str {
+        &self.server_key_pem
     }
 
     /// A root store holding only this CA.
