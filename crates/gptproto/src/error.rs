@@ -186,6 +186,12 @@ impl Error {
         matches!(&self.inner.kind, Kind::Transport(error) if error.is_connect())
     }
 
+    /// The server's TLS certificate was not trusted (unknown issuer, expired, another name):
+    /// not retried; trust its CA with [`Roots`](crate::Roots) to go on.
+    pub fn is_certificate(&self) -> bool {
+        matches!(&self.inner.kind, Kind::Transport(error) if error.is_certificate())
+    }
+
     /// The network failed: no connection, a connection lost, or a body that broke midway.
     pub fn is_network(&self) -> bool {
         matches!(

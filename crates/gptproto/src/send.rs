@@ -324,10 +324,12 @@ impl Plan {
             };
             let response = response.map_err(|error| {
                 tracing::debug!(%error, "transport error");
+                // Retrying cannot fix these.
                 if matches!(
                     error.kind(),
                     gptproto_transport::TransportErrorKind::Config
                         | gptproto_transport::TransportErrorKind::InsecureScheme
+                        | gptproto_transport::TransportErrorKind::Certificate
                 ) {
                     Failed::Final(Error::transport(error))
                 } else {

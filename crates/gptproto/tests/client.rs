@@ -578,11 +578,14 @@ async fn tls_with_the_test_ca_and_an_untrusted_certificate_refused() {
         .proxy(Proxy::none())
         .build()
         .unwrap();
-    let error = untrusted.chat(request()).max_retries(0).await.unwrap_err();
+    // With the default retries: a certificate that is not trusted is not retried.
+    let error = untrusted.chat(request()).await.unwrap_err();
     assert!(
-        error.is_connect() && !error.may_have_reached_server(),
+        error.is_certificate() && error.is_connect() && !error.may_have_reached_server(),
         "{error}"
     );
+    assert_eq!(error.attempts(), 1, "{error}");
+    assert!(error.to_string().contains("not trusted"), "{error}");
     assert_eq!(server.requests().len(), 1);
 }
 

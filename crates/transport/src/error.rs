@@ -4,6 +4,9 @@
 use std::error::Error as StdError;
 use std::fmt;
 
+/// A boxed error of any kind.
+pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
+
 /// A failure of the HTTP transport.
 ///
 /// The [`kind`](Self::kind) tells whether the request could have reached the server, which
@@ -22,6 +25,9 @@ pub enum TransportErrorKind {
     /// No connection could be made (DNS, refused, TLS handshake, proxy tunnel): the request
     /// was not sent.
     Connect,
+    /// The server's TLS certificate was not trusted (unknown issuer, expired, another name):
+    /// the request was not sent, and sending it again will not help until the roots change.
+    Certificate,
     /// The connection failed after the request started: it may have reached the server.
     Request,
     /// Reading the response body failed: the response had started.
@@ -84,9 +90,28 @@ impl TransportError {
         self.kind
     }
 
-    /// No connection could be made.
+    /// No connection could be made (a certificate that was not trusted included).
     pub fn is_connect(&self) -> bool {
-        self.kind == TransportErrorKind::Connect
+        matches!(
+            self.kind,
+            TransportErrorKind::Connect | TransportErrorKind::Certificate
+        )
+    }
+
+    /// The server's TLS certificate was not trusted: not worth retrying.
+    pub fn is_certificate(&self) -> bool {
+        self.kind == TransportErrorKind::Certificate
+    }
+
+    /// Adds which roots were trusted to a certificate error, and how to trust another CA.
+    pub(crate) fn with_roots(mut self, roots: &str) -> Self {
+        if self.kind == TransportErrorKind::Certificate {
+            self.message = format!(
+                "the server's TLS certificate is not trusted (trusted roots: {roots}; to trust a \
+                 private or corporate CA, add its certificate to them)"
+            );
+        }
+        self
     }
 
     /// Reading the body failed.
@@ -144,4 +169,43 @@ impl StdError for TransportError {
             .as_deref()
             .map(|source| source as &(dyn StdError + 'static))
     }
+}
+
+/// A failure to connect, classified: a certificate that was not trusted is
+/// [`TransportErrorKind::Certificate`], anything else [`TransportErrorKind::Connect`].
+pub(crate) fn connect_error(message: &str, source: BoxError) -> TransportError {
+    let kind = if is_untrusted_certificate(&*source) {
+        TransportErrorKind::Certificate
+    } else {
+        TransportErrorKind::Connect
+    };
+    TransportError::new(kind, message).with_source(source)
+}
+
+/// Whether rustls refused the server's certificate somewhere in `error`'s chain.
+fn is_untrusted_certificate(error: &(dyn StdError + 'static)) -> bool {
+    causes(error).any(|cause| {
+        matches!(
+            cause.downcast_ref::<rustls::Error>(),
+            Some(
+                rustls::Error::InvalidCertificate(_)
+                    | rustls::Error::NoCertificatesPresented
+                    | rustls::Error::UnsupportedNameType
+            )
+        )
+    })
+}
+
+/// `error` and its causes. An `io::Error` wrapping another error is followed into it (its
+/// `source` skips the wrapped error itself, and hyper-rustls wraps rustls's error in two).
+pub(crate) fn causes<'a>(
+    error: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(
+        Some(error),
+        |&error: &&'a (dyn StdError + 'static)| match error.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as &(dyn StdError + 'static)),
+            None => error.source(),
+        },
+    )
 }

@@ -13,7 +13,7 @@ use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::lanes::{Slot, SlotBody};
-use crate::origins::{Dispatched, Head, Origins, Routed, origin_key};
+use crate::origins::{Origins, Routed, origin_key};
 use crate::proxy::{Proxy, ProxyConnector};
 use crate::tls::{self, Roots};
 use crate::{
@@ -34,6 +34,8 @@ pub struct HyperTransport {
     plain: Client<ProxyConnector, Full<Bytes>>,
     proxy: Proxy,
     allow_insecure_http: bool,
+    /// The roots trusted, in words: what a certificate error names.
+    roots: Arc<str>,
 }
 
 impl fmt::Debug for HyperTransport {
@@ -185,6 +187,7 @@ impl HyperTransportBuilder {
             plain: pool.build(proxied),
             proxy: self.proxy,
             allow_insecure_http: self.allow_insecure_http,
+            roots: self.roots.describe().into(),
         })
     }
 }
@@ -244,15 +247,13 @@ impl HttpConnector for HyperTransport {
         if let Err(error) = self.check_scheme(request.uri()) {
             return Box::pin(std::future::ready(Err(error)));
         }
-        let mut request = request.map(Full::new);
-        if request.uri().scheme_str() == Some("http")
-            && let Some((_, Some(auth))) = self.proxy.intercept(request.uri())
-        {
-            request
-                .headers_mut()
-                .insert(http::header::PROXY_AUTHORIZATION, auth);
-        }
         if request.uri().scheme_str() == Some("http") {
+            let mut request = request.map(Full::new);
+            if let Some((_, Some(auth))) = self.proxy.intercept(request.uri()) {
+                request
+                    .headers_mut()
+                    .insert(http::header::PROXY_AUTHORIZATION, auth);
+            }
             let response = self.plain.request(request);
             return Box::pin(async move {
                 Ok(read_head(response.await)?.map(|body| boxed(body, None)))
@@ -265,61 +266,41 @@ impl HttpConnector for HyperTransport {
                 return Box::pin(std::future::ready(Err(error)));
             }
         };
+        let roots = self.roots.clone();
         let key = origin_key(request.uri()).unwrap_or_default();
-        // Most requests go at once, and their future holds only the response's; a request
-        // waiting for a lane's connection (its origin's first) has a larger one of its own.
-        match origins.dispatch(&key, request) {
-            Routed::Sent(dispatched) => Box::pin(head(dispatched)),
-            Routed::Waiting(waiting) => Box::pin(async move {
-                let dispatched = origins.after_wait(&key, waiting).await;
-                head(dispatched).await
+        // Most requests go at once, and their future holds only the response's; one that goes
+        // on a lane holds its request until the head, to send it again if it was turned away.
+        match origins.route(&key, false) {
+            Routed::Pool => {
+                let response = origins.pooled(request.map(Full::new));
+                Box::pin(async move {
+                    let head =
+                        read_head(response.await).map_err(|error| error.with_roots(&roots))?;
+                    Ok(head.map(|body| boxed(body, None)))
+                })
+            }
+            routed => Box::pin(async move {
+                let (head, slot) = origins
+                    .on_lanes(key, request, routed)
+                    .await
+                    .map_err(|error| error.with_roots(&roots))?;
+                Ok(head.map(|body| boxed(body, slot)))
             }),
         }
     }
 }
 
-/// Waits for the response head of a dispatched request; the body keeps the lane slot.
-async fn head(dispatched: Dispatched) -> Result<http::Response<ResponseBody>, TransportError> {
-    let Dispatched { head, slot } = dispatched;
-    let response = match head {
-        Head::Pool(response) => read_head(response.await)?,
-        Head::Lane(mut sender, request) => {
-            sender.send_request(request).await.map_err(lane_error)?
-        }
-    };
-    Ok(response.map(|body| boxed(body, slot)))
-}
-
 /// The response head, or the error classified: whether the request may have been sent.
-fn read_head(
+pub(crate) fn read_head(
     response: Result<http::Response<Incoming>, hyper_util::client::legacy::Error>,
 ) -> Result<http::Response<Incoming>, TransportError> {
     response.map_err(|error| {
-        let kind = if error.is_connect() {
-            TransportErrorKind::Connect
+        if error.is_connect() {
+            crate::error::connect_error("connection failed", Box::new(error))
         } else {
-            TransportErrorKind::Request
-        };
-        let what = if error.is_connect() {
-            "connection failed"
-        } else {
-            "request failed"
-        };
-        TransportError::new(kind, what).with_source(error)
+            TransportError::new(TransportErrorKind::Request, "request failed").with_source(error)
+        }
     })
-}
-
-/// An own HTTP/2 lane's error: not sent when the connection closed first, else maybe sent.
-fn lane_error(error: hyper::Error) -> TransportError {
-    if error.is_canceled() || error.is_closed() {
-        TransportError::new(
-            TransportErrorKind::Connect,
-            "the HTTP/2 connection closed before the request was sent",
-        )
-        .with_source(error)
-    } else {
-        TransportError::new(TransportErrorKind::Request, "request failed").with_source(error)
-    }
 }
 
 fn boxed(body: Incoming, slot: Option<Slot>) -> ResponseBody {

@@ -1,15 +1,24 @@
-//! HTTP/2 lanes: the connections of one origin, each carrying at most so many streams.
+//! HTTP/2 lanes at run time: the [`Routing`] behind its lock, the place a stream holds on its
+//! lane, and the task that drives each lane's connection.
 //!
-//! A lane is one HTTP/2 connection made with hyper's connection API, opened when the lanes
-//! before it are full: a request on it costs hyper's stream and one small future (not a pooled
-//! client's checkout), and its room follows the server's `SETTINGS_MAX_CONCURRENT_STREAMS` as
-//! hyper reads it. A lane's connection closes once it has carried no stream for the pool's
-//! idle timeout, and is made again when needed.
+//! A lane is one HTTP/2 connection made with hyper's connection API. Its task ([`LaneTask`])
+//! polls hyper's request side of it (hyper runs the I/O in a task of its own) and tells the
+//! routing what happens to it:
+//! - once the server's settings are read (at most [`SETTINGS_WAIT`] after the handshake), the
+//!   lane opens, holding the server's stream limit; later changes of that limit follow;
+//! - when the connection ends or takes no new stream (the server's GOAWAY, EOF, an error), the
+//!   lane is closed at once and the connection dropped, so requests queued on it come back
+//!   unsent (see `origins.rs`) instead of waiting on a channel nothing reads;
+//! - once it has carried no stream for the idle timeout, it is closed the same way.
+//!
+//! **Lock order.** The table's lock is the transport's only lock. It is never held while
+//! another is taken: hyper's connection (and its stream limit, behind h2's lock) is read by
+//! the lane's task outside it. Dropping a link under it (a hyper sender, a watch sender) wakes
+//! tasks but takes none of ours.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -19,269 +28,331 @@ use http_body_util::Full;
 use hyper::client::conn::http2;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::watch;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
+
+use crate::routing::{LaneId, Protocol, Routing};
+
+#[cfg(test)]
+mod tests;
+
+/// What sends on an open lane.
+pub(crate) type Sender = http2::SendRequest<Full<Bytes>>;
+
+/// What the requests waiting for a lane's connection watch: `Some` error when it could not be
+/// made; the sender dropped (the lane opened, or its server chose HTTP/1.1) to look again.
+pub(crate) type Waiters = watch::Sender<Option<SharedError>>;
 
 /// What hyper is told the server's stream limit is until the server's settings say: a value no
-/// server sends, so that a changed value means the settings were read ([`read_settings`]).
-const UNREAD: usize = 1_048_583;
+/// server sends, so that a changed value means the settings were read. hyper reads the
+/// settings in a task of its own and tells no one; the lane's task looks at the limit.
+/// `lane_task_reads_the_servers_settings` pins this behaviour of h2.
+pub(crate) const UNREAD: usize = 1_048_583;
 
 /// How long a new connection waits for the server's settings before it is used anyway (they
 /// are the server's first frame, so they come within a round trip).
-const SETTINGS_WAIT: Duration = Duration::from_secs(2);
+pub(crate) const SETTINGS_WAIT: Duration = Duration::from_secs(2);
 
-/// A lane: a connection, and the streams in flight on it (waiting ones included).
-pub(crate) struct Lane {
-    connection: State,
-    in_flight: Arc<AtomicUsize>,
+/// The routing of a transport's HTTPS requests, shared by the transport, its lanes' tasks and
+/// the slots of its streams.
+pub(crate) struct Table {
+    routing: Mutex<Routing<Waiters, Sender>>,
 }
 
-/// The state of a lane's connection.
-enum State {
-    /// Not connected (yet, or any more).
-    Idle,
-    /// Being connected; dropping the sender wakes the requests waiting for it.
-    Connecting(watch::Sender<()>),
-    Ready {
-        sender: http2::SendRequest<Full<Bytes>>,
-        limit: Arc<dyn StreamLimit>,
-    },
-}
-
-/// What a request finds on its lane.
-pub(crate) enum Found {
-    /// The lane's connection, to send the request on (in the caller's future, so that a
-    /// request costs one allocation).
-    Sent(
-        http2::SendRequest<Full<Bytes>>,
-        http::Request<Full<Bytes>>,
-        Slot,
-    ),
-    /// The lane is connecting: wait for it, holding a place on it (so that the requests
-    /// after this one fill other lanes). `connect` is set for the request that started the
-    /// connection: it has the connection made.
-    Wait {
-        request: http::Request<Full<Bytes>>,
-        changed: watch::Receiver<()>,
-        reserved: Slot,
-        connect: bool,
-    },
-}
-
-impl Lane {
-    pub(crate) fn new() -> Self {
+impl Table {
+    pub(crate) fn new(first: Protocol, streams_per_connection: usize) -> Self {
         Self {
-            connection: State::Idle,
-            in_flight: Arc::default(),
+            routing: Mutex::new(Routing::new(first, streams_per_connection)),
         }
     }
 
-    /// Whether the lane has an open connection.
-    pub(crate) fn is_ready(&self) -> bool {
-        matches!(&self.connection, State::Ready { sender, .. } if !sender.is_closed())
-    }
-
-    pub(crate) fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Relaxed)
-    }
-
-    /// The server's stream limit on this lane's connection, once its settings are read
-    /// (`usize::MAX` when the server sets none).
-    pub(crate) fn server_limit(&self) -> Option<usize> {
-        match &self.connection {
-            State::Ready { limit, .. } => {
-                let max = limit.max_streams();
-                (max != UNREAD).then_some(max.max(1))
-            }
-            _ => None,
-        }
-    }
-
-    /// Whether the lane takes one more stream: at most `limit`, and at most what the server
-    /// allows, read on this lane's connection or, until then, `learned` on the origin's others.
-    pub(crate) fn has_room(&self, limit: usize, learned: Option<usize>) -> bool {
-        let server = self.server_limit().or(learned).unwrap_or(usize::MAX);
-        self.in_flight() < limit.min(server)
-    }
-
-    /// A place on this lane for one stream.
-    pub(crate) fn slot(&self) -> Slot {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        Slot(self.in_flight.clone())
-    }
-
-    /// Sends `request` on this lane, or says to wait for its connection.
-    pub(crate) fn send(&mut self, mut request: http::Request<Full<Bytes>>) -> Found {
-        match &mut self.connection {
-            State::Ready { sender, .. } if !sender.is_closed() => {
-                *request.version_mut() = http::Version::HTTP_2;
-                Found::Sent(sender.clone(), request, self.slot())
-            }
-            State::Connecting(connecting) => {
-                let changed = connecting.subscribe();
-                Found::Wait {
-                    request,
-                    changed,
-                    reserved: self.slot(),
-                    connect: false,
-                }
-            }
-            State::Idle | State::Ready { .. } => {
-                let (connecting, changed) = watch::channel(());
-                self.connection = State::Connecting(connecting);
-                Found::Wait {
-                    request,
-                    changed,
-                    reserved: self.slot(),
-                    connect: true,
-                }
-            }
-        }
-    }
-
-    /// The lane's connection is made: `sender` sends on it, its driver runs apart.
-    pub(crate) fn connected(
-        &mut self,
-        sender: http2::SendRequest<Full<Bytes>>,
-        limit: Arc<dyn StreamLimit>,
-    ) {
-        self.connection = State::Ready { sender, limit };
-    }
-
-    /// The lane's connection could not be made.
-    pub(crate) fn failed(&mut self) {
-        self.connection = State::Idle;
-    }
-
-    /// The lane's streams in flight, shared (what its connection's driver watches).
-    pub(crate) fn load(&self) -> Arc<AtomicUsize> {
-        self.in_flight.clone()
-    }
-}
-
-/// A lane's connection once made: what sends on it, and the server's stream limit on it.
-pub(crate) type Connected = (http2::SendRequest<Full<Bytes>>, Arc<dyn StreamLimit>);
-
-/// A connection's view of the server's stream limit, read live.
-pub(crate) trait StreamLimit: Send + Sync {
-    /// The server's `SETTINGS_MAX_CONCURRENT_STREAMS` as hyper's HTTP/2 layer last read it.
-    fn max_streams(&self) -> usize;
-}
-
-type Shared<T> = Arc<Mutex<Pin<Box<http2::Connection<T, Full<Bytes>, TokioExecutor>>>>>;
-
-impl<T> StreamLimit for Mutex<Pin<Box<http2::Connection<T, Full<Bytes>, TokioExecutor>>>>
-where
-    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    fn max_streams(&self) -> usize {
-        // hyper's connection task (its own, spawned) updates the settings the request side
-        // reads here; the lock is only shared with the driver's polls.
-        self.lock()
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Routing<Waiters, Sender>> {
+        self.routing
+            .lock()
             .unwrap_or_else(|poison| poison.into_inner())
-            .current_max_send_streams()
+    }
+
+    /// `lane`'s connection could not be made: its waiters are told why (`None`: they look
+    /// again, as when the server chose HTTP/1.1).
+    pub(crate) fn fail(&self, lane: LaneId, why: Option<SharedError>) {
+        let waiters = self.lock().failed(lane);
+        if let (Some(waiters), Some(why)) = (waiters, why) {
+            waiters.send_replace(Some(why));
+        }
     }
 }
 
-/// Makes an HTTP/2 connection over `io`: the sender, the connection's stream limit, and the
-/// driver to spawn.
-pub(crate) async fn handshake<T>(
-    io: T,
-    idle_timeout: Duration,
-    in_flight: Arc<AtomicUsize>,
-) -> hyper::Result<(
-    http2::SendRequest<Full<Bytes>>,
-    Arc<dyn StreamLimit>,
-    impl Future<Output = ()> + Send + 'static,
-)>
+/// A connection error shared by every request that waited for that connection.
+#[derive(Debug, Clone)]
+pub(crate) struct SharedError(pub(crate) Arc<dyn std::error::Error + Send + Sync>);
+
+impl std::fmt::Display for SharedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for SharedError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+/// A stream's place on a lane (or a waiting request's), given back when dropped.
+pub(crate) struct Slot {
+    table: Weak<Table>,
+    lane: LaneId,
+}
+
+impl Slot {
+    /// A place already counted on `lane` by [`Routing::route`].
+    pub(crate) fn new(table: &Arc<Table>, lane: LaneId) -> Self {
+        Self {
+            table: Arc::downgrade(table),
+            lane,
+        }
+    }
+
+    pub(crate) fn lane(&self) -> LaneId {
+        self.lane
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(table) = self.table.upgrade() {
+            table.lock().release(self.lane);
+        }
+    }
+}
+
+type Connection<T> = http2::Connection<T, Full<Bytes>, TokioExecutor>;
+
+/// Makes an HTTP/2 connection over `io`: its sender, and hyper's request side of it, for a
+/// [`LaneTask`] to drive.
+pub(crate) async fn handshake<T>(io: T) -> hyper::Result<(Sender, Connection<T>)>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+    http2::Builder::new(TokioExecutor::new())
         .timer(hyper_util::rt::TokioTimer::new())
         .initial_max_send_streams(UNREAD)
         .handshake(io)
-        .await?;
-    let connection: Shared<T> = Arc::new(Mutex::new(Box::pin(connection)));
-    let driver = Driver {
-        connection: connection.clone(),
-        in_flight,
-        idle_timeout,
-        idle: Box::pin(tokio::time::sleep(idle_timeout)),
-        was_idle: false,
-    };
-    Ok((sender, connection, driver))
+        .await
 }
 
-/// Waits (at most [`SETTINGS_WAIT`]) until hyper has read the server's settings on a new
-/// connection, so that its stream limit is known before streams are put on it: streams sent
-/// past a limit the client did not know yet are refused, or wait inside hyper for others to
-/// end. hyper reads the settings in a task of its own and tells no one, so this looks at the
-/// limit a few times, backing off from 1 ms to 16 ms.
-pub(crate) async fn read_settings(limit: &dyn StreamLimit) {
-    let deadline = tokio::time::Instant::now() + SETTINGS_WAIT;
-    let mut pause = Duration::from_millis(1);
-    while limit.max_streams() == UNREAD && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(16));
-    }
-}
-
-/// Runs a lane's connection (hyper's request side of it; hyper runs the I/O in a task of its
-/// own), and closes it once it has carried no stream for the idle timeout.
-struct Driver<T>
+/// Drives a lane's connection and reports what becomes of it to the routing (see the module
+/// docs). Dropped before its end (the runtime shutting down), it reports that too.
+pub(crate) struct LaneTask<T>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    connection: Shared<T>,
-    in_flight: Arc<AtomicUsize>,
+    /// Dropped as soon as the lane closes: hyper then hands the requests queued on it back.
+    connection: Option<Pin<Box<Connection<T>>>>,
+    table: Weak<Table>,
+    lane: LaneId,
+    phase: Phase,
+    timer: Pin<Box<Sleep>>,
     idle_timeout: Duration,
-    idle: Pin<Box<Sleep>>,
-    was_idle: bool,
 }
 
-impl<T> Future for Driver<T>
+enum Phase {
+    /// Waiting for the server's settings; the sender goes to the routing once they are read or
+    /// at `until`, looked for after `pause` (doubling).
+    Settling {
+        sender: Sender,
+        pause: Duration,
+        until: Instant,
+    },
+    /// In use; `limit` the stream limit last told to the routing; `was_idle` whether the lane
+    /// carried no stream at the last idle check.
+    Open { limit: usize, was_idle: bool },
+    /// Reported closed (or failed).
+    Done,
+}
+
+impl<T> LaneTask<T>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    pub(crate) fn new(
+        table: &Arc<Table>,
+        lane: LaneId,
+        sender: Sender,
+        connection: Connection<T>,
+        idle_timeout: Duration,
+    ) -> Self {
+        let pause = Duration::from_millis(1);
+        Self {
+            connection: Some(Box::pin(connection)),
+            table: Arc::downgrade(table),
+            lane,
+            phase: Phase::Settling {
+                sender,
+                pause,
+                until: Instant::now() + SETTINGS_WAIT,
+            },
+            timer: Box::pin(tokio::time::sleep(pause)),
+            idle_timeout,
+        }
+    }
+
+    /// The server's stream limit as hyper last read it, `None` until its settings are read.
+    fn server_limit(&self) -> Option<usize> {
+        let limit = self.connection.as_ref()?.current_max_send_streams();
+        (limit != UNREAD).then_some(limit.max(1))
+    }
+
+    /// Tells the routing the lane is open; `false` if the routing has no use for it.
+    fn open(&mut self, limit: Option<usize>) -> bool {
+        let Phase::Settling { sender, .. } = std::mem::replace(&mut self.phase, Phase::Done) else {
+            return false;
+        };
+        let Some(table) = self.table.upgrade() else {
+            return false;
+        };
+        // The waiters' sender is dropped after the lock: they wake and look again.
+        let opened = table.lock().opened(self.lane, limit, sender);
+        if opened.is_err() {
+            return false;
+        }
+        self.phase = Phase::Open {
+            limit: limit.unwrap_or(UNREAD),
+            was_idle: false,
+        };
+        self.timer
+            .as_mut()
+            .reset(Instant::now() + self.idle_timeout);
+        true
+    }
+
+    /// The lane is over: the routing no longer chooses it, and the connection is let go.
+    fn end(&mut self, why: Option<SharedError>) {
+        let phase = std::mem::replace(&mut self.phase, Phase::Done);
+        if let Some(table) = self.table.upgrade() {
+            match phase {
+                Phase::Settling { .. } => table.fail(self.lane, why),
+                Phase::Open { .. } => table.lock().closed(self.lane),
+                Phase::Done => {}
+            }
+        }
+        self.connection = None;
+    }
+
+    /// Once the idle timeout has passed: whether the lane closes (idle at two checks in a row,
+    /// or removed from the routing already).
+    fn idle_check(&mut self) -> bool {
+        let Phase::Open { was_idle, .. } = &mut self.phase else {
+            return false;
+        };
+        let Some(table) = self.table.upgrade() else {
+            return true;
+        };
+        let mut routing = table.lock();
+        match routing.streams(self.lane) {
+            // Closed already (a request found it going away): nothing will use it.
+            None => true,
+            Some(0) if *was_idle => routing.close_if_idle(self.lane),
+            Some(streams) => {
+                *was_idle = streams == 0;
+                false
+            }
+        }
+    }
+}
+
+impl<T> Future for LaneTask<T>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let done = self
-            .connection
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .as_mut()
-            .poll(cx);
-        if let Poll::Ready(result) = done {
-            if let Err(error) = result {
-                tracing::debug!(%error, "HTTP/2 lane connection ended");
-            }
+        let this = &mut *self;
+        let Some(connection) = this.connection.as_mut() else {
+            return Poll::Ready(());
+        };
+        // hyper's request side ends when the connection does, and when the server's GOAWAY
+        // (of any kind) says no new stream may start on it.
+        if let Poll::Ready(result) = connection.as_mut().poll(cx) {
+            let why = match result {
+                Ok(()) => {
+                    tracing::debug!("HTTP/2 lane connection ended");
+                    SharedError(Arc::new(Closed))
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "HTTP/2 lane connection failed");
+                    SharedError(Arc::new(error))
+                }
+            };
+            this.end(Some(why));
             return Poll::Ready(());
         }
-        // Idle twice in a row, a timeout apart: close (dropping the connection sends GOAWAY).
-        let this = &mut *self;
-        while this.idle.as_mut().poll(cx).is_ready() {
-            let idle = this.in_flight.load(Ordering::Relaxed) == 0;
-            if idle && this.was_idle {
-                tracing::debug!("HTTP/2 lane connection idle: closed");
-                return Poll::Ready(());
+        loop {
+            let read = this.server_limit();
+            match &mut this.phase {
+                Phase::Settling { pause, until, .. } => {
+                    if read.is_none() {
+                        ready!(this.timer.as_mut().poll(cx));
+                        let now = Instant::now();
+                        if now < *until {
+                            *pause = (*pause * 2).min(Duration::from_millis(16));
+                            let next = now + *pause;
+                            this.timer.as_mut().reset(next);
+                            continue;
+                        }
+                    }
+                    if !this.open(read) {
+                        this.end(None);
+                        return Poll::Ready(());
+                    }
+                }
+                Phase::Open { limit, .. } => {
+                    // Polled whenever a request is handed to the connection: the server's
+                    // limit, if it changed since, is told before the next is routed.
+                    if let Some(read) = read
+                        && read != *limit
+                    {
+                        *limit = read;
+                        if let Some(table) = this.table.upgrade() {
+                            table.lock().limit_read(this.lane, read);
+                        }
+                    }
+                    ready!(this.timer.as_mut().poll(cx));
+                    if this.idle_check() {
+                        tracing::debug!("HTTP/2 lane connection idle: closed");
+                        this.phase = Phase::Done;
+                        this.connection = None;
+                        return Poll::Ready(());
+                    }
+                    let next = Instant::now() + this.idle_timeout;
+                    this.timer.as_mut().reset(next);
+                }
+                Phase::Done => return Poll::Ready(()),
             }
-            this.was_idle = idle;
-            let next = tokio::time::Instant::now() + this.idle_timeout;
-            this.idle.as_mut().reset(next);
         }
-        Poll::Pending
     }
 }
 
-/// A stream's place in a lane, given back when the stream ends or is dropped.
-pub(crate) struct Slot(Arc<AtomicUsize>);
-
-impl Drop for Slot {
+impl<T> Drop for LaneTask<T>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.end(Some(SharedError(Arc::new(Closed))));
     }
 }
+
+/// The lane's connection closed before a request could use it.
+#[derive(Debug)]
+pub(crate) struct Closed;
+
+impl std::fmt::Display for Closed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the HTTP/2 connection closed")
+    }
+}
+
+impl std::error::Error for Closed {}
 
 pin_project_lite::pin_project! {
     /// A response body holding its lane slot until it ends.

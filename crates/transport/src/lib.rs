@@ -39,6 +39,7 @@ mod hyper_transport;
 mod lanes;
 mod origins;
 mod proxy;
+mod routing;
 mod tls;
 
 use std::future::Future;

@@ -1,60 +1,44 @@
-//! What the transport knows of each HTTPS origin: the protocol its server chose by ALPN, and,
-//! for HTTP/2, the connections (lanes) its streams are spread over.
+//! How an HTTPS request reaches a connection: the shared hyper-util pool, or an HTTP/2 lane of
+//! its origin. The rules are [`crate::routing`]'s; this is the shell that follows them with
+//! sockets and tasks.
 //!
 //! hyper-util's pool, left alone, has two habits that hurt with many concurrent streams:
-//! - Before it knows that an origin speaks HTTP/2, every request that finds no idle connection
-//!   starts a TCP and TLS connection of its own; a burst of 1,000 requests makes 1,000 TLS
-//!   handshakes, all but one thrown away once the first negotiates `h2`.
-//! - Once it does know, it sends every request on one HTTP/2 connection; past the server's
-//!   `SETTINGS_MAX_CONCURRENT_STREAMS` (100 to 256 on common servers) the extra requests wait
-//!   inside hyper until a stream ends, which for long LLM streams is a long time.
+//! before it knows that an origin speaks HTTP/2, every request that finds no idle connection
+//! starts a TLS connection of its own (a burst of 1,000 requests makes 1,000 handshakes); once
+//! it knows, it sends every request on one HTTP/2 connection, and past the server's
+//! `SETTINGS_MAX_CONCURRENT_STREAMS` the rest wait inside hyper until a stream ends. So an
+//! origin's first requests wait for one probe connection, and an HTTP/2 origin's streams are
+//! spread over lanes. Every connection the transport makes reports its ALPN to the routing,
+//! so the knowledge follows the server.
 //!
-//! So, per origin (`host:port`):
-//! - **Unknown**: the first request makes one connection, offering `h2` and `http/1.1` by
-//!   ALPN (the *probe*); it and the requests after it wait for that handshake (not for a
-//!   response). If the server chose HTTP/2, the connection is lane 0; if it chose HTTP/1.1,
-//!   the connection is let go (one handshake spent, once) and the requests go to the shared
-//!   pool; if it failed, the waiting requests go to the shared pool, each with its own
-//!   connection and error.
-//! - **HTTP/1.1**: every request goes to the shared hyper-util pool (one connection per open
-//!   stream anyway).
-//! - **HTTP/2**: requests fill *lanes* ([`crate::lanes`]), each one HTTP/2 connection of at
-//!   most `streams_per_connection` streams and at most what the server allows, a new lane
-//!   opened when the others are full.
-//!
-//! Every connection the transport makes reports its ALPN here, so the knowledge follows the
-//! server: a connection that negotiates HTTP/1.1 turns an HTTP/2 origin to HTTP/1.1 and the
-//! reverse, and a failed connection makes the origin unknown again (unless its HTTP/2
-//! connections still work).
+//! A request that the server provably did not process is sent again, on another connection,
+//! without the caller seeing it (RFC 9113 §8.7): one queued on a connection that closed before
+//! sending it (hyper hands it back), one on a stream above the last stream id of the server's
+//! GOAWAY, or one refused with `REFUSED_STREAM`. Nothing else is resent here.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::Uri;
 use http_body_util::Full;
-use hyper::client::conn::http2;
+use hyper::body::Incoming;
+use hyper::client::conn::TrySendError;
 use hyper_util::client::legacy::connect::Connection;
 use hyper_util::client::legacy::{Client, ResponseFuture};
-use tokio::sync::watch;
 use tower_service::Service;
 
-use crate::lanes::{self, Connected, Found, Lane, Slot};
+use crate::error::BoxError;
+use crate::lanes::{self, LaneTask, SharedError, Slot, Table, Waiters};
+use crate::routing::{LaneId, Protocol, Route};
+use crate::{TransportError, TransportErrorKind};
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// How many origins are remembered; past this, origins with nothing in flight are forgotten.
-const MAX_ORIGINS: usize = 64;
-/// The most lanes (HTTP/2 connections) per origin; past this, the least busy lane takes more.
-const MAX_LANES: usize = 256;
-/// How many times a request waits for a lane (whose connection failed) before it goes through
-/// the shared pool.
-const MAX_WAITS: usize = 4;
+/// How many times a request may be routed again (after waiting for a lane's connection, or
+/// after being turned away unprocessed) before it goes through the shared pool.
+const MAX_TURNS: usize = 8;
 
 /// The origin key of a URI: `host:port`, lower case, the port explicit.
 pub(crate) fn origin_key(uri: &Uri) -> Option<Box<str>> {
@@ -66,103 +50,17 @@ pub(crate) fn origin_key(uri: &Uri) -> Option<Box<str>> {
     Some(format!("{}:{port}", host.to_ascii_lowercase()).into_boxed_str())
 }
 
-/// What is known of an origin's protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Protocol {
-    Unknown,
-    Http1,
-    Http2,
-}
-
-struct Origin {
-    protocol: Protocol,
-    lanes: Vec<Lane>,
-    /// The lowest stream limit the origin's connections have had once their settings were read:
-    /// what a lane whose own limit is not known yet is held to.
-    learned: Option<usize>,
-}
-
-impl Origin {
-    fn busy(&self) -> bool {
-        self.lanes.iter().any(|lane| lane.in_flight() > 0)
-    }
-
-    /// The lane with room for one more stream, a new one if all are full.
-    fn lane_with_room(&mut self, limit: usize) -> usize {
-        let learned = self.learned;
-        if let Some(free) = self
-            .lanes
-            .iter()
-            .position(|lane| lane.has_room(limit, learned))
-        {
-            return free;
-        }
-        if self.lanes.len() < MAX_LANES {
-            self.lanes.push(Lane::new());
-            return self.lanes.len() - 1;
-        }
-        (0..self.lanes.len())
-            .min_by_key(|&at| self.lanes[at].in_flight())
-            .unwrap_or(0)
-    }
-}
-
-/// The per-origin knowledge, shared by the transport and the connectors that report to it.
-pub(crate) struct Registry {
-    origins: Mutex<HashMap<Box<str>, Origin>>,
-    /// What a new origin starts as: `Unknown`, or the one protocol offered.
-    first: Protocol,
-}
-
-impl Registry {
-    fn with<T>(&self, key: &str, f: impl FnOnce(&mut Origin) -> T) -> T {
-        let mut origins = self
-            .origins
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        if !origins.contains_key(key) && origins.len() >= MAX_ORIGINS {
-            origins.retain(|_, origin| origin.busy());
-        }
-        let origin = origins.entry(key.into()).or_insert_with(|| Origin {
-            protocol: self.first,
-            lanes: Vec::new(),
-            learned: None,
-        });
-        f(origin)
-    }
-}
-
-impl Registry {
-    /// A connection to `key` was made; `h2` says whether it negotiated HTTP/2.
-    fn connected(&self, key: &str, h2: bool) {
-        self.with(key, |origin| {
-            origin.protocol = if h2 { Protocol::Http2 } else { Protocol::Http1 };
-        });
-    }
-
-    /// A connection to `key` failed: what was known may be stale, unless the origin's HTTP/2
-    /// connections still work.
-    fn failed(&self, key: &str) {
-        let first = self.first;
-        self.with(key, |origin| {
-            if !origin.lanes.iter().any(Lane::is_ready) {
-                origin.protocol = first;
-            }
-        });
-    }
-}
-
-/// A connector that reports each connection's protocol (or failure) to the [`Registry`].
+/// A connector that reports each connection's protocol (or failure) to the routing.
 pub(crate) struct Reporting<C> {
     inner: C,
-    registry: Weak<Registry>,
+    table: Weak<Table>,
 }
 
 impl<C: Clone> Clone for Reporting<C> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            registry: self.registry.clone(),
+            table: self.table.clone(),
         }
     }
 }
@@ -184,14 +82,18 @@ where
 
     fn call(&mut self, destination: Uri) -> Self::Future {
         let key = origin_key(&destination);
-        let registry = self.registry.clone();
+        let table = self.table.clone();
         let connecting = self.inner.call(destination);
         Box::pin(async move {
             let connection = connecting.await.map_err(Into::into);
-            if let (Some(key), Some(registry)) = (key, registry.upgrade()) {
+            if let (Some(key), Some(table)) = (key, table.upgrade()) {
+                let mut routing = table.lock();
                 match &connection {
-                    Ok(io) => registry.connected(&key, io.connected().is_negotiated_h2()),
-                    Err(_) => registry.failed(&key),
+                    Ok(io) if io.connected().is_negotiated_h2() => {
+                        routing.negotiated(&key, Protocol::Http2);
+                    }
+                    Ok(_) => routing.negotiated(&key, Protocol::Http1),
+                    Err(_) => routing.connect_failed(&key),
                 }
             }
             connection
@@ -199,91 +101,63 @@ where
     }
 }
 
-/// The HTTPS side of the transport: the shared pool, the HTTP/2 lanes, and the registry.
+/// The HTTPS side of the transport: the shared pool, the lanes, and their routing.
 pub(crate) struct Origins<C> {
     shared: Client<Reporting<C>, Full<Bytes>>,
-    registry: Arc<Registry>,
+    table: Arc<Table>,
     /// Connects a probe: `h2` and `http/1.1` offered by ALPN.
     probe_connector: Reporting<C>,
     /// Connects the lanes of an HTTP/2 origin: only `h2` offered.
     lane_connector: Reporting<C>,
-    streams_per_connection: usize,
     idle_timeout: Duration,
 }
 
-/// The future of a response head: from the shared pool, or a request to send on a lane (sent
-/// in the caller's future, which then holds it whole: one allocation per request).
-#[allow(clippy::large_enum_variant)]
-pub(crate) enum Head {
-    Pool(ResponseFuture),
-    Lane(http2::SendRequest<Full<Bytes>>, http::Request<Full<Bytes>>),
-}
-
-/// Where a request went: its response, and the lane slot it holds while its body is open.
-pub(crate) struct Dispatched {
-    pub(crate) head: Head,
-    pub(crate) slot: Option<Slot>,
-}
-
-/// What became of a request: sent, or waiting for a lane's connection.
+/// Where the routing sent a request.
 pub(crate) enum Routed {
-    Sent(Dispatched),
-    Waiting(Waiting),
+    Pool,
+    /// On an open lane: send on `sender`, holding `slot` until the body ends.
+    Lane {
+        sender: lanes::Sender,
+        slot: Slot,
+    },
+    /// Wait for a lane's connection (made by `connect` when set), holding a place on it.
+    Wait {
+        outcome: tokio::sync::watch::Receiver<Option<SharedError>>,
+        place: Slot,
+        connect: Option<LaneJob>,
+    },
 }
 
-/// A request waiting for its lane's connection (which it has made when `connect` is set),
-/// holding a place on that lane.
-pub(crate) struct Waiting {
-    request: http::Request<Full<Bytes>>,
-    changed: watch::Receiver<()>,
-    reserved: Slot,
-    connect: Option<LaneJob>,
-}
-
-/// The making of a lane's connection. Dropped unfinished (its task never ran, or was
-/// cancelled), it lets the lane go: idle again, its waiting requests woken.
+/// The making of a lane's connection. Dropped unfinished (the request that was to start it was
+/// dropped first), it lets the lane go, and its waiters route again.
 pub(crate) struct LaneJob {
-    key: Box<str>,
-    at: usize,
-    /// The lane's streams in flight, which its connection's driver watches.
-    in_flight: Arc<AtomicUsize>,
-    /// A probe: the origin's protocol is not known yet.
+    table: Weak<Table>,
+    lane: LaneId,
     probe: bool,
-    registry: Weak<Registry>,
     finished: bool,
 }
 
 impl LaneJob {
-    /// Tells the lane how its connection went (and so wakes its waiting requests).
-    fn finish(&mut self, made: Option<Connected>) {
+    fn fail(mut self, why: Option<SharedError>) {
         self.finished = true;
-        let Some(registry) = self.registry.upgrade() else {
-            return;
-        };
-        registry.with(&self.key, |origin| {
-            let Some(lane) = origin.lanes.get_mut(self.at) else {
-                return;
-            };
-            match made {
-                Some((sender, limit)) => {
-                    lane.connected(sender, limit);
-                    if let Some(read) = lane.server_limit() {
-                        origin.learned = Some(origin.learned.map_or(read, |known| known.min(read)));
-                    }
-                }
-                None => lane.failed(),
-            }
-        });
+        if let Some(table) = self.table.upgrade() {
+            table.fail(self.lane, why);
+        }
     }
 }
 
 impl Drop for LaneJob {
     fn drop(&mut self) {
-        if !self.finished {
-            self.finish(None);
+        if !self.finished
+            && let Some(table) = self.table.upgrade()
+        {
+            table.fail(self.lane, None);
         }
     }
 }
+
+/// A response head with the slot its body holds.
+pub(crate) type Head = (http::Response<Incoming>, Option<Slot>);
 
 impl<C> Origins<C>
 where
@@ -301,128 +175,118 @@ where
         streams_per_connection: usize,
         idle_timeout: Duration,
     ) -> Self {
-        let registry = Arc::new(Registry {
-            origins: Mutex::new(HashMap::new()),
-            first: match (http1, http2) {
-                (false, true) => Protocol::Http2,
-                (true, false) => Protocol::Http1,
-                _ => Protocol::Unknown,
-            },
-        });
+        let first = match (http1, http2) {
+            (false, true) => Protocol::Http2,
+            (true, false) => Protocol::Http1,
+            _ => Protocol::Unknown,
+        };
+        let table = Arc::new(Table::new(first, streams_per_connection));
         let reporting = |offered| Reporting {
             inner: connector(offered),
-            registry: Arc::downgrade(&registry),
+            table: Arc::downgrade(&table),
         };
         Self {
             shared: build(reporting((http1, http2))),
             probe_connector: reporting((http1, http2)),
             lane_connector: reporting((false, true)),
-            registry,
-            streams_per_connection: streams_per_connection.max(1),
+            table,
             idle_timeout,
         }
     }
 
-    /// Sends `request` to its origin's lane or pool, or hands it back to wait (with
-    /// [`Origins::after_wait`]) for a lane's connection.
-    pub(crate) fn dispatch(&self, key: &str, request: http::Request<Full<Bytes>>) -> Routed {
-        self.registry
-            .with(key, |origin| self.route(key, origin, request, true))
-    }
-
-    /// Sends a request that waited: to a lane if the origin speaks HTTP/2 (waiting again if
-    /// the lane's connection failed, a few times), else through the shared pool.
-    pub(crate) async fn after_wait(&self, key: &str, mut waiting: Waiting) -> Dispatched {
-        for _ in 0..MAX_WAITS {
-            self.start_connecting(&mut waiting);
-            // An error means the lane's connection was let go: look again all the same.
-            let _ = waiting.changed.changed().await;
-            let Waiting {
-                request, reserved, ..
-            } = waiting;
-            let routed = self.registry.with(key, |origin| {
-                // The place held while waiting is given back before choosing again.
-                drop(reserved);
-                self.route(key, origin, request, false)
-            });
-            match routed {
-                Routed::Sent(dispatched) => return dispatched,
-                Routed::Waiting(again) => waiting = again,
-            }
-        }
-        self.start_connecting(&mut waiting);
-        // No lane came up for this request: send it as hyper-util would.
-        self.pooled(waiting.request)
-    }
-
-    /// Has the connection made that `waiting` is to make, if any (in a task of its own, so
-    /// that the request's cancellation does not strand the others waiting for it).
-    fn start_connecting(&self, waiting: &mut Waiting) {
-        if let Some(job) = waiting.connect.take() {
-            tokio::spawn(self.connect_lane(job, waiting.request.uri()));
-        }
-    }
-
-    fn pooled(&self, request: http::Request<Full<Bytes>>) -> Dispatched {
-        Dispatched {
-            head: Head::Pool(self.shared.request(request)),
-            slot: None,
-        }
-    }
-
-    /// `first_time`: whether the request may start a probe (one that waited for a probe that
-    /// failed goes through the shared pool instead).
-    fn route(
-        &self,
-        key: &str,
-        origin: &mut Origin,
-        request: http::Request<Full<Bytes>>,
-        first_time: bool,
-    ) -> Routed {
-        let at = match origin.protocol {
-            Protocol::Http1 => return Routed::Sent(self.pooled(request)),
-            Protocol::Unknown if !first_time => return Routed::Sent(self.pooled(request)),
-            // Every request waits on the probe, lane 0.
-            Protocol::Unknown => {
-                if origin.lanes.is_empty() {
-                    origin.lanes.push(Lane::new());
-                }
-                0
-            }
-            Protocol::Http2 => origin.lane_with_room(self.streams_per_connection),
-        };
-        match origin.lanes[at].send(request) {
-            Found::Sent(sender, request, slot) => Routed::Sent(Dispatched {
-                head: Head::Lane(sender, request),
-                slot: Some(slot),
-            }),
-            Found::Wait {
-                request,
-                changed,
-                reserved,
+    /// Where a request to `key` goes. `again`: it was routed before.
+    pub(crate) fn route(&self, key: &str, again: bool) -> Routed {
+        let mut routing = self.table.lock();
+        match routing.route(key, again, || Waiters::new(None)) {
+            Route::Pool => Routed::Pool,
+            Route::Send { lane, link } => Routed::Lane {
+                sender: link.clone(),
+                slot: Slot::new(&self.table, lane),
+            },
+            Route::Wait {
+                lane,
+                link,
                 connect,
-            } => Routed::Waiting(Waiting {
-                request,
-                changed,
-                reserved,
-                connect: connect.then(|| LaneJob {
-                    key: key.into(),
-                    at,
-                    in_flight: origin.lanes[at].load(),
-                    probe: origin.protocol == Protocol::Unknown,
-                    registry: Arc::downgrade(&self.registry),
+            } => Routed::Wait {
+                outcome: link.subscribe(),
+                place: Slot::new(&self.table, lane),
+                connect: connect.map(|connect| LaneJob {
+                    table: Arc::downgrade(&self.table),
+                    lane,
+                    probe: connect.probe,
                     finished: false,
                 }),
-            }),
+            },
         }
     }
 
-    /// Connects a lane, and tells it how that went (waking its waiting requests).
-    fn connect_lane(
-        &self,
-        mut job: LaneJob,
-        uri: &Uri,
-    ) -> impl Future<Output = ()> + Send + 'static {
+    /// Sends through the shared pool.
+    pub(crate) fn pooled(&self, request: http::Request<Full<Bytes>>) -> ResponseFuture {
+        self.shared.request(request)
+    }
+
+    /// Sends a request routed to a lane (or to wait for one) until it has a response head,
+    /// routing it again after a wait or when it was turned away unprocessed.
+    pub(crate) async fn on_lanes(
+        self: Arc<Self>,
+        key: Box<str>,
+        request: http::Request<Bytes>,
+        mut routed: Routed,
+    ) -> Result<Head, TransportError> {
+        // What goes next: a copy of `request`, or the request hyper handed back unsent.
+        let mut returned: Option<http::Request<Full<Bytes>>> = None;
+        for _ in 0..MAX_TURNS {
+            match routed {
+                Routed::Pool => break,
+                Routed::Lane { mut sender, slot } => {
+                    let mut next = returned.take().unwrap_or_else(|| copy(&request));
+                    *next.version_mut() = http::Version::HTTP_2;
+                    match sender.try_send_request(next).await {
+                        Ok(response) => return Ok((response, Some(slot))),
+                        Err(mut error) => {
+                            let away = turned_away(&error);
+                            if away.is_some_and(|away| away.lane_closed) {
+                                self.table.lock().closed(slot.lane());
+                            }
+                            drop(slot);
+                            if away.is_none() {
+                                return Err(lane_error(error.into_error()));
+                            }
+                            tracing::debug!(error = %error.error(), "HTTP/2 request not processed: sent again");
+                            returned = error.take_message();
+                        }
+                    }
+                }
+                Routed::Wait {
+                    mut outcome,
+                    place,
+                    connect,
+                } => {
+                    if let Some(job) = connect {
+                        tokio::spawn(self.connect_lane(job, request.uri()));
+                    }
+                    // An error: the connection was let go unfinished; look again all the same.
+                    let _ = outcome.changed().await;
+                    if let Some(why) = outcome.borrow().clone() {
+                        return Err(crate::error::connect_error(
+                            "connection failed",
+                            Box::new(why),
+                        ));
+                    }
+                    drop(place);
+                }
+            }
+            routed = self.route(&key, true);
+        }
+        // No lane took it: as hyper-util alone would send it (on the version it negotiates).
+        let mut next = returned.unwrap_or_else(|| copy(&request));
+        *next.version_mut() = request.version();
+        let response = self.pooled(next).await;
+        Ok((crate::hyper_transport::read_head(response)?, None))
+    }
+
+    /// Connects a lane and hands its connection to a [`LaneTask`] (or fails the lane).
+    fn connect_lane(&self, job: LaneJob, uri: &Uri) -> impl Future<Output = ()> + Send + 'static {
         let mut connector = if job.probe {
             self.probe_connector.clone()
         } else {
@@ -430,31 +294,87 @@ where
         };
         let destination = destination(uri);
         let idle_timeout = self.idle_timeout;
-        let in_flight = job.in_flight.clone();
+        let table = self.table.clone();
         async move {
             let made = async {
                 let destination = destination.ok_or("no destination")?;
                 std::future::poll_fn(|cx| connector.poll_ready(cx)).await?;
-                // The connector reports the server's choice to the registry.
+                // The connector reports the server's choice to the routing.
                 let io = connector.call(destination).await?;
                 if !io.connected().is_negotiated_h2() {
-                    return Err("the server chose HTTP/1.1".into());
+                    return Ok(None);
                 }
-                Ok::<_, BoxError>(lanes::handshake(io, idle_timeout, in_flight).await?)
+                Ok::<_, BoxError>(Some(lanes::handshake(io).await?))
             }
             .await;
             match made {
-                Ok((sender, limit, driver)) => {
-                    tokio::spawn(driver);
-                    lanes::read_settings(&*limit).await;
-                    job.finish(Some((sender, limit)));
+                Ok(Some((sender, connection))) => {
+                    let lane = job.lane;
+                    let mut job = job;
+                    job.finished = true;
+                    tokio::spawn(LaneTask::new(
+                        &table,
+                        lane,
+                        sender,
+                        connection,
+                        idle_timeout,
+                    ));
                 }
+                // The server chose HTTP/1.1: the waiters look again and find the pool.
+                Ok(None) => job.fail(None),
                 Err(error) => {
-                    tracing::debug!(%error, origin = %job.key, "no HTTP/2 connection");
-                    job.finish(None);
+                    tracing::debug!(%error, "no HTTP/2 connection");
+                    job.fail(Some(SharedError(Arc::from(error))));
                 }
             }
         }
+    }
+}
+
+/// A request the server did not process, and whether its lane takes no more streams.
+#[derive(Debug, Clone, Copy)]
+struct TurnedAway {
+    lane_closed: bool,
+}
+
+/// Whether a lane's failed request was provably not processed by the server.
+fn turned_away<T>(error: &TrySendError<T>) -> Option<TurnedAway> {
+    if error.message().is_some() {
+        // hyper never sent it: the connection closed (or stopped taking streams) first.
+        return Some(TurnedAway { lane_closed: true });
+    }
+    let h2 = std::error::Error::source(error.error())?.downcast_ref::<h2::Error>()?;
+    if !h2.is_remote() {
+        return None;
+    }
+    if h2.is_go_away() {
+        // Above the GOAWAY's last stream id, or started after it arrived.
+        return Some(TurnedAway { lane_closed: true });
+    }
+    (h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM))
+        .then_some(TurnedAway { lane_closed: false })
+}
+
+/// A copy of `request` to send (the body is shared, not copied).
+fn copy(request: &http::Request<Bytes>) -> http::Request<Full<Bytes>> {
+    let mut copy = http::Request::new(Full::new(request.body().clone()));
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.headers_mut() = request.headers().clone();
+    *copy.version_mut() = request.version();
+    copy
+}
+
+/// An own HTTP/2 lane's error: not sent when the connection closed first, else maybe sent.
+fn lane_error(error: hyper::Error) -> TransportError {
+    if error.is_canceled() || error.is_closed() {
+        TransportError::new(
+            TransportErrorKind::Connect,
+            "the HTTP/2 connection closed before the request was sent",
+        )
+        .with_source(error)
+    } else {
+        TransportError::new(TransportErrorKind::Request, "request failed").with_source(error)
     }
 }
 

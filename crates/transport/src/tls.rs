@@ -24,6 +24,30 @@ pub enum Roots {
     Custom(RootCertStore),
 }
 
+impl Roots {
+    /// Which certificate authorities these are, in words (for a certificate error).
+    pub(crate) fn describe(&self) -> String {
+        const WEBPKI: &str = "Mozilla's roots compiled into the binary (webpki-roots)";
+        const NATIVE: &str = "the operating system's roots (native-roots)";
+        match self {
+            Self::Custom(store) => format!("{} custom root certificate(s)", store.len()),
+            #[cfg(feature = "webpki-roots")]
+            Self::Webpki => WEBPKI.to_owned(),
+            #[cfg(feature = "native-roots")]
+            Self::Native => NATIVE.to_owned(),
+            Self::Default if cfg!(feature = "native-roots") => {
+                if cfg!(feature = "webpki-roots") {
+                    format!("{NATIVE}, or {WEBPKI} when the system has none")
+                } else {
+                    NATIVE.to_owned()
+                }
+            }
+            Self::Default if cfg!(feature = "webpki-roots") => WEBPKI.to_owned(),
+            Self::Default => "no roots".to_owned(),
+        }
+    }
+}
+
 /// The crypto provider of the enabled features: ring when enabled, else aws-lc-rs.
 fn provider() -> Result<Arc<CryptoProvider>, TransportError> {
     #[cfg(feature = "ring")]
