@@ -86,6 +86,11 @@ pub(crate) struct ChatArgs {
     #[arg(long, value_enum, default_value_t = Auth::Raw)]
     pub(crate) auth: Auth,
 
+    /// Also trust the CA certificates in this PEM file (a private or corporate CA, a
+    /// TLS-inspecting proxy), next to the bundled roots.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) cacert: Option<std::path::PathBuf>,
+
     /// Ask for a non-streamed response.
     #[arg(long)]
     pub(crate) no_stream: bool,

@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use gptproto::proto::wire::Stop;
-use gptproto::{AuthScheme, ChatCompletion, ChatRequest, Client, Message, ResponseFormat};
+use gptproto::{AuthScheme, ChatCompletion, ChatRequest, Client, Message, ResponseFormat, Roots};
 
 use crate::args::{Auth, ChatArgs, Format};
 use crate::exit::Failure;
@@ -36,6 +36,11 @@ fn client(args: &ChatArgs) -> Result<Client, Failure> {
         });
     if let Some(key) = &args.api_key {
         builder = builder.api_key(key);
+    }
+    if let Some(path) = &args.cacert {
+        let added =
+            Roots::read_pem(path).map_err(|error| Failure::Usage(format!("--cacert: {error}")))?;
+        builder = builder.roots(Roots::DefaultPlus(added));
     }
     if let Some(seconds) = args.timeout {
         let timeout = Duration::try_from_secs_f64(seconds)

@@ -45,6 +45,11 @@ fn main() -> ExitCode {
         }
         Err(Failure::Api(error)) => {
             eprintln!("gptproto: {error}");
+            if error.is_certificate() {
+                eprintln!(
+                    "gptproto: hint: --cacert FILE trusts a CA's certificate (PEM) next to the bundled roots"
+                );
+            }
             ExitCode::from(exit::code_of(&error))
         }
         Err(Failure::Output(error)) if error.kind() == std::io::ErrorKind::BrokenPipe => {

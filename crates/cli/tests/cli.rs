@@ -678,3 +678,49 @@ async fn with_no_prompt_on_a_terminal_it_keeps_the_conversation() {
         ])
     );
 }
+
+#[tokio::test]
+async fn an_untrusted_certificate_is_not_retried_and_cacert_trusts_a_private_ca() {
+    let server = TestServer::start_tls(|_| Reply::sse(&streamed_answer())).await;
+    let run = chat(&server, &["hi"], "").await;
+    assert_eq!(run.status, 5, "{}", run.stderr);
+    for expected in [
+        "not trusted",
+        "webpki-roots",
+        "UnknownIssuer",
+        "--cacert FILE",
+    ] {
+        assert!(
+            run.stderr.contains(expected),
+            "{expected:?} in {}",
+            run.stderr
+        );
+    }
+    assert!(
+        !run.stderr.contains("attempts"),
+        "not retried: {}",
+        run.stderr
+    );
+    assert_eq!(server.connections(), 1, "one TLS handshake, no retries");
+
+    let dir = std::env::temp_dir().join(format!("gptproto-cacert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, server.ca().unwrap().root_pem()).unwrap();
+    let run = chat(&server, &["--cacert", ca.to_str().unwrap(), "hi"], "").await;
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, "I am Qwen.\n");
+
+    // A file that is not a certificate: exit 2 naming it, before any request.
+    let bad = dir.join("not-a-ca.pem");
+    std::fs::write(&bad, "hello").unwrap();
+    let run = chat(&server, &["--cacert", bad.to_str().unwrap(), "hi"], "").await;
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not-a-ca.pem") && run.stderr.contains("no certificate"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(server.requests().len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -50,6 +50,7 @@ use bytes::Bytes;
 pub use error::{TransportError, TransportErrorKind};
 pub use hyper_transport::{HyperTransport, HyperTransportBuilder};
 pub use proxy::Proxy;
+pub use rustls::RootCertStore;
 pub use tls::Roots;
 
 /// A response body: a stream of byte frames, boxed.

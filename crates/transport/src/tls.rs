@@ -1,9 +1,12 @@
 //! The rustls client configuration: which roots to trust, with which crypto provider.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 use crate::{TransportError, TransportErrorKind};
 
@@ -11,7 +14,8 @@ use crate::{TransportError, TransportErrorKind};
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub enum Roots {
-    /// The roots of the enabled features: webpki-roots (default) and/or the system's.
+    /// The roots of the enabled features: the system's with `native-roots` (Mozilla's when the
+    /// system has none and `webpki-roots` is enabled too), else Mozilla's (`webpki-roots`).
     #[default]
     Default,
     /// The Mozilla roots compiled into the binary (feature `webpki-roots`).
@@ -22,15 +26,57 @@ pub enum Roots {
     Native,
     /// Exactly these roots (a private CA, a test's CA).
     Custom(RootCertStore),
+    /// The [`Default`](Roots::Default) roots and these as well: a private or corporate CA
+    /// (a TLS-inspecting proxy, a self-hosted server) next to the public ones.
+    DefaultPlus(RootCertStore),
 }
 
 impl Roots {
+    /// The certificates of a PEM file (a CA's certificate, or a bundle), as roots to trust with
+    /// [`Roots::Custom`] or [`Roots::DefaultPlus`].
+    ///
+    /// ```no_run
+    /// use gptproto_transport::Roots;
+    ///
+    /// let roots = Roots::DefaultPlus(Roots::read_pem("corporate-ca.pem")?);
+    /// # Ok::<(), gptproto_transport::TransportError>(())
+    /// ```
+    pub fn read_pem(path: impl AsRef<Path>) -> Result<RootCertStore, TransportError> {
+        let path = path.as_ref();
+        let error = |what: String| {
+            TransportError::new(
+                TransportErrorKind::Config,
+                format!("CA certificates from {}: {what}", path.display()),
+            )
+        };
+        let text = std::fs::read(path).map_err(|io| error(io.to_string()))?;
+        let mut store = RootCertStore::empty();
+        for (at, certificate) in CertificateDer::pem_slice_iter(&text).enumerate() {
+            let certificate =
+                certificate.map_err(|pem| error(format!("certificate {}: {pem}", at + 1)))?;
+            store
+                .add(certificate)
+                .map_err(|invalid| error(format!("certificate {}: {invalid}", at + 1)))?;
+        }
+        if store.is_empty() {
+            return Err(error(
+                "no certificate in it (a PEM file with -----BEGIN CERTIFICATE----- blocks)".into(),
+            ));
+        }
+        Ok(store)
+    }
+
     /// Which certificate authorities these are, in words (for a certificate error).
     pub(crate) fn describe(&self) -> String {
         const WEBPKI: &str = "Mozilla's roots compiled into the binary (webpki-roots)";
         const NATIVE: &str = "the operating system's roots (native-roots)";
         match self {
             Self::Custom(store) => format!("{} custom root certificate(s)", store.len()),
+            Self::DefaultPlus(store) => format!(
+                "{} and {} added root certificate(s)",
+                Self::Default.describe(),
+                store.len()
+            ),
             #[cfg(feature = "webpki-roots")]
             Self::Webpki => WEBPKI.to_owned(),
             #[cfg(feature = "native-roots")]
@@ -44,6 +90,23 @@ impl Roots {
             }
             Self::Default if cfg!(feature = "webpki-roots") => WEBPKI.to_owned(),
             Self::Default => "no roots".to_owned(),
+        }
+    }
+
+    /// The root store these roots make.
+    fn store(&self) -> Result<RootCertStore, TransportError> {
+        match self {
+            Self::Custom(store) => Ok(store.clone()),
+            Self::DefaultPlus(added) => {
+                let mut store = default_store()?;
+                store.roots.extend(added.roots.iter().cloned());
+                Ok(store)
+            }
+            #[cfg(feature = "webpki-roots")]
+            Self::Webpki => Ok(webpki_store()),
+            #[cfg(feature = "native-roots")]
+            Self::Native => native_store(),
+            Self::Default => default_store(),
         }
     }
 }
@@ -70,63 +133,64 @@ fn provider() -> Result<Arc<CryptoProvider>, TransportError> {
 }
 
 pub(crate) fn client_config(roots: &Roots) -> Result<rustls::ClientConfig, TransportError> {
-    let config_error = |error: &dyn std::fmt::Display| {
-        TransportError::new(
-            TransportErrorKind::Config,
-            format!("TLS configuration: {error}"),
-        )
-    };
-    let builder = rustls::ClientConfig::builder_with_provider(provider()?)
+    let store = roots.store()?;
+    let config = rustls::ClientConfig::builder_with_provider(provider()?)
         .with_safe_default_protocol_versions()
-        .map_err(|error| config_error(&error))?;
-    let config = match roots {
-        Roots::Custom(store) => builder.with_root_certificates(store.clone()),
-        #[cfg(feature = "webpki-roots")]
-        Roots::Webpki => {
-            use hyper_rustls::ConfigBuilderExt;
-            builder.with_webpki_roots()
-        }
-        #[cfg(feature = "native-roots")]
-        Roots::Native => {
-            use hyper_rustls::ConfigBuilderExt;
-            builder
-                .with_native_roots()
-                .map_err(|error| config_error(&error))?
-        }
-        Roots::Default => default_roots(builder)?,
-    };
-    Ok(config.with_no_client_auth())
+        .map_err(|error| {
+            TransportError::new(
+                TransportErrorKind::Config,
+                format!("TLS configuration: {error}"),
+            )
+        })?
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    Ok(config)
 }
 
-type Builder = rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>;
+#[cfg(feature = "webpki-roots")]
+fn webpki_store() -> RootCertStore {
+    RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned())
+}
 
-/// The system's roots when `native-roots` is enabled (falling back to webpki-roots when the
-/// system has none and that feature is enabled too), else webpki-roots.
-fn default_roots(
-    builder: rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier>,
-) -> Result<Builder, TransportError> {
+/// The system's roots; an error when it has none that rustls can use.
+#[cfg(feature = "native-roots")]
+fn native_store() -> Result<RootCertStore, TransportError> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut store = RootCertStore::empty();
+    store.add_parsable_certificates(found.certs);
+    if store.is_empty() {
+        let why = found
+            .errors
+            .first()
+            .map_or_else(|| "none found".to_owned(), ToString::to_string);
+        return Err(TransportError::new(
+            TransportErrorKind::Config,
+            format!("TLS configuration: no system roots: {why}"),
+        ));
+    }
+    Ok(store)
+}
+
+/// The system's roots when `native-roots` is enabled (Mozilla's when the system has none and
+/// `webpki-roots` is enabled too), else Mozilla's.
+fn default_store() -> Result<RootCertStore, TransportError> {
     #[cfg(feature = "native-roots")]
     {
-        use hyper_rustls::ConfigBuilderExt;
-        match builder.clone().with_native_roots() {
-            Ok(with_native) => Ok(with_native),
-            #[cfg(feature = "webpki-roots")]
-            Err(_) => Ok(builder.with_webpki_roots()),
-            #[cfg(not(feature = "webpki-roots"))]
-            Err(error) => Err(TransportError::new(
-                TransportErrorKind::Config,
-                format!("TLS configuration: no system roots: {error}"),
-            )),
+        #[cfg(feature = "webpki-roots")]
+        {
+            Ok(native_store().unwrap_or_else(|_| webpki_store()))
+        }
+        #[cfg(not(feature = "webpki-roots"))]
+        {
+            native_store()
         }
     }
     #[cfg(all(feature = "webpki-roots", not(feature = "native-roots")))]
     {
-        use hyper_rustls::ConfigBuilderExt;
-        Ok(builder.with_webpki_roots())
+        Ok(webpki_store())
     }
     #[cfg(not(any(feature = "webpki-roots", feature = "native-roots")))]
     {
-        let _ = builder;
         Err(TransportError::new(
             TransportErrorKind::Config,
             "no TLS roots: enable the `webpki-roots` or `native-roots` feature, or give custom roots",
