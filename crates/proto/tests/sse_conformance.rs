@@ -1,8 +1,7 @@
-//! The 72 SSE conformance cases of `../shared/data/sse-cases.json` (WHATWG spec examples,
-//! web-platform-tests, other parsers' suites), fed whole, in their recorded chunkings, and under
-//! every 2-way and every 3-way split of the input.
-
-use std::path::PathBuf;
+//! The 72 SSE conformance cases of `tests/data/sse-cases.json` (WHATWG spec examples,
+//! web-platform-tests, other parsers' suites: `tests/data/README.md` says which and under which
+//! licences), fed whole, in their recorded chunkings, and under every 2-way and every 3-way split
+//! of the input.
 
 use bytes::Bytes;
 use gptproto_proto::sse::SseDecoder;
@@ -33,19 +32,11 @@ fn hex(text: &str) -> Bytes {
         .into()
 }
 
-fn cases_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sse-cases.json")
-}
+/// The cases, compiled into the test: nothing outside the crate is read.
+const CASES: &str = include_str!("data/sse-cases.json");
 
 fn load_cases() -> Vec<Case> {
-    let path = cases_path();
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|error| {
-        panic!(
-            "the SSE conformance cases are read from {} (the shared folder beside the repo): {error}",
-            path.display()
-        )
-    });
-    let cases: Vec<Value> = serde_json::from_str(&text).expect("cases are JSON");
+    let cases: Vec<Value> = serde_json::from_str(CASES).expect("cases are JSON");
     cases
         .iter()
         .map(|case| {

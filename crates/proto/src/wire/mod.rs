@@ -3,7 +3,7 @@
 //!
 //! Decoding is tolerant, because real servers are: enums keep values they do not know
 //! (`Other`), fields nobody declared land in `extra` maps instead of being dropped, `null` means
-//! the same as absent, and the quirks listed in the project's provider notes decode (numeric
+//! the same as absent, and the quirks listed in `docs/quirks.md` decode (numeric
 //! error codes, `tool_calls` as an object, arguments as an object, ...). Serialization leaves
 //! unset fields out and round-trips.
 
