@@ -60,6 +60,10 @@ impl Recorded {
     }
 }
 
+/// A host name that resolves nowhere but through the [`TestProxy`] (which reaches every host on
+/// loopback), and that the test CA's certificate names: a proxied request's destination.
+pub const PROXIED_HOST: &str = "proxied.test";
+
 pub(crate) type Handler = dyn Fn(&Recorded) -> Reply + Send + Sync;
 
 /// How a TLS test server differs from the defaults.
@@ -157,6 +161,12 @@ impl TestServer {
             shared,
             stop: Mutex::new(stop),
         }
+    }
+
+    /// The base URL as reached through the [`TestProxy`]: `https://proxied.test:PORT/v1`.
+    pub fn proxied_base_url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{PROXIED_HOST}:{}/v1", self.address.port())
     }
 
     /// The base URL of the API: `http://127.0.0.1:PORT/v1`, or `https://localhost:PORT/v1`.

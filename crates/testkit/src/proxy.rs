@@ -1,4 +1,6 @@
-//! [`TestProxy`]: a minimal HTTP proxy that tunnels `CONNECT` requests and records them.
+//! [`TestProxy`]: a minimal HTTP proxy that tunnels `CONNECT` requests and records them. It
+//! reaches every host on loopback: a test names a host that only the proxy can reach
+//! ([`PROXIED_HOST`](crate::PROXIED_HOST)).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -74,7 +76,10 @@ async fn tunnel(mut client: TcpStream, recorded: &Mutex<Vec<String>>) -> std::io
             .await?;
         return Ok(());
     };
-    let mut upstream = TcpStream::connect(target).await?;
+    // Every host is reached on loopback, so that tests can use names only the proxy resolves
+    // (the client never proxies loopback destinations themselves).
+    let port = target.rsplit_once(':').map_or("443", |(_, port)| port);
+    let mut upstream = TcpStream::connect(format!("127.0.0.1:{port}")).await?;
     client
         .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
         .await?;

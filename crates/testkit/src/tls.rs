@@ -6,7 +6,8 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio_rustls::TlsAcceptor;
 
-/// A fresh CA and a server certificate it issued for `localhost` and `127.0.0.1`.
+/// A fresh CA and a server certificate it issued for `localhost`, `127.0.0.1` and
+/// [`PROXIED_HOST`](crate::PROXIED_HOST).
 #[derive(Debug, Clone)]
 pub struct TestCa {
     root: CertificateDer<'static>,
@@ -28,7 +29,8 @@ impl TestCa {
         let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("CA key"))
             .expect("self-signed CA");
         let server_key = KeyPair::generate().expect("server key");
-        let server = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        let names = ["localhost", "127.0.0.1", crate::PROXIED_HOST].map(str::to_owned);
+        let server = CertificateParams::new(names.to_vec())
             .expect("server parameters")
             .signed_by(&server_key, &ca)
             .expect("server certificate");

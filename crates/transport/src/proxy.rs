@@ -23,12 +23,18 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Which requests go through a proxy.
 ///
+/// Loopback destinations (`localhost`, `*.localhost`, `127.0.0.0/8`, `::1`) never do, whatever
+/// the environment or the proxy set says, as Go's `ProxyFromEnvironment` decides: a local model
+/// server is on this machine, and a proxy in between would see its traffic (the API key with
+/// it, over plain `http://`).
+///
 /// ```
 /// use gptproto_transport::Proxy;
 ///
 /// let proxy = Proxy::all("http://proxy.internal:3128").no_proxy("localhost,.internal");
 /// assert!(proxy.uri_for(&"https://gptproto.com/v1".parse().unwrap()).is_some());
 /// assert!(proxy.uri_for(&"https://api.internal/v1".parse().unwrap()).is_none());
+/// assert!(proxy.uri_for(&"http://127.0.0.1:8080/v1".parse().unwrap()).is_none());
 /// ```
 #[derive(Clone)]
 pub struct Proxy {
@@ -92,6 +98,9 @@ impl Proxy {
     }
 
     pub(crate) fn intercept(&self, destination: &Uri) -> Option<(Uri, Option<HeaderValue>)> {
+        if destination.host().is_none_or(crate::is_loopback_host) {
+            return None;
+        }
         let intercept = self.matcher.as_ref()?.intercept(destination)?;
         Some((intercept.uri().clone(), intercept.basic_auth().cloned()))
     }

@@ -158,12 +158,20 @@ async fn https_goes_through_a_connect_tunnel() {
         .proxy(Proxy::all(proxy.url()))
         .build()
         .unwrap();
-    let response = transport.send(post(&server.base_url())).await.unwrap();
+    // A name only the proxy resolves: answered, so through the tunnel.
+    let response = transport
+        .send(post(&server.proxied_base_url()))
+        .await
+        .unwrap();
     assert_eq!(body_text(response).await, r#"{"via":"tunnel"}"#);
     let requests = proxy.requests();
     assert_eq!(requests.len(), 1);
     assert!(
-        requests[0].starts_with(&format!("CONNECT localhost:{} ", server.address().port())),
+        requests[0].starts_with(&format!(
+            "CONNECT {}:{} ",
+            gptproto_testkit::PROXIED_HOST,
+            server.address().port()
+        )),
         "{requests:?}"
     );
 }
@@ -174,12 +182,44 @@ async fn no_proxy_hosts_bypass_the_proxy() {
     let proxy = TestProxy::start().await;
     let transport = HyperTransport::builder()
         .roots(Roots::Custom(server.ca().unwrap().root_store()))
-        .proxy(Proxy::all(proxy.url()).no_proxy("localhost"))
+        .proxy(Proxy::all(proxy.url()).no_proxy(gptproto_testkit::PROXIED_HOST))
         .build()
         .unwrap();
-    transport.send(post(&server.base_url())).await.unwrap();
+    // Bypassing the proxy, the name resolves nowhere: a connection error, and the proxy saw
+    // nothing.
+    let error = transport
+        .send(post(&server.proxied_base_url()))
+        .await
+        .unwrap_err();
+    assert!(error.is_connect(), "{error}");
     assert!(proxy.requests().is_empty());
-    assert_eq!(server.requests().len(), 1);
+    assert!(server.requests().is_empty());
+}
+
+#[tokio::test]
+async fn loopback_is_never_proxied() {
+    // A plain-http local model server and a proxy for everything: the key must not travel in
+    // clear to the proxy.
+    let server = TestServer::start(|_| Reply::json(200, &json!({"direct": true}))).await;
+    let proxy = TestProxy::start().await;
+    let transport = HyperTransport::builder()
+        .proxy(Proxy::all(proxy.url()))
+        .build()
+        .unwrap();
+    let mut request = post(&server.base_url());
+    request
+        .headers_mut()
+        .insert("authorization", "sk-secret".parse().unwrap());
+    let response = transport.send(request).await.unwrap();
+    assert_eq!(body_text(response).await, r#"{"direct":true}"#);
+    assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
+    assert_eq!(
+        server.requests()[0].header("authorization"),
+        Some("sk-secret")
+    );
+    let localhost = format!("http://localhost:{}/v1", server.address().port());
+    transport.send(post(&localhost)).await.unwrap();
+    assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
 }
 
 /// Opens `n` streams at once (each to its head and first piece) and holds them all.
