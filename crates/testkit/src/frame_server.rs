@@ -46,6 +46,16 @@ pub enum FrameScript {
         /// How many streams to refuse.
         first: usize,
     },
+    /// The first connection answers nothing until the test says ([`FrameServer::lower_limit`],
+    /// [`FrameServer::goaway_answering_first`]); later connections answer every request.
+    Held,
+}
+
+/// What a test tells a [`FrameScript::Held`] connection.
+#[derive(Debug, Clone, Copy)]
+enum Command {
+    LowerLimit(u32),
+    GoawayAnsweringFirst,
 }
 
 /// A running frame-level HTTP/2 server. Stops when dropped.
@@ -55,6 +65,7 @@ pub struct FrameServer {
     ca: TestCa,
     seen: Arc<Mutex<Vec<(usize, u32)>>>,
     answered: Arc<AtomicUsize>,
+    commands: tokio::sync::mpsc::UnboundedSender<Command>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -63,6 +74,8 @@ struct Shared {
     seen: Arc<Mutex<Vec<(usize, u32)>>>,
     answered: Arc<AtomicUsize>,
     refused: AtomicUsize,
+    /// For the first connection of a [`FrameScript::Held`] server.
+    commands: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Command>>>,
 }
 
 impl FrameServer {
@@ -74,11 +87,13 @@ impl FrameServer {
         let mut config = ca.server_config();
         config.alpn_protocols = vec![b"h2".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let (commands, received) = tokio::sync::mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             script,
             seen: Arc::default(),
             answered: Arc::default(),
             refused: AtomicUsize::new(0),
+            commands: Mutex::new(Some(received)),
         });
         let (seen, answered) = (shared.seen.clone(), shared.answered.clone());
         let task = tokio::spawn(async move {
@@ -99,8 +114,21 @@ impl FrameServer {
             ca,
             seen,
             answered,
+            commands,
             task,
         }
+    }
+
+    /// [`FrameScript::Held`]: the first connection lowers its `SETTINGS_MAX_CONCURRENT_STREAMS`
+    /// to `limit` (a server under load, or reconfigured).
+    pub fn lower_limit(&self, limit: u32) {
+        let _ = self.commands.send(Command::LowerLimit(limit));
+    }
+
+    /// [`FrameScript::Held`]: the first connection sends a GOAWAY (`NO_ERROR`) whose last
+    /// stream id is its first request's, answers that request and closes.
+    pub fn goaway_answering_first(&self) {
+        let _ = self.commands.send(Command::GoawayAnsweringFirst);
     }
 
     /// `https://localhost:PORT/v1`.
@@ -132,7 +160,7 @@ impl Drop for FrameServer {
 
 async fn serve<S>(io: S, connection: usize, shared: &Shared) -> std::io::Result<()>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut reader, mut writer) = tokio::io::split(io);
     let mut preface = [0; PREFACE.len()];
@@ -141,10 +169,52 @@ where
         return Ok(());
     }
     // SETTINGS_MAX_CONCURRENT_STREAMS = 100.
-    write_frame(&mut writer, SETTINGS, 0, 0, &[0, 3, 0, 0, 0, 100]).await?;
+    write_frame(&mut writer, SETTINGS, 0, 0, &settings(100)).await?;
+    // Frames are read by a task of their own, so that waiting for one can be put aside for a
+    // test's command without losing half a frame.
+    let (frames, mut incoming) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        while let Ok(frame) = read_frame(&mut reader).await {
+            if frames.send(frame).await.is_err() {
+                return;
+            }
+        }
+    });
+    let held = matches!(shared.script, FrameScript::Held) && connection == 0;
+    let mut commands = if held {
+        shared.commands.lock().expect("not poisoned").take()
+    } else {
+        None
+    };
     let mut complete = Vec::new();
     loop {
-        let (kind, flags, stream, payload) = read_frame(&mut reader).await?;
+        let frame = match &mut commands {
+            Some(commands) => tokio::select! {
+                frame = incoming.recv() => frame,
+                command = commands.recv() => {
+                    match command {
+                        Some(Command::LowerLimit(limit)) => {
+                            write_frame(&mut writer, SETTINGS, 0, 0, &settings(limit)).await?;
+                        }
+                        Some(Command::GoawayAnsweringFirst) => {
+                            let last = complete.first().copied().unwrap_or(0);
+                            write_frame(&mut writer, GOAWAY, 0, 0, &goaway(last)).await?;
+                            if last != 0 {
+                                answer(&mut writer, last, shared).await?;
+                            }
+                            writer.shutdown().await?;
+                            return Ok(());
+                        }
+                        None => {}
+                    }
+                    continue;
+                }
+            },
+            None => incoming.recv().await,
+        };
+        let Some((kind, flags, stream, payload)) = frame else {
+            return Ok(());
+        };
         match kind {
             SETTINGS if flags & ACK == 0 => write_frame(&mut writer, SETTINGS, ACK, 0, &[]).await?,
             PING if flags & ACK == 0 => write_frame(&mut writer, PING, ACK, 0, &payload).await?,
@@ -159,14 +229,13 @@ where
             _ => continue,
         }
         match shared.script {
+            FrameScript::Held if held => {}
             FrameScript::GoawayAfter { streams } if connection == 0 => {
                 if complete.len() < streams {
                     continue;
                 }
                 let last = complete[0];
-                let mut goaway = last.to_be_bytes().to_vec();
-                goaway.extend_from_slice(&0u32.to_be_bytes());
-                write_frame(&mut writer, GOAWAY, 0, 0, &goaway).await?;
+                write_frame(&mut writer, GOAWAY, 0, 0, &goaway(last)).await?;
                 answer(&mut writer, last, shared).await?;
                 writer.shutdown().await?;
                 return Ok(());
@@ -193,6 +262,20 @@ where
             }
         }
     }
+}
+
+/// A SETTINGS payload: `SETTINGS_MAX_CONCURRENT_STREAMS` = `limit`.
+fn settings(limit: u32) -> Vec<u8> {
+    let mut payload = vec![0, 3];
+    payload.extend_from_slice(&limit.to_be_bytes());
+    payload
+}
+
+/// A GOAWAY payload: `last` stream id, `NO_ERROR`.
+fn goaway(last: u32) -> Vec<u8> {
+    let mut payload = last.to_be_bytes().to_vec();
+    payload.extend_from_slice(&0u32.to_be_bytes());
+    payload
 }
 
 /// `200`, `content-type: application/json`, and [`FRAME_SERVER_BODY`].

@@ -343,6 +343,13 @@ fn turned_away<T>(error: &TrySendError<T>) -> Option<TurnedAway> {
         // hyper never sent it: the connection closed (or stopped taking streams) first.
         return Some(TurnedAway { lane_closed: true });
     }
+    if error.error().is_user() {
+        // The only user error a lane's request can meet: hyper's request side was dropped
+        // holding it. Its task drops it only when the connection stopped taking streams (the
+        // lane's idle close waits for no stream), and what it holds then is a stream h2 queued
+        // as pending open, past the server's limit: its HEADERS never left.
+        return Some(TurnedAway { lane_closed: true });
+    }
     let h2 = std::error::Error::source(error.error())?.downcast_ref::<h2::Error>()?;
     if !h2.is_remote() {
         return None;

@@ -433,3 +433,55 @@ async fn refused_streams_are_sent_again() {
     assert_eq!(server.answered(), 3);
     assert!(server.streams().len() >= 4, "{:?}", server.streams());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_queued_past_a_lowered_limit_is_sent_again_after_the_goaway() {
+    use gptproto_testkit::{FRAME_SERVER_BODY, FrameScript, FrameServer};
+    // The server holds a first stream, lowers its limit to 1 and sends a GOAWAY: a second
+    // request on that connection was queued inside h2 (pending open, never sent) when hyper's
+    // request side ended and was dropped with it. It must go to another connection.
+    let server = FrameServer::start(FrameScript::Held).await;
+    let transport = transport_trusting(server.ca());
+    let url = server.base_url();
+    let first = tokio::spawn({
+        let (transport, url) = (transport.clone(), url.clone());
+        async move { body_text(transport.send(post(&url)).await.unwrap()).await }
+    });
+    let until = |count: usize| {
+        let server = &server;
+        async move {
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+            while server.streams().len() < count {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{:?}",
+                    server.streams()
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }
+    };
+    until(1).await;
+    server.lower_limit(1);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let second = tokio::spawn({
+        let (transport, url) = (transport.clone(), url.clone());
+        async move {
+            transport
+                .send(post(&url))
+                .await
+                .map(|response| response.status())
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    server.goaway_answering_first();
+    assert_eq!(first.await.unwrap(), FRAME_SERVER_BODY);
+    let second = tokio::time::timeout(std::time::Duration::from_secs(10), second)
+        .await
+        .expect("not left waiting")
+        .unwrap();
+    assert_eq!(
+        second.map_err(|error| error.to_string()),
+        Ok(http::StatusCode::OK)
+    );
+}
