@@ -25,9 +25,11 @@ pub(crate) enum Command {
 /// How the API key is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Auth {
+    /// The raw key on GPTProto's hosts (gptproto.com), `Bearer` on every other server.
+    Auto,
     /// The key as the whole `Authorization` value (GPTProto's documented header).
     Raw,
-    /// `Authorization: Bearer <key>`.
+    /// `Authorization: Bearer <key>` (OpenAI, DeepSeek, vLLM, Ollama, OpenRouter, ...).
     Bearer,
 }
 
@@ -82,8 +84,8 @@ pub(crate) struct ChatArgs {
     #[arg(long, env = "GPTPROTO_API_KEY", hide_env_values = true)]
     pub(crate) api_key: Option<String>,
 
-    /// How the key is sent.
-    #[arg(long, value_enum, default_value_t = Auth::Raw)]
+    /// How the key is sent: by the host (auto), or as chosen.
+    #[arg(long, value_enum, default_value_t = Auth::Auto)]
     pub(crate) auth: Auth,
 
     /// Also trust the CA certificates in this PEM file (a private or corporate CA, a

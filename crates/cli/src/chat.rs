@@ -27,15 +27,32 @@ pub(crate) async fn run(args: ChatArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Whether the server at `base_url` needs a key (GPTProto's hosts do).
+fn needs_key(base_url: &str) -> bool {
+    gptproto::proto::exchange::ClientConfig::builder()
+        .base_url(base_url)
+        .build()
+        .is_ok_and(|config| config.requires_api_key())
+}
+
 fn client(args: &ChatArgs) -> Result<Client, Failure> {
     let mut builder = Client::builder()
         .base_url(&args.base_url)
         .auth_scheme(match args.auth {
+            Auth::Auto => AuthScheme::Auto,
             Auth::Raw => AuthScheme::Raw,
             Auth::Bearer => AuthScheme::Bearer,
         });
-    if let Some(key) = &args.api_key {
-        builder = builder.api_key(key);
+    match &args.api_key {
+        Some(key) => builder = builder.api_key(key),
+        // GPTProto answers nothing without a key: say so now, in the CLI's words.
+        None if needs_key(&args.base_url) => {
+            return Err(Failure::Usage(format!(
+                "no API key: {} needs one; set GPTPROTO_API_KEY or pass --api-key KEY",
+                args.base_url
+            )));
+        }
+        None => {}
     }
     if let Some(path) = &args.cacert {
         let added =

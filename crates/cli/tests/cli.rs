@@ -124,8 +124,8 @@ async fn streams_the_answer_to_stdout_and_the_reasoning_to_stderr() {
     assert_eq!(sent.uri.path(), "/v1/chat/completions");
     assert_eq!(
         sent.header("authorization"),
-        Some(KEY),
-        "GPTProto's raw key header"
+        Some(format!("Bearer {KEY}").as_str()),
+        "--auth auto: Bearer, this is not GPTProto's host"
     );
     let body = sent.json();
     assert_eq!(body["model"], "qwen-turbo");
@@ -325,6 +325,31 @@ async fn response_format_json_schema_reads_a_schema_file() {
     assert!(run.stderr.contains("broken.json: not JSON"), "{run:?}");
     assert_eq!(server.requests().len(), 2);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_raw_sends_gptprotos_raw_key_header() {
+    let server = TestServer::start(|_| Reply::sse(&streamed_answer())).await;
+    let run = chat(&server, &["--auth", "raw", "hi"], "").await;
+    assert_eq!(run.status, 0, "{run:?}");
+    assert_eq!(server.requests()[0].header("authorization"), Some(KEY));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_key_for_gptproto_exits_2_naming_where_a_key_goes_before_any_request() {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gptproto"))
+        .args(["chat", "hi"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    for named in ["GPTPROTO_API_KEY", "--api-key", "gptproto.com"] {
+        assert!(stderr.contains(named), "{named:?} in {stderr}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

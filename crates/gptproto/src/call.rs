@@ -11,41 +11,61 @@ use crate::client::Client;
 use crate::error::Result;
 use crate::stream::ChatStream;
 
-/// What a call changes from the client's defaults.
+/// A setting of one call: the client's, or the call's own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Setting<T> {
+    #[default]
+    Client,
+    Call(T),
+}
+
+impl<T> Setting<T> {
+    /// The call's own value, else `client`.
+    pub(crate) fn or(self, client: T) -> T {
+        match self {
+            Self::Client => client,
+            Self::Call(own) => own,
+        }
+    }
+}
+
+/// What a call changes from the client's defaults. (The connect timeout is not here: a call
+/// shares the client's connections.)
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Overrides {
     pub(crate) headers: Vec<(String, String)>,
-    pub(crate) total: Option<Option<Duration>>,
-    pub(crate) response: Option<Option<Duration>>,
-    pub(crate) idle: Option<Option<Duration>>,
-    pub(crate) max_retries: Option<u32>,
-    pub(crate) extra: serde_json::Map<String, Value>,
+    pub(crate) total: Setting<Option<Duration>>,
+    pub(crate) response: Setting<Option<Duration>>,
+    pub(crate) idle: Setting<Option<Duration>>,
+    pub(crate) max_retries: Setting<u32>,
+    pub(crate) extra_body: serde_json::Map<String, Value>,
 }
 
 macro_rules! overrides {
     ($call:ident) => {
         impl $call {
-            /// This call's whole deadline, retries and body included.
-            pub fn timeout(mut self, total: Duration) -> Self {
-                self.overrides.total = Some(Some(total));
+            /// This call's whole deadline, retries and body included; `None` for none (the
+            /// client's is then not used).
+            pub fn timeout(mut self, total: impl Into<Option<Duration>>) -> Self {
+                self.overrides.total = Setting::Call(total.into());
                 self
             }
 
-            /// This call's deadline for each response head.
-            pub fn response_timeout(mut self, timeout: Duration) -> Self {
-                self.overrides.response = Some(Some(timeout));
+            /// This call's deadline for each response head; `None` for none.
+            pub fn response_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+                self.overrides.response = Setting::Call(timeout.into());
                 self
             }
 
-            /// This call's longest wait between two reads of the body.
-            pub fn idle_timeout(mut self, timeout: Duration) -> Self {
-                self.overrides.idle = Some(Some(timeout));
+            /// This call's longest wait between two reads of the body; `None` for none.
+            pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+                self.overrides.idle = Setting::Call(timeout.into());
                 self
             }
 
             /// This call's retries after the first attempt.
             pub fn max_retries(mut self, retries: u32) -> Self {
-                self.overrides.max_retries = Some(retries);
+                self.overrides.max_retries = Setting::Call(retries);
                 self
             }
 
@@ -55,10 +75,12 @@ macro_rules! overrides {
                 self
             }
 
-            /// A field merged into the request body, known fields included (like the official
-            /// SDKs' `extra_body`), e.g. `.extra("enable_thinking", true)`.
-            pub fn extra(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
-                self.overrides.extra.insert(key.into(), value.into());
+            /// A field merged into the request body, typed fields included (as the official
+            /// SDKs' `extra_body`), e.g. `.extra_body("enable_thinking", true)`. Unlike
+            /// [`ChatRequest::extra`], which adds only fields the request has no type for, this
+            /// may replace a typed field's value.
+            pub fn extra_body(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+                self.overrides.extra_body.insert(key.into(), value.into());
                 self
             }
         }

@@ -20,9 +20,21 @@ pub const ENV_API_KEY: &str = "GPTPROTO_API_KEY";
 pub const ENV_BASE_URL: &str = "GPTPROTO_BASE_URL";
 
 /// Deadlines of a call. `None` means no deadline of that kind.
+///
+/// ```
+/// use std::time::Duration;
+/// use gptproto::Timeouts;
+///
+/// let mut timeouts = Timeouts::default();
+/// timeouts.total = Some(Duration::from_secs(120));
+/// assert_eq!(Timeouts::none().response, None);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Timeouts {
-    /// Establishing a connection (TCP and TLS): 5 s by default. Set on the client only.
+    /// Establishing a connection (TCP, the proxy tunnel, TLS): 5 s by default. It belongs to
+    /// the client's built-in transport (connections are shared by calls): a call cannot change
+    /// it, and a client with its own [`connector`](ClientBuilder::connector) refuses it.
     pub connect: Option<Duration>,
     /// From sending (each attempt) until the response head: 600 s by default, as the official
     /// SDKs.
@@ -35,11 +47,24 @@ pub struct Timeouts {
 }
 
 impl Default for Timeouts {
+    /// The official SDKs' deadlines: connect 5 s, response head 600 s, idle 600 s, no total.
     fn default() -> Self {
         Self {
             connect: Some(Duration::from_secs(5)),
             response: Some(Duration::from_secs(600)),
             idle: Some(Duration::from_secs(600)),
+            total: None,
+        }
+    }
+}
+
+impl Timeouts {
+    /// No deadline at all.
+    pub fn none() -> Self {
+        Self {
+            connect: None,
+            response: None,
+            idle: None,
             total: None,
         }
     }
@@ -89,7 +114,8 @@ impl fmt::Debug for Client {
 
 impl Client {
     /// A client from the environment: the key from `GPTPROTO_API_KEY`, the base URL from
-    /// `GPTPROTO_BASE_URL` (default `https://gptproto.com/v1`), GPTProto's raw-key auth.
+    /// `GPTPROTO_BASE_URL` (default `https://gptproto.com/v1`), the auth scheme for that host.
+    /// GPTProto needs a key: without one this is a configuration error, before any request.
     pub fn new() -> Result<Self> {
         Self::builder().build()
     }
@@ -128,11 +154,15 @@ pub struct ClientBuilder {
     timeouts: Timeouts,
     retry: RetryPolicy,
     max_body: usize,
-    validation: ValidationRules,
+    /// `None`: by the host.
+    validation: Option<ValidationRules>,
     roots: Roots,
-    proxy: Proxy,
+    /// `None`: from the environment, read by [`build`](Self::build).
+    proxy: Option<Proxy>,
     allow_insecure_http: bool,
     connector: Option<Arc<dyn HttpConnector>>,
+    /// The built-in transport's settings set explicitly: refused with a connector of one's own.
+    transport_settings: Vec<&'static str>,
     from_env: bool,
 }
 
@@ -153,16 +183,17 @@ impl Default for ClientBuilder {
         Self {
             base_url: None,
             api_key: None,
-            auth_scheme: AuthScheme::Raw,
+            auth_scheme: AuthScheme::Auto,
             headers: Vec::new(),
             timeouts: Timeouts::default(),
             retry: RetryPolicy::default(),
             max_body: 64 * 1024 * 1024,
-            validation: ValidationRules::default(),
+            validation: None,
             roots: Roots::Default,
-            proxy: Proxy::from_env(),
+            proxy: None,
             allow_insecure_http: false,
             connector: None,
+            transport_settings: Vec::new(),
             from_env: true,
         }
     }
@@ -176,15 +207,18 @@ impl ClientBuilder {
         self
     }
 
-    /// The API key (default: `GPTPROTO_API_KEY`; none sends no `Authorization`).
+    /// The API key (default: `GPTPROTO_API_KEY`). Without one no `Authorization` is sent,
+    /// which servers on this machine may accept; GPTProto does not, and
+    /// [`build`](Self::build) refuses it there.
     #[must_use]
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = Some(key.into());
         self
     }
 
-    /// How the key is sent: the raw key (GPTProto's documented header, the default) or
-    /// `Bearer` (every other OpenAI-compatible server).
+    /// How the key is sent. By default ([`AuthScheme::Auto`]) the raw key on GPTProto's hosts
+    /// (its documented header) and `Bearer <key>` everywhere else (OpenAI, DeepSeek, vLLM,
+    /// Ollama, OpenRouter, ...); choose one to override it.
     #[must_use]
     pub fn auth_scheme(mut self, scheme: AuthScheme) -> Self {
         self.auth_scheme = scheme;
@@ -201,6 +235,9 @@ impl ClientBuilder {
     /// All the deadlines.
     #[must_use]
     pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        if timeouts.connect != self.timeouts.connect {
+            self.transport_settings.push("connect timeout");
+        }
         self.timeouts = timeouts;
         self
     }
@@ -212,10 +249,11 @@ impl ClientBuilder {
         self
     }
 
-    /// The connect deadline (TCP and TLS).
+    /// The connect deadline (TCP, the proxy tunnel and TLS), for the built-in transport.
     #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.timeouts.connect = Some(timeout);
+        self.transport_settings.push("connect timeout");
         self
     }
 
@@ -247,10 +285,12 @@ impl ClientBuilder {
         self
     }
 
-    /// The validation rules requests pass before sending (GPTProto's by default).
+    /// The validation rules requests pass before sending, whatever the host. By default
+    /// GPTProto's on its hosts (`n` at most 10, OpenAI's numeric ranges) and only what every
+    /// server requires elsewhere.
     #[must_use]
     pub fn validation_rules(mut self, rules: ValidationRules) -> Self {
-        self.validation = rules;
+        self.validation = Some(rules);
         self
     }
 
@@ -261,29 +301,35 @@ impl ClientBuilder {
         self
     }
 
-    /// Which certificate authorities to trust.
+    /// Which certificate authorities to trust (the built-in transport).
     #[must_use]
     pub fn roots(mut self, roots: Roots) -> Self {
         self.roots = roots;
+        self.transport_settings.push("roots");
         self
     }
 
-    /// Which proxy to use (from the environment by default).
+    /// Which proxy to use (the built-in transport). By default the environment's
+    /// (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`), read when the client is built;
+    /// loopback destinations are never proxied.
     #[must_use]
     pub fn proxy(mut self, proxy: Proxy) -> Self {
-        self.proxy = proxy;
+        self.proxy = Some(proxy);
+        self.transport_settings.push("proxy");
         self
     }
 
-    /// Allows plain `http://` to hosts that are not loopback.
+    /// Allows plain `http://` to hosts that are not loopback (the built-in transport).
     #[must_use]
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
         self.allow_insecure_http = allow;
+        self.transport_settings.push("allow_insecure_http");
         self
     }
 
-    /// Uses this HTTP connector instead of the built-in hyper transport (the TLS, proxy and
-    /// connect-timeout settings then do not apply).
+    /// Uses this HTTP connector instead of the built-in hyper transport. The built-in
+    /// transport's settings (roots, proxy, connect timeout, insecure HTTP) do not apply to it:
+    /// [`build`](Self::build) refuses them rather than ignore them.
     #[must_use]
     pub fn connector(mut self, connector: Arc<dyn HttpConnector>) -> Self {
         self.connector = Some(connector);
@@ -298,6 +344,10 @@ impl ClientBuilder {
     }
 
     /// Checks everything and builds the client.
+    ///
+    /// Errors (each a configuration error naming what is wrong): a base URL or header that
+    /// does not parse; no API key for GPTProto; the built-in transport's settings given with a
+    /// connector of one's own; TLS that cannot be set up.
     pub fn build(self) -> Result<Client> {
         let env = |name: &str| {
             self.from_env
@@ -312,8 +362,10 @@ impl ClientBuilder {
             .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
         let mut config = ClientConfig::builder()
             .base_url(base_url)
-            .auth_scheme(self.auth_scheme)
-            .validation_rules(self.validation.clone());
+            .auth_scheme(self.auth_scheme);
+        if let Some(rules) = self.validation.clone() {
+            config = config.validation_rules(rules);
+        }
         if let Some(key) = self.api_key.clone().or_else(|| env(ENV_API_KEY)) {
             config = config.api_key(key.trim());
         }
@@ -321,12 +373,28 @@ impl ClientBuilder {
             config = config.header(name, value);
         }
         let config = config.build()?;
+        if config.requires_api_key() && config.api_key().is_none() {
+            return Err(Error::config(format!(
+                "no API key: GPTProto ({}) needs one; set {ENV_API_KEY}, or give it to \
+                 ClientBuilder::api_key",
+                config.base_url()
+            )));
+        }
         let connector = match self.connector {
+            Some(_) if !self.transport_settings.is_empty() => {
+                let mut settings = self.transport_settings;
+                settings.dedup();
+                return Err(Error::config(format!(
+                    "{} set with a connector of one's own: they belong to the built-in \
+                     transport; configure them on the connector",
+                    settings.join(", ")
+                )));
+            }
             Some(connector) => connector,
             None => Arc::new(
                 HyperTransport::builder()
                     .roots(self.roots)
-                    .proxy(self.proxy)
+                    .proxy(self.proxy.unwrap_or_else(Proxy::from_env))
                     .connect_timeout(self.timeouts.connect)
                     .allow_insecure_http(self.allow_insecure_http)
                     .build()

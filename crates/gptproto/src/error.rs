@@ -118,6 +118,7 @@ impl Error {
 
     /// The tools' error, when the tool-call loop stopped (see [`is_max_rounds`](Self::is_max_rounds)).
     #[cfg(feature = "tools")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tools")))]
     pub fn tools_error(&self) -> Option<&gptproto_tools::Error> {
         match &self.inner.kind {
             Kind::Tools(error) => Some(error),
@@ -127,6 +128,7 @@ impl Error {
 
     /// The tool-call loop reached its most rounds with the model still calling tools.
     #[cfg(feature = "tools")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tools")))]
     pub fn is_max_rounds(&self) -> bool {
         self.tools_error()
             .is_some_and(gptproto_tools::Error::is_max_rounds)

@@ -42,7 +42,18 @@
 //! - `tools` (default): [`tools`]: function tools and structured outputs with schemars, the
 //!   tool router and the tool-call loop ([`Client::run_tools`]).
 //!
-//! The sans-IO core is re-exported as [`proto`], the HTTP layer as [`transport`].
+//! # What is here
+//! The client ([`Client`], [`ChatCall`], [`ChatStream`], [`Error`]); the wire types people
+//! write and read at the top level ([`ChatRequest`], [`ChatCompletion`], [`Message`], ...);
+//! what configures the client ([`Timeouts`], [`RetryPolicy`], [`ValidationRules`],
+//! [`AuthScheme`], [`Proxy`], [`Roots`]); and what a connector of one's own implements
+//! ([`HttpConnector`], [`ResponseBody`], [`TransportError`]). The layers underneath are
+//! published crates with deliberate APIs of their own, re-exported whole: [`proto`] (the
+//! sans-IO core: the SSE and stream decoders, the accumulator, request building and response
+//! classification, retry math, for embedding in another runtime) and [`transport`] (the hyper
+//! transport, to tune or wrap it).
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod call;
 mod client;
@@ -50,6 +61,7 @@ mod error;
 mod send;
 mod stream;
 #[cfg(feature = "tools")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tools")))]
 pub mod tools;
 
 pub use call::{ChatCall, ChatStreamCall};
@@ -60,14 +72,17 @@ pub use stream::{ChatStream, TextDeltas};
 pub use gptproto_proto as proto;
 pub use gptproto_transport as transport;
 
+pub use gptproto_proto::Text;
 pub use gptproto_proto::exchange::{ApiError, ApiErrorKind, AuthScheme};
 pub use gptproto_proto::retry::RetryPolicy;
+pub use gptproto_proto::validate::ValidationRules;
 pub use gptproto_proto::wire::{
     ChatCompletion, ChatCompletionChunk, ChatRequest, Content, ContentPart, Message,
     ResponseFormat, Role, Tool, ToolCall, ToolChoice, Usage,
 };
-pub use gptproto_proto::{Text, ViewItem};
-pub use gptproto_transport::{HttpConnector, Proxy, Roots};
+pub use gptproto_transport::{
+    HttpConnector, Proxy, ResponseBody, RootCertStore, Roots, TransportError, TransportErrorKind,
+};
 
 /// The README's examples, compiled (and run, where they need no server) as doc tests.
 #[cfg(doctest)]

@@ -177,10 +177,10 @@ impl Plan {
         overrides: &Overrides,
     ) -> Result<(Self, tracing::Span)> {
         let settings = &client.inner.settings;
-        let request = if overrides.extra.is_empty() {
+        let request = if overrides.extra_body.is_empty() {
             request
         } else {
-            request.merge_json(serde_json::Value::Object(overrides.extra.clone()))?
+            request.merge_json(serde_json::Value::Object(overrides.extra_body.clone()))?
         };
         let mut headers = HeaderMap::new();
         for (name, value) in &overrides.headers {
@@ -196,19 +196,11 @@ impl Plan {
             .build_request_with_headers(&request, &headers)?;
         let (parts, body) = http_request.into_parts();
         let mut timeouts = settings.timeouts;
-        if let Some(total) = overrides.total {
-            timeouts.total = total;
-        }
-        if let Some(response) = overrides.response {
-            timeouts.response = response;
-        }
-        if let Some(idle) = overrides.idle {
-            timeouts.idle = idle;
-        }
+        timeouts.total = overrides.total.or(timeouts.total);
+        timeouts.response = overrides.response.or(timeouts.response);
+        timeouts.idle = overrides.idle.or(timeouts.idle);
         let mut retry = settings.retry.clone();
-        if let Some(retries) = overrides.max_retries {
-            retry.max_retries = retries;
-        }
+        retry.max_retries = overrides.max_retries.or(retry.max_retries);
         let span = tracing::info_span!(
             "gptproto.chat",
             model = %request.model,

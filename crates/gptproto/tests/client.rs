@@ -50,7 +50,7 @@ fn request() -> ChatRequest {
 }
 
 #[tokio::test]
-async fn a_chat_completion_with_gptproto_raw_key_auth() {
+async fn a_chat_completion_with_the_hosts_auth_scheme_or_the_one_chosen() {
     let server = TestServer::start(|_| Reply::json(200, &completion("I am Qwen."))).await;
     let answer = client(&server).chat(request()).await.unwrap();
     assert_eq!(answer.text(), Some("I am Qwen."));
@@ -58,10 +58,26 @@ async fn a_chat_completion_with_gptproto_raw_key_auth() {
     let sent = &server.requests()[0];
     assert_eq!(sent.method, http::Method::POST);
     assert_eq!(sent.uri.path(), "/v1/chat/completions");
-    assert_eq!(sent.header("authorization"), Some(KEY));
+    // Not GPTProto's host: Bearer, as every other server expects.
+    assert_eq!(
+        sent.header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
     assert_eq!(sent.header("content-type"), Some("application/json"));
     assert_eq!(sent.json()["messages"][0]["content"], "who are you?");
     assert_eq!(sent.json().get("stream"), None);
+
+    // GPTProto's raw key, chosen.
+    let raw = Client::builder()
+        .ignore_env()
+        .base_url(server.base_url())
+        .api_key(KEY)
+        .auth_scheme(AuthScheme::Raw)
+        .proxy(Proxy::none())
+        .build()
+        .unwrap();
+    raw.chat(request()).await.unwrap();
+    assert_eq!(server.requests()[1].header("authorization"), Some(KEY));
 }
 
 #[tokio::test]
@@ -79,8 +95,8 @@ async fn bearer_auth_and_per_call_headers_and_extra_fields() {
     client
         .chat(request())
         .header("x-team", "override")
-        .extra("enable_thinking", false)
-        .extra("top_k", 20)
+        .extra_body("enable_thinking", false)
+        .extra_body("top_k", 20)
         .await
         .unwrap();
     let sent = &server.requests()[0];
@@ -554,7 +570,10 @@ async fn a_redirect_to_another_origin_does_not_carry_the_authorization_header() 
     })
     .await;
     client(&same).chat(request()).await.unwrap();
-    assert_eq!(same.requests()[1].header("authorization"), Some(KEY));
+    assert_eq!(
+        same.requests()[1].header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
 }
 
 #[tokio::test]
@@ -671,21 +690,49 @@ impl std::io::Write for LogWriter {
 }
 
 #[tokio::test]
-async fn a_client_from_the_environment() {
-    // SAFETY: this test is the only one touching these variables.
-    unsafe {
-        std::env::set_var("GPTPROTO_API_KEY", "sk-from-env");
-        std::env::set_var("GPTPROTO_BASE_URL", "https://example.invalid/v1");
-    }
-    let client = Client::builder().proxy(Proxy::none()).build().unwrap();
-    assert_eq!(
-        client.chat_completions_url(),
-        "https://example.invalid/v1/chat/completions"
+async fn a_call_can_clear_the_clients_deadline() {
+    let server = TestServer::start(|_| {
+        Reply::json(200, &completion("late")).delayed(Duration::from_millis(300))
+    })
+    .await;
+    let client = Client::builder()
+        .ignore_env()
+        .base_url(server.base_url())
+        .proxy(Proxy::none())
+        .timeout(Duration::from_millis(100))
+        .max_retries(0)
+        .build()
+        .unwrap();
+    let error = client.chat(request()).await.unwrap_err();
+    assert_eq!(error.timeout_kind(), Some(TimeoutKind::Total), "{error}");
+    let answer = client.chat(request()).timeout(None).await.unwrap();
+    assert_eq!(answer.text(), Some("late"));
+}
+
+#[test]
+fn transport_settings_with_a_connector_of_ones_own_are_refused_not_ignored() {
+    let connector: Arc<dyn gptproto::HttpConnector> = Arc::new(
+        gptproto::transport::HyperTransport::builder()
+            .build()
+            .unwrap(),
     );
-    assert!(!format!("{client:?}").contains("from-env"));
-    // SAFETY: as above.
-    unsafe {
-        std::env::remove_var("GPTPROTO_API_KEY");
-        std::env::remove_var("GPTPROTO_BASE_URL");
-    }
+    let builder = || {
+        Client::builder()
+            .ignore_env()
+            .base_url("http://127.0.0.1:1/v1")
+            .connector(connector.clone())
+    };
+    let error = builder()
+        .proxy(Proxy::none())
+        .connect_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap_err();
+    assert!(error.is_config(), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("proxy, connect timeout set with a connector"),
+        "{error}"
+    );
+    builder().timeout(Duration::from_secs(1)).build().unwrap();
 }

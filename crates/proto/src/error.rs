@@ -43,7 +43,7 @@ pub enum ErrorKind {
         event_type: String,
         /// Why it did not decode.
         reason: String,
-        /// The start of the data (at most [`DATA_PREFIX_LEN`] bytes).
+        /// The start of the data (at most 256 bytes).
         data_prefix: String,
     },
     /// A successful response whose body is not a chat completion.
@@ -52,7 +52,7 @@ pub enum ErrorKind {
         status: u16,
         /// Why it did not decode.
         reason: String,
-        /// The start of the body (at most [`DATA_PREFIX_LEN`] bytes).
+        /// The start of the body (at most 256 bytes).
         body_prefix: String,
     },
     /// The server answered with an error, as an HTTP status or inside the stream.
@@ -75,20 +75,20 @@ pub enum ErrorKind {
     Unfinished {
         /// Why it stopped.
         finish_reason: FinishReason,
-        /// The start of the text (at most [`DATA_PREFIX_LEN`] bytes).
+        /// The start of the text (at most 256 bytes).
         text_prefix: String,
     },
     /// The answer is not JSON of the type asked for ([`ChatCompletion::parse`]).
     InvalidJson {
         /// serde's error.
         reason: String,
-        /// The start of the text (at most [`DATA_PREFIX_LEN`] bytes).
+        /// The start of the text (at most 256 bytes).
         text_prefix: String,
     },
 }
 
 /// How much of an undecodable body or event an error quotes.
-pub const DATA_PREFIX_LEN: usize = 256;
+pub(crate) const DATA_PREFIX_LEN: usize = 256;
 
 impl Error {
     pub(crate) fn new(kind: ErrorKind) -> Self {

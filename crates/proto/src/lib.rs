@@ -56,6 +56,8 @@
 //! None: everything here is plain Rust over `bytes`, `http`, `serde` and `serde_json`, and
 //! builds for `wasm32-unknown-unknown`.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod accumulate;
 mod error;
 pub mod exchange;
@@ -68,7 +70,7 @@ pub mod validate;
 pub mod wire;
 
 pub use accumulate::ChunkAccumulator;
-pub use error::{DATA_PREFIX_LEN, Error, ErrorKind};
+pub use error::{Error, ErrorKind};
 pub use exchange::{ApiError, ApiErrorKind};
 pub use stream::{StreamDecoder, StreamItem, ViewItem};
 pub use text::Text;

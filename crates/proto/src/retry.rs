@@ -33,8 +33,19 @@ use http::StatusCode;
 
 use crate::exchange::{ApiError, ApiErrorKind};
 
-/// How often and how long to wait before retrying.
+/// How often and how long to wait before retrying. Start from [`Default`] (the SDKs') or
+/// [`never`](Self::never) and set the fields to change.
+///
+/// ```
+/// use std::time::Duration;
+/// use gptproto_proto::retry::RetryPolicy;
+///
+/// let mut policy = RetryPolicy::default();
+/// policy.max_retries = 5;
+/// policy.max_delay = Duration::from_secs(20);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Retries after the first attempt (2).
     pub max_retries: u32,

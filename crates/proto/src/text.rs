@@ -27,6 +27,7 @@ pub struct Text(Bytes);
 
 /// A string.
 #[cfg(feature = "schemars")]
+#[cfg_attr(docsrs, doc(cfg(feature = "schemars")))]
 impl schemars::JsonSchema for Text {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "String".into()

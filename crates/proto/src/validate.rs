@@ -5,7 +5,17 @@ use crate::Error;
 use crate::wire::{ChatRequest, Message, ResponseFormat, Role, ToolChoice, ToolKind};
 
 /// What validation enforces beyond the structure of the request.
+///
+/// ```
+/// use gptproto_proto::validate::ValidationRules;
+///
+/// let mut rules = ValidationRules::permissive();
+/// rules.max_choices = 16;
+/// assert_eq!(ValidationRules::for_host("gptproto.com"), ValidationRules::gptproto());
+/// assert_eq!(ValidationRules::for_host("localhost"), ValidationRules::permissive());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ValidationRules {
     /// The largest `n` accepted: 10 on GPTProto; other servers allow more.
     pub max_choices: u32,
@@ -15,21 +25,38 @@ pub struct ValidationRules {
 }
 
 impl Default for ValidationRules {
-    /// GPTProto's rules.
+    /// GPTProto's rules ([`gptproto`](Self::gptproto)).
     fn default() -> Self {
+        Self::gptproto()
+    }
+}
+
+impl ValidationRules {
+    /// GPTProto's rules: `n` at most 10, and the numeric ranges of OpenAI's spec.
+    pub fn gptproto() -> Self {
         Self {
             max_choices: 10,
             check_ranges: true,
         }
     }
-}
 
-impl ValidationRules {
-    /// Only structural checks: any `n` from 1, no numeric ranges.
+    /// Only what every server requires (the structure of the request): any `n` from 1, no
+    /// numeric ranges.
     pub fn permissive() -> Self {
         Self {
             max_choices: u32::MAX,
             check_ranges: false,
+        }
+    }
+
+    /// GPTProto's rules on its hosts ([`is_gptproto_host`]), the permissive ones elsewhere.
+    ///
+    /// [`is_gptproto_host`]: crate::exchange::is_gptproto_host
+    pub fn for_host(host: &str) -> Self {
+        if crate::exchange::is_gptproto_host(host) {
+            Self::gptproto()
+        } else {
+            Self::permissive()
         }
     }
 }

@@ -34,6 +34,8 @@
 //! - `native-roots`: trust the operating system's roots.
 //! - `ring` (default) or `aws-lc-rs`: rustls's crypto provider.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod error;
 mod hyper_transport;
 mod lanes;
@@ -73,7 +75,7 @@ pub trait HttpConnector: Send + Sync + std::fmt::Debug + 'static {
 }
 
 /// Whether `host` (a URI host) is a loopback address or `localhost`.
-pub fn is_loopback_host(host: &str) -> bool {
+pub(crate) fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.eq_ignore_ascii_case("localhost") || host.to_ascii_lowercase().ends_with(".localhost") {
         return true;

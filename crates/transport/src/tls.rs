@@ -20,9 +20,11 @@ pub enum Roots {
     Default,
     /// The Mozilla roots compiled into the binary (feature `webpki-roots`).
     #[cfg(feature = "webpki-roots")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "webpki-roots")))]
     Webpki,
     /// The operating system's roots (feature `native-roots`).
     #[cfg(feature = "native-roots")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "native-roots")))]
     Native,
     /// Exactly these roots (a private CA, a test's CA).
     Custom(RootCertStore),

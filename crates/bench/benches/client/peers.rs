@@ -68,12 +68,7 @@ pub(crate) fn gptproto(target: &Target) -> gptproto::Client {
         .api_key(KEY)
         .proxy(gptproto::Proxy::none())
         .timeouts(if std::env::var("NO_TIMERS").is_ok() {
-            gptproto::Timeouts {
-                connect: None,
-                response: None,
-                idle: None,
-                total: None,
-            }
+            gptproto::Timeouts::none()
         } else {
             gptproto::Timeouts::default()
         });

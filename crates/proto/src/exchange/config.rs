@@ -13,12 +13,44 @@ pub const DEFAULT_BASE_URL: &str = "https://gptproto.com/v1";
 
 /// How the API key is sent in the `Authorization` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum AuthScheme {
-    /// The key is the whole header value, as GPTProto's chat-completions page shows.
+    /// [`Raw`](Self::Raw) for GPTProto's hosts ([`is_gptproto_host`]), [`Bearer`](Self::Bearer)
+    /// for every other server. The default.
     #[default]
+    Auto,
+    /// The key is the whole header value, as GPTProto's chat-completions page shows.
     Raw,
-    /// `Bearer <key>`, the convention of every other OpenAI-compatible server.
+    /// `Bearer <key>`, the convention of every other OpenAI-compatible server (OpenAI,
+    /// DeepSeek, vLLM, Ollama, OpenRouter, DashScope's compatible mode).
     Bearer,
+}
+
+impl AuthScheme {
+    /// The scheme used for `host`: [`Auto`](Self::Auto) resolved, the others as they are.
+    ///
+    /// ```
+    /// use gptproto_proto::exchange::AuthScheme;
+    ///
+    /// assert_eq!(AuthScheme::Auto.for_host("gptproto.com"), AuthScheme::Raw);
+    /// assert_eq!(AuthScheme::Auto.for_host("api.openai.com"), AuthScheme::Bearer);
+    /// assert_eq!(AuthScheme::Raw.for_host("api.openai.com"), AuthScheme::Raw);
+    /// ```
+    pub fn for_host(self, host: &str) -> Self {
+        match self {
+            Self::Auto if is_gptproto_host(host) => Self::Raw,
+            Self::Auto => Self::Bearer,
+            chosen => chosen,
+        }
+    }
+}
+
+/// Whether `host` is GPTProto's: `gptproto.com` or one of its subdomains (any case). Its rules
+/// apply there and only there: the raw-key `Authorization`, a key required, `n` at most 10
+/// and the numeric ranges of OpenAI's spec.
+pub fn is_gptproto_host(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host == "gptproto.com" || host.ends_with(".gptproto.com")
 }
 
 /// An API key. Its `Debug` and `Display` never show it.
@@ -115,9 +147,17 @@ impl ClientConfig {
         self.api_key.as_ref()
     }
 
-    /// How the key is sent.
+    /// How the key is sent: [`AuthScheme::Raw`] or [`AuthScheme::Bearer`] ([`AuthScheme::Auto`]
+    /// is resolved for the base URL's host).
     pub fn auth_scheme(&self) -> AuthScheme {
         self.auth_scheme
+    }
+
+    /// Whether the server needs an API key to answer: GPTProto's hosts do; other servers (a
+    /// local model server) may run without one. A client should refuse to start without a key
+    /// where one is needed, rather than send requests that can only fail.
+    pub fn requires_api_key(&self) -> bool {
+        self.base_url.host().is_some_and(is_gptproto_host)
     }
 
     /// The `Authorization` value (marked sensitive), if there is a key.
@@ -135,7 +175,8 @@ impl ClientConfig {
         self.user_agent.clone()
     }
 
-    /// The checks requests pass before they are built.
+    /// The checks requests pass before they are built: GPTProto's on its hosts, only what
+    /// every server requires elsewhere, unless set.
     pub fn validation_rules(&self) -> &ValidationRules {
         &self.validation
     }
@@ -150,7 +191,8 @@ pub struct ClientConfigBuilder {
     auth_scheme: AuthScheme,
     headers: Vec<(String, String)>,
     user_agent: String,
-    validation: ValidationRules,
+    /// `None`: by the host ([`ValidationRules::for_host`]).
+    validation: Option<ValidationRules>,
 }
 
 impl Default for ClientConfigBuilder {
@@ -158,10 +200,10 @@ impl Default for ClientConfigBuilder {
         Self {
             base_url: DEFAULT_BASE_URL.to_owned(),
             api_key: None,
-            auth_scheme: AuthScheme::Raw,
+            auth_scheme: AuthScheme::Auto,
             headers: Vec::new(),
             user_agent: concat!("gptproto/", env!("CARGO_PKG_VERSION")).to_owned(),
-            validation: ValidationRules::default(),
+            validation: None,
         }
     }
 }
@@ -202,10 +244,11 @@ impl ClientConfigBuilder {
         self
     }
 
-    /// Sets the validation rules (for servers that accept more than GPTProto).
+    /// Sets the validation rules, whatever the host (by default GPTProto's on its hosts, only
+    /// what every server requires elsewhere: [`ValidationRules::for_host`]).
     #[must_use]
     pub fn validation_rules(mut self, rules: ValidationRules) -> Self {
-        self.validation = rules;
+        self.validation = Some(rules);
         self
     }
 
@@ -213,12 +256,17 @@ impl ClientConfigBuilder {
     pub fn build(self) -> Result<ClientConfig, Error> {
         let base_url = parse_base_url(&self.base_url)?;
         let chat_completions = join_path(&base_url, "chat/completions")?;
+        let host = base_url.host().unwrap_or_default();
+        let auth_scheme = self.auth_scheme.for_host(host);
+        let validation = self
+            .validation
+            .unwrap_or_else(|| ValidationRules::for_host(host));
         let authorization = match &self.api_key {
             None => None,
             Some(key) => {
-                let text = match self.auth_scheme {
-                    AuthScheme::Raw => key.expose().to_owned(),
+                let text = match auth_scheme {
                     AuthScheme::Bearer => format!("Bearer {}", key.expose()),
+                    _ => key.expose().to_owned(),
                 };
                 let mut value = HeaderValue::from_str(&text).map_err(|_| {
                     Error::config(
@@ -256,12 +304,12 @@ impl ClientConfigBuilder {
             base_url,
             chat_completions,
             api_key: self.api_key,
-            auth_scheme: self.auth_scheme,
+            auth_scheme,
             authorization,
             default_headers,
             user_agent,
             base_headers,
-            validation: self.validation,
+            validation,
         })
     }
 }

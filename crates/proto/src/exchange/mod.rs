@@ -32,7 +32,9 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
 
 pub use api_error::{ApiError, ApiErrorKind, RetryAfter};
-pub use config::{ApiKey, AuthScheme, ClientConfig, ClientConfigBuilder, DEFAULT_BASE_URL};
+pub use config::{
+    ApiKey, AuthScheme, ClientConfig, ClientConfigBuilder, DEFAULT_BASE_URL, is_gptproto_host,
+};
 
 use crate::error::prefix;
 use crate::stream::StreamDecoder;

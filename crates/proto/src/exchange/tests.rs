@@ -2,6 +2,8 @@ use super::*;
 use http::HeaderValue;
 use serde_json::json;
 
+use crate::validate::ValidationRules;
+
 fn config(scheme: AuthScheme) -> ClientConfig {
     ClientConfig::builder()
         .api_key("sk-abc123")
@@ -41,6 +43,83 @@ fn builds_the_request_with_raw_or_bearer_auth() {
         .unwrap();
     assert_eq!(streamed.headers()["authorization"], "Bearer sk-abc123");
     assert_eq!(streamed.headers()["accept"], "text/event-stream");
+}
+
+#[test]
+fn auth_is_raw_on_gptproto_and_bearer_elsewhere_unless_chosen() {
+    let chat = ChatRequest::new("m").user("x");
+    let sent = |base_url: &str, scheme: Option<AuthScheme>| {
+        let mut builder = ClientConfig::builder().base_url(base_url).api_key("sk-1");
+        if let Some(scheme) = scheme {
+            builder = builder.auth_scheme(scheme);
+        }
+        let config = builder.build().unwrap();
+        let request = config.build_request(&chat).unwrap();
+        (
+            config.auth_scheme(),
+            request.headers()["authorization"]
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        )
+    };
+    assert_eq!(
+        sent("https://gptproto.com/v1", None),
+        (AuthScheme::Raw, "sk-1".into())
+    );
+    assert_eq!(
+        sent("https://API.GPTProto.com./v1", None),
+        (AuthScheme::Raw, "sk-1".into())
+    );
+    assert_eq!(
+        sent("https://api.openai.com/v1", None),
+        (AuthScheme::Bearer, "Bearer sk-1".into())
+    );
+    assert_eq!(
+        sent("http://127.0.0.1:8080/v1", None),
+        (AuthScheme::Bearer, "Bearer sk-1".into())
+    );
+    // Not fooled by look-alikes.
+    for host in [
+        "https://gptproto.com.evil.example/v1",
+        "https://notgptproto.com/v1",
+    ] {
+        assert_eq!(sent(host, None).0, AuthScheme::Bearer, "{host}");
+    }
+    // A chosen scheme is kept, whatever the host.
+    assert_eq!(
+        sent("https://api.openai.com/v1", Some(AuthScheme::Raw)).1,
+        "sk-1"
+    );
+    assert_eq!(
+        sent("https://gptproto.com/v1", Some(AuthScheme::Bearer)).1,
+        "Bearer sk-1"
+    );
+}
+
+#[test]
+fn gptprotos_rules_and_key_apply_on_its_hosts_only() {
+    let eleven = ChatRequest::new("m").user("x").n(11).temperature(3.0);
+    let gptproto = ClientConfig::builder().build().unwrap();
+    assert!(gptproto.requires_api_key());
+    let error = gptproto.build_request(&eleven).unwrap_err();
+    assert!(error.is_validation(), "{error}");
+    let local = ClientConfig::builder()
+        .base_url("http://127.0.0.1:8080/v1")
+        .build()
+        .unwrap();
+    assert!(!local.requires_api_key());
+    assert!(
+        local.build_request(&eleven).is_ok(),
+        "vLLM and others accept more"
+    );
+    // Chosen rules apply whatever the host.
+    let strict_local = ClientConfig::builder()
+        .base_url("http://127.0.0.1:8080/v1")
+        .validation_rules(ValidationRules::gptproto())
+        .build()
+        .unwrap();
+    assert!(strict_local.build_request(&eleven).is_err());
 }
 
 #[test]

@@ -143,6 +143,7 @@ impl fmt::Debug for Extra {
 
 /// Any fields: flattened into a struct's schema, they allow properties beyond the typed ones.
 #[cfg(feature = "schemars")]
+#[cfg_attr(docsrs, doc(cfg(feature = "schemars")))]
 impl schemars::JsonSchema for Extra {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Extra".into()

@@ -122,6 +122,7 @@ impl Serialize for ToolChoice {
 
 /// `"none"`, `"auto"`, `"required"`, a named function, or another object.
 #[cfg(feature = "schemars")]
+#[cfg_attr(docsrs, doc(cfg(feature = "schemars")))]
 impl schemars::JsonSchema for ToolChoice {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "ToolChoice".into()
