@@ -75,7 +75,7 @@ fn client(args: &ChatArgs) -> Result<Client, Failure> {
     }
     builder
         .build()
-        .map_err(|error| Failure::Usage(error.to_string()))
+        .map_err(|error| Failure::Usage(format!("{error:#}")))
 }
 
 /// The request without the user's message: model, system message and parameters.
@@ -214,7 +214,7 @@ async fn converse(
             std::io::stdin().read_line(&mut line).map(|n| (n, line))
         })
         .await
-        .map_err(|error| Failure::Usage(error.to_string()))?
+        .map_err(|error| Failure::Usage(format!("{error:#}")))?
         .map_err(Failure::Output)?;
         let (n, line) = read;
         let line = line.trim_end_matches(['\n', '\r']);
@@ -235,7 +235,7 @@ async fn converse(
                 }
             }
             Err(Failure::Api(error)) => {
-                eprintln!("gptproto: {error}");
+                eprintln!("gptproto: {error:#}");
                 conversation.messages.pop();
             }
             Err(other) => return Err(other),

@@ -44,7 +44,7 @@ fn main() -> ExitCode {
             ExitCode::from(exit::USAGE)
         }
         Err(Failure::Api(error)) => {
-            eprintln!("gptproto: {error}");
+            eprintln!("gptproto: {error:#}");
             if error.is_certificate() {
                 eprintln!(
                     "gptproto: hint: --cacert FILE trusts a CA's certificate (PEM) next to the bundled roots"

@@ -7,6 +7,9 @@ use gptproto_proto::exchange::ApiError;
 use gptproto_proto::wire::ChatCompletion;
 use gptproto_transport::TransportError;
 
+#[cfg(test)]
+mod tests;
+
 /// Everything that can go wrong with a call.
 ///
 /// Ask it questions: [`is_timeout`](Self::is_timeout), [`is_connect`](Self::is_connect),
@@ -108,7 +111,7 @@ impl Error {
         self
     }
 
-    /// The core's error, when it is one (validation, API, protocol, truncation).
+    /// The core's error, when it is one (validation, API, protocol, truncation, parse).
     pub fn proto(&self) -> Option<&gptproto_proto::Error> {
         match &self.inner.kind {
             Kind::Proto(error) => Some(error),
@@ -155,9 +158,8 @@ impl Error {
     /// The HTTP status of the error response, if there was one.
     pub fn status(&self) -> Option<http::StatusCode> {
         match &self.inner.kind {
-            Kind::Proto(error) => error.status(),
             Kind::Redirect { status, .. } => http::StatusCode::from_u16(*status).ok(),
-            _ => None,
+            _ => self.proto().and_then(gptproto_proto::Error::status),
         }
     }
 
@@ -166,16 +168,15 @@ impl Error {
         self.proto().and_then(gptproto_proto::Error::request_id)
     }
 
-    /// A deadline passed (response, idle, total) or the connect timeout fired.
+    /// A deadline passed (response, idle, total), or the transport's (connect, TLS handshake).
     pub fn is_timeout(&self) -> bool {
-        match &self.inner.kind {
-            Kind::Timeout { .. } => true,
-            Kind::Transport(error) => error.is_timeout(),
-            _ => false,
-        }
+        matches!(&self.inner.kind, Kind::Timeout { .. })
+            || self
+                .failed_transport()
+                .is_some_and(TransportError::is_timeout)
     }
 
-    /// Which deadline passed.
+    /// Which of the call's deadlines passed.
     pub fn timeout_kind(&self) -> Option<TimeoutKind> {
         match &self.inner.kind {
             Kind::Timeout { what, .. } => Some(*what),
@@ -185,13 +186,15 @@ impl Error {
 
     /// No connection could be made (the request was not sent).
     pub fn is_connect(&self) -> bool {
-        matches!(&self.inner.kind, Kind::Transport(error) if error.is_connect())
+        self.failed_transport()
+            .is_some_and(TransportError::is_connect)
     }
 
     /// The server's TLS certificate was not trusted (unknown issuer, expired, another name):
     /// not retried; trust its CA with [`Roots`](crate::Roots) to go on.
     pub fn is_certificate(&self) -> bool {
-        matches!(&self.inner.kind, Kind::Transport(error) if error.is_certificate())
+        self.failed_transport()
+            .is_some_and(TransportError::is_certificate)
     }
 
     /// The network failed: no connection, a connection lost, or a body that broke midway.
@@ -202,65 +205,26 @@ impl Error {
         )
     }
 
-    /// 401, or 403 for lack of permission.
-    pub fn is_auth(&self) -> bool {
-        self.api_error().is_some_and(ApiError::is_auth)
-    }
-
-    /// 429 rate limiting.
-    pub fn is_rate_limited(&self) -> bool {
-        self.api_error().is_some_and(ApiError::is_rate_limited)
-    }
-
-    /// Rejected by the content policy.
-    pub fn is_content_policy(&self) -> bool {
-        self.api_error().is_some_and(ApiError::is_content_policy)
-    }
-
-    /// Insufficient balance or quota.
-    pub fn is_insufficient_balance(&self) -> bool {
-        self.api_error()
-            .is_some_and(ApiError::is_insufficient_balance)
-    }
-
-    /// A 5xx or a server error inside the stream.
-    pub fn is_server_error(&self) -> bool {
-        self.api_error().is_some_and(ApiError::is_server_error)
-    }
-
-    /// The request was rejected as invalid by the server (400, 404, 422, content policy).
-    pub fn is_rejected(&self) -> bool {
-        self.api_error().is_some_and(ApiError::is_rejected)
-    }
-
-    /// The request was refused by validation before it was sent.
-    pub fn is_validation(&self) -> bool {
-        self.proto()
-            .is_some_and(gptproto_proto::Error::is_validation)
-    }
-
     /// The stream ended early, cleanly or because the connection broke; see
     /// [`partial`](Self::partial).
     pub fn is_truncated(&self) -> bool {
         matches!(&self.inner.kind, Kind::Interrupted { .. })
-            || self
-                .proto()
-                .is_some_and(gptproto_proto::Error::is_truncated)
+            || self.asks_proto(gptproto_proto::Error::is_truncated)
     }
 
     /// The server's output broke the protocol: undecodable data, a truncated stream, an
     /// oversized event, a body over the limit.
     pub fn is_protocol(&self) -> bool {
         matches!(&self.inner.kind, Kind::BodyTooLarge { .. })
-            || self.proto().is_some_and(gptproto_proto::Error::is_protocol)
+            || self.asks_proto(gptproto_proto::Error::is_protocol)
     }
 
-    /// The client's configuration is unusable (base URL, headers, TLS roots, key).
+    /// The client's configuration is unusable (base URL, headers, key, TLS roots, a refused
+    /// scheme).
     pub fn is_config(&self) -> bool {
         matches!(&self.inner.kind, Kind::Config(_))
-            || self.proto().is_some_and(gptproto_proto::Error::is_config)
-            || matches!(&self.inner.kind, Kind::Transport(error)
-                if matches!(error.kind(), gptproto_transport::TransportErrorKind::Config | gptproto_transport::TransportErrorKind::InsecureScheme))
+            || self.asks_proto(gptproto_proto::Error::is_config)
+            || matches!(&self.inner.kind, Kind::Transport(error) if error.is_config())
     }
 
     /// What a stream delivered before it ended early.
@@ -281,6 +245,62 @@ impl Error {
             _ => true,
         }
     }
+
+    /// The transport's error when no connection or response head came (not a broken body).
+    fn failed_transport(&self) -> Option<&TransportError> {
+        match &self.inner.kind {
+            Kind::Transport(error) => Some(error),
+            _ => None,
+        }
+    }
+
+    fn asks_proto(&self, predicate: fn(&gptproto_proto::Error) -> bool) -> bool {
+        self.proto().is_some_and(predicate)
+    }
+}
+
+/// The core's questions, asked of the core's error: each is defined once, in
+/// `gptproto-proto`, and answered the same through this type (`?` loses nothing).
+macro_rules! forwarded {
+    ($($(#[$doc:meta])* $name:ident;)*) => {
+        impl Error {
+            $(
+                $(#[$doc])*
+                pub fn $name(&self) -> bool {
+                    self.asks_proto(gptproto_proto::Error::$name)
+                }
+            )*
+        }
+    };
+}
+
+forwarded! {
+    /// The request was refused by validation before it was sent.
+    is_validation;
+    /// The server answered with an error (a status, or an error inside the stream).
+    is_api;
+    /// 401, or 403 for lack of permission (not for lack of balance).
+    is_auth;
+    /// 429 for rate limiting (not for an exhausted quota).
+    is_rate_limited;
+    /// Rejected by the provider's content policy, or an answer withheld by a content filter
+    /// (`finish_reason: "content_filter"`, met by [`ChatCompletion::parse`]).
+    is_content_policy;
+    /// Insufficient balance or exhausted quota: retrying will not help.
+    is_insufficient_balance;
+    /// A 5xx, or a server error reported inside the stream.
+    is_server_error;
+    /// The request was rejected as invalid (400, 404, 422, a content-policy refusal).
+    is_rejected;
+    /// An SSE event outgrew the decoder's buffer limit.
+    is_buffer_limit;
+    /// The model refused ([`ChatCompletion::parse`]); the refusal is in the message.
+    is_refusal;
+    /// The answer was cut by `max_tokens` (`finish_reason: "length"`, met by
+    /// [`ChatCompletion::parse`]).
+    is_length_limit;
+    /// The answer is not JSON of the type asked for ([`ChatCompletion::parse`]).
+    is_invalid_json;
 }
 
 impl From<gptproto_proto::Error> for Error {
@@ -302,6 +322,11 @@ impl From<ApiError> for Error {
     }
 }
 
+/// Says what went wrong at the outermost layer that has something to say; the layer below's
+/// error is [`source`](std::error::Error::source)'s, or this one's whole text when it only
+/// wraps it (so that reporters printing the chain print each text once). The alternate form
+/// (`{:#}`) adds the deepest cause on the same line, as the CLI prints it:
+/// `connection failed: Connection refused (os error 111)`.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner.kind {
@@ -320,7 +345,7 @@ impl fmt::Display for Error {
                 chunks,
                 partial,
             } => {
-                write!(f, "the stream broke after {chunks} chunks: {source}")?;
+                write!(f, "the stream broke after {chunks} chunks")?;
                 if let Some(partial) = partial {
                     let received: usize = partial
                         .choices
@@ -328,6 +353,9 @@ impl fmt::Display for Error {
                         .map(|choice| choice.message.text().map_or(0, str::len))
                         .sum();
                     write!(f, " ({received} bytes of text received)")?;
+                }
+                if f.alternate() {
+                    write!(f, ": {source:#}")?;
                 }
             }
             Kind::Config(message) => write!(f, "invalid configuration: {message}")?,
@@ -350,17 +378,19 @@ impl fmt::Display for Error {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The Display text is complete and carries no secret.
-        write!(f, "Error({self})")
+        write!(f, "Error({self:#})")
     }
 }
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.inner.kind {
-            Kind::Proto(error) => Some(error),
-            Kind::Transport(error) | Kind::Interrupted { source: error, .. } => Some(error),
+            // Their text is this error's: their causes come next.
+            Kind::Proto(error) => error.source(),
+            Kind::Transport(error) => error.source(),
             #[cfg(feature = "tools")]
-            Kind::Tools(error) => Some(error),
+            Kind::Tools(error) => error.source(),
+            Kind::Interrupted { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -315,17 +315,11 @@ impl Plan {
                 None => sent.await,
             };
             let response = response.map_err(|error| {
-                tracing::debug!(%error, "transport error");
-                // Retrying cannot fix these.
-                if matches!(
-                    error.kind(),
-                    gptproto_transport::TransportErrorKind::Config
-                        | gptproto_transport::TransportErrorKind::InsecureScheme
-                        | gptproto_transport::TransportErrorKind::Certificate
-                ) {
-                    Failed::Final(Error::transport(error))
-                } else {
+                tracing::debug!(error = %format_args!("{error:#}"), "transport error");
+                if error.is_retryable() {
                     Failed::Transport(error)
+                } else {
+                    Failed::Final(Error::transport(error))
                 }
             })?;
             let status = response.status();

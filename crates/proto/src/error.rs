@@ -225,6 +225,11 @@ impl Error {
         self.api_error().is_some_and(ApiError::is_server_error)
     }
 
+    /// The server rejected the request as invalid (400, 404, 422, a content-policy refusal).
+    pub fn is_rejected(&self) -> bool {
+        self.api_error().is_some_and(ApiError::is_rejected)
+    }
+
     /// The HTTP status of the response this error came from, if any.
     pub fn status(&self) -> Option<http::StatusCode> {
         match &*self.kind {

@@ -57,32 +57,17 @@ impl TransportError {
 
     /// A body error, for connectors that bring their own body type.
     pub fn body(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
-        let source = source.into();
-        Self::new(
-            TransportErrorKind::Body,
-            format!("reading the response body failed: {source}"),
-        )
-        .with_source(source)
+        Self::new(TransportErrorKind::Body, "reading the response body failed").with_source(source)
     }
 
     /// A connection error, for connectors that bring their own HTTP.
     pub fn connect(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
-        let source = source.into();
-        Self::new(
-            TransportErrorKind::Connect,
-            format!("connection failed: {source}"),
-        )
-        .with_source(source)
+        connect_error("connection failed", source.into())
     }
 
     /// A failure after the request started, for connectors that bring their own HTTP.
     pub fn request(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
-        let source = source.into();
-        Self::new(
-            TransportErrorKind::Request,
-            format!("request failed: {source}"),
-        )
-        .with_source(source)
+        Self::new(TransportErrorKind::Request, "request failed").with_source(source)
     }
 
     /// The class of error.
@@ -128,36 +113,55 @@ impl TransportError {
         )
     }
 
-    /// Whether the root cause is an I/O timeout (the connect timeout, for instance).
+    /// The configuration is unusable (TLS roots, proxy URL), or the request was refused before
+    /// sending (plain `http://` to a remote host).
+    pub fn is_config(&self) -> bool {
+        matches!(
+            self.kind,
+            TransportErrorKind::Config | TransportErrorKind::InsecureScheme
+        )
+    }
+
+    /// Whether sending again might work: not for an unusable configuration, a refused scheme
+    /// or a certificate that is not trusted. (Whether it is *safe* is
+    /// [`may_have_reached_server`](Self::may_have_reached_server)'s question.)
+    pub fn is_retryable(&self) -> bool {
+        !(self.is_config() || self.is_certificate())
+    }
+
+    /// Whether a deadline of the transport passed (connecting, the TLS handshake): known by
+    /// the type of a cause (`io::ErrorKind::TimedOut`), never by its text.
     pub fn is_timeout(&self) -> bool {
-        let mut source: Option<&(dyn StdError + 'static)> = self.source();
-        while let Some(error) = source {
-            if let Some(io) = error.downcast_ref::<std::io::Error>()
-                && io.kind() == std::io::ErrorKind::TimedOut
-            {
-                return true;
-            }
-            if error.to_string().contains("timed out") {
-                return true;
-            }
-            source = error.source();
-        }
-        false
+        self.source
+            .as_deref()
+            .is_some_and(|source| causes(source).any(is_timed_out))
+    }
+
+    /// The innermost cause: what really happened (refused, reset, a certificate's problem).
+    fn deepest_cause(&self) -> Option<&(dyn StdError + 'static)> {
+        causes(self.source.as_deref()? as &(dyn StdError + 'static)).last()
     }
 }
 
+fn is_timed_out(error: &(dyn StdError + 'static)) -> bool {
+    error
+        .downcast_ref::<std::io::Error>()
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+}
+
+/// Says what went wrong at this layer; the causes are [`source`](StdError::source)'s (so that
+/// reporters printing the chain print each once). The alternate form (`{:#}`) adds the deepest
+/// cause on the same line: `connection failed: Connection refused (os error 111)`.
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)?;
-        // The innermost cause says what really happened (refused, reset, certificate).
-        let mut source = self.source.as_deref().and_then(StdError::source);
-        let mut deepest = None;
-        while let Some(error) = source {
-            deepest = Some(error);
-            source = error.source();
-        }
-        if let Some(deepest) = deepest {
-            write!(f, ": {deepest}")?;
+        if f.alternate()
+            && let Some(deepest) = self.deepest_cause()
+        {
+            let deepest = deepest.to_string();
+            if !self.message.contains(&deepest) {
+                write!(f, ": {deepest}")?;
+            }
         }
         Ok(())
     }
