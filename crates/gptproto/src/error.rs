@@ -301,6 +301,8 @@ forwarded! {
     is_length_limit;
     /// The answer is not JSON of the type asked for ([`ChatCompletion::parse`]).
     is_invalid_json;
+    /// The core's API was used out of order (a bug, not the server's output).
+    is_misuse;
 }
 
 impl From<gptproto_proto::Error> for Error {

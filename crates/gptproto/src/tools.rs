@@ -95,7 +95,6 @@ pub async fn run_tools(
                 let outputs = router.run(&mut calls, tool_loop.parallel()).await;
                 tool_loop.tool_outputs(&outputs);
             }
-            _ => unreachable!("gptproto_tools::Step gained a variant"),
         }
     }
 }
@@ -235,7 +234,6 @@ impl Runner {
                             self.events.push_back(ToolEvent::ToolCalls(calls.clone()));
                             self.state = State::CallTools(calls);
                         }
-                        _ => unreachable!("gptproto_tools::Step gained a variant"),
                     }
                 }
             },

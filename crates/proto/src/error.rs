@@ -78,6 +78,11 @@ pub enum ErrorKind {
         /// The start of the text (at most 256 bytes).
         text_prefix: String,
     },
+    /// The API was used out of order (bytes pushed into a decoder after `finish`).
+    Misuse {
+        /// What was done.
+        what: &'static str,
+    },
     /// The answer is not JSON of the type asked for ([`ChatCompletion::parse`]).
     InvalidJson {
         /// serde's error.
@@ -112,6 +117,10 @@ impl Error {
 
     pub(crate) fn buffer_limit(limit: usize) -> Self {
         Self::new(ErrorKind::BufferLimit { limit })
+    }
+
+    pub(crate) fn misuse(what: &'static str) -> Self {
+        Self::new(ErrorKind::Misuse { what })
     }
 
     /// The detail of what went wrong.
@@ -209,6 +218,11 @@ impl Error {
         )
     }
 
+    /// The API was used out of order (a bug in the caller, not in the server's output).
+    pub fn is_misuse(&self) -> bool {
+        matches!(*self.kind, ErrorKind::Misuse { .. })
+    }
+
     /// The answer is not JSON of the type asked for ([`ChatCompletion::parse`]).
     pub fn is_invalid_json(&self) -> bool {
         matches!(*self.kind, ErrorKind::InvalidJson { .. })
@@ -293,6 +307,7 @@ impl fmt::Display for Error {
                 "HTTP {status} response is not a chat completion: {reason}; body: {body_prefix:?}"
             ),
             ErrorKind::Api(api) => fmt::Display::fmt(api, f),
+            ErrorKind::Misuse { what } => write!(f, "used out of order: {what}"),
             ErrorKind::Refusal { refusal } => write!(f, "the model refused: {refusal:?}"),
             ErrorKind::Unfinished {
                 finish_reason,

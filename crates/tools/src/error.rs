@@ -45,6 +45,8 @@ pub enum ErrorKind {
     },
     /// The answer has no choice to read tool calls or text from.
     NoChoice,
+    /// [`ToolLoop::answer`](crate::ToolLoop::answer) was given an answer after the final one.
+    Finished,
 }
 
 impl Error {
@@ -116,6 +118,10 @@ impl fmt::Display for Error {
                 called.join(", ")
             ),
             ErrorKind::NoChoice => write!(f, "the answer has no choice"),
+            ErrorKind::Finished => write!(
+                f,
+                "the tool-call loop is done: it takes no answer after the final one"
+            ),
         }
     }
 }

@@ -8,8 +8,10 @@ use crate::error::{Error, ErrorKind};
 use crate::router::{Router, ToolOutput};
 
 /// What to do after an answer.
+///
+/// Closed on purpose: a driver matches every step, and a new kind of step would be a new
+/// duty for every driver (a breaking change, made in a major release), not a runtime surprise.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub enum Step {
     /// Run these calls (ids given to those that had none), hand the outputs to
     /// [`ToolLoop::tool_outputs`], then send [`ToolLoop::request`] again.
@@ -47,8 +49,12 @@ pub enum Step {
 ///
 /// let text: ChatCompletion = serde_json::from_str(r#"{"choices":[{"index":0,"finish_reason":"stop",
 ///   "message":{"role":"assistant","content":"5"}}]}"#)?;
-/// assert!(matches!(tool_loop.answer(text, &router)?, Step::Done(_)));
+/// assert!(matches!(tool_loop.answer(text.clone(), &router)?, Step::Done(_)));
 /// assert_eq!(tool_loop.messages().len(), 4); // user, assistant calls, tool result, answer
+///
+/// // The loop is over: another answer is an error (in every build), not a panic.
+/// let late = tool_loop.answer(text, &router).unwrap_err();
+/// assert!(matches!(late.kind(), gptproto_tools::ErrorKind::Finished));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -98,8 +104,12 @@ impl ToolLoop {
     /// Takes the answer to [`request`](Self::request): the final answer, or the tool calls to
     /// run. The first choice is followed. An answer still calling tools in the last round
     /// allowed is [`ErrorKind::MaxRounds`].
+    ///
+    /// An answer after the final one is [`ErrorKind::Finished`] (the same in every build).
     pub fn answer(&mut self, answer: ChatCompletion, router: &Router) -> Result<Step, Error> {
-        assert!(!self.done, "ToolLoop::answer after the loop was done");
+        if self.done {
+            return Err(Error::new(ErrorKind::Finished));
+        }
         self.rounds += 1;
         let choice = answer
             .choices

@@ -73,6 +73,12 @@ fn core_errors() -> Vec<(&'static str, gptproto_proto::Error)> {
             classify_response(StatusCode::OK, &HeaderMap::new(), b"<html>").unwrap_err(),
         ),
         ("truncated", stream("data: {\"choices\":[]}\n\n")),
+        ("misuse", {
+            let mut decoder = StreamDecoder::new();
+            decoder.finish();
+            decoder.push(Bytes::from_static(b"data: late\n\n"));
+            decoder.poll_item().unwrap_err()
+        }),
         ("buffer limit", {
             let sse = gptproto_proto::sse::SseDecoder::new().with_buffer_limit(8);
             let mut decoder = StreamDecoder::with_sse(sse);

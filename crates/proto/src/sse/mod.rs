@@ -212,12 +212,18 @@ impl SseDecoder {
 
     /// Queues a chunk of the stream. The bytes are not copied; nothing is parsed until polled.
     ///
-    /// Pushing after [`finish`](Self::finish) is a logic error: the bytes are ignored (and debug
-    /// builds panic).
+    /// Pushing after [`finish`](Self::finish) is an error, the same in every build: the bytes
+    /// are refused and polling returns [`ErrorKind::Misuse`](crate::ErrorKind::Misuse), rather
+    /// than the stream silently missing them.
     pub fn push(&mut self, chunk: impl Into<Bytes>) {
-        debug_assert!(!self.finished, "SseDecoder::push after finish");
         let chunk = chunk.into();
-        if chunk.is_empty() || self.finished {
+        if self.finished {
+            if self.failure.is_none() && !chunk.is_empty() {
+                self.failure = Some(Error::misuse("bytes pushed after finish"));
+            }
+            return;
+        }
+        if chunk.is_empty() {
             return;
         }
         if self.input.is_empty() {

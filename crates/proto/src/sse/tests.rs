@@ -199,3 +199,21 @@ fn comments_never_count_toward_the_limit_split_or_not() {
         assert_eq!(events[0].data(), "line1\nline2");
     }
 }
+
+#[test]
+fn a_push_after_finish_is_an_error_in_every_build_not_a_panic_or_a_silent_drop() {
+    let mut decoder = SseDecoder::new();
+    decoder.push(Bytes::from_static(b"data: one\n\n"));
+    decoder.finish();
+    decoder.push(Bytes::from_static(b"data: two\n\n"));
+    let error = decoder.poll_event().unwrap_err();
+    assert!(error.is_misuse(), "{error}");
+    assert!(error.to_string().contains("after finish"), "{error}");
+    // Final, as every decoding error.
+    assert!(decoder.poll_event().unwrap_err().is_misuse());
+    // Nothing pushed (an empty piece) is no misuse.
+    let mut quiet = SseDecoder::new();
+    quiet.finish();
+    quiet.push(Bytes::new());
+    assert!(quiet.poll_event().unwrap().is_none());
+}
