@@ -58,6 +58,7 @@ pub struct HyperTransportBuilder {
     http2: bool,
     http1: bool,
     http2_streams_per_connection: usize,
+    http2_lanes: bool,
     allow_insecure_http: bool,
 }
 
@@ -72,6 +73,7 @@ impl Default for HyperTransportBuilder {
             http2: true,
             http1: true,
             http2_streams_per_connection: 100,
+            http2_lanes: true,
             allow_insecure_http: false,
         }
     }
@@ -92,7 +94,8 @@ impl HyperTransportBuilder {
         self
     }
 
-    /// The TCP connect timeout (5 s by default, as openai-python); `None` for none.
+    /// The connect timeout (5 s by default, as openai-python; `None` for none): TCP, and for
+    /// `https://` the proxy tunnel, the TLS handshake and the HTTP/2 handshake too.
     #[must_use]
     pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.connect_timeout = timeout;
@@ -139,6 +142,18 @@ impl HyperTransportBuilder {
         self
     }
 
+    /// Whether HTTP/2 streams are spread over lanes (the default) or sent as hyper-util's pool
+    /// alone sends them: `false` puts every stream to an origin on one HTTP/2 connection, and
+    /// past the server's `SETTINGS_MAX_CONCURRENT_STREAMS` the others wait inside it until
+    /// streams end (what RFC 9113 §5.1.2 asks of a client that opens no other connection);
+    /// an origin's first burst then starts a TLS connection per request until one negotiates
+    /// `h2`. For servers that object to several connections from one client.
+    #[must_use]
+    pub fn http2_lanes(mut self, lanes: bool) -> Self {
+        self.http2_lanes = lanes;
+        self
+    }
+
     /// Allows plain `http://` to hosts that are not loopback (refused by default: the API key
     /// would travel in clear).
     #[must_use]
@@ -175,6 +190,8 @@ impl HyperTransportBuilder {
                     offered,
                     self.http2_streams_per_connection,
                     self.pool_idle_timeout,
+                    self.connect_timeout,
+                    self.http2_lanes,
                 )))
             }
             Err(error) => {

@@ -50,10 +50,12 @@ pub(crate) fn origin_key(uri: &Uri) -> Option<Box<str>> {
     Some(format!("{}:{port}", host.to_ascii_lowercase()).into_boxed_str())
 }
 
-/// A connector that reports each connection's protocol (or failure) to the routing.
+/// A connector that bounds each connection's making (TCP, a proxy tunnel, TLS) by the connect
+/// timeout and reports its protocol (or failure) to the routing.
 pub(crate) struct Reporting<C> {
     inner: C,
     table: Weak<Table>,
+    timeout: Option<Duration>,
 }
 
 impl<C: Clone> Clone for Reporting<C> {
@@ -61,8 +63,30 @@ impl<C: Clone> Clone for Reporting<C> {
         Self {
             inner: self.inner.clone(),
             table: self.table.clone(),
+            timeout: self.timeout,
         }
     }
+}
+
+/// `connecting`, given at most `timeout`: past it, an `io::ErrorKind::TimedOut` error saying
+/// what did not finish in time (so that the error is known as a timeout by its type).
+async fn within<T>(
+    timeout: Option<Duration>,
+    what: &str,
+    connecting: impl Future<Output = Result<T, BoxError>>,
+) -> Result<T, BoxError> {
+    let Some(limit) = timeout else {
+        return connecting.await;
+    };
+    tokio::time::timeout(limit, connecting)
+        .await
+        .unwrap_or_else(|_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("{what} did not finish within {limit:?}"),
+            )
+            .into())
+        })
 }
 
 impl<C> Service<Uri> for Reporting<C>
@@ -84,8 +108,10 @@ where
         let key = origin_key(&destination);
         let table = self.table.clone();
         let connecting = self.inner.call(destination);
+        let timeout = self.timeout;
         Box::pin(async move {
-            let connection = connecting.await.map_err(Into::into);
+            let connecting = async { connecting.await.map_err(Into::into) };
+            let connection = within(timeout, "connecting (TCP, proxy, TLS)", connecting).await;
             if let (Some(key), Some(table)) = (key, table.upgrade()) {
                 let mut routing = table.lock();
                 match &connection {
@@ -110,6 +136,9 @@ pub(crate) struct Origins<C> {
     /// Connects the lanes of an HTTP/2 origin: only `h2` offered.
     lane_connector: Reporting<C>,
     idle_timeout: Duration,
+    connect_timeout: Option<Duration>,
+    /// `false`: every request through the shared pool (no lanes, no probe).
+    lanes: bool,
 }
 
 /// Where the routing sent a request.
@@ -174,6 +203,8 @@ where
         (http1, http2): (bool, bool),
         streams_per_connection: usize,
         idle_timeout: Duration,
+        connect_timeout: Option<Duration>,
+        lanes: bool,
     ) -> Self {
         let first = match (http1, http2) {
             (false, true) => Protocol::Http2,
@@ -184,6 +215,7 @@ where
         let reporting = |offered| Reporting {
             inner: connector(offered),
             table: Arc::downgrade(&table),
+            timeout: connect_timeout,
         };
         Self {
             shared: build(reporting((http1, http2))),
@@ -191,11 +223,16 @@ where
             lane_connector: reporting((false, true)),
             table,
             idle_timeout,
+            connect_timeout,
+            lanes,
         }
     }
 
     /// Where a request to `key` goes. `again`: it was routed before.
     pub(crate) fn route(&self, key: &str, again: bool) -> Routed {
+        if !self.lanes {
+            return Routed::Pool;
+        }
         let mut routing = self.table.lock();
         match routing.route(key, again, || Waiters::new(None)) {
             Route::Pool => Routed::Pool,
@@ -294,17 +331,22 @@ where
         };
         let destination = destination(uri);
         let idle_timeout = self.idle_timeout;
+        let connect_timeout = self.connect_timeout;
         let table = self.table.clone();
         async move {
             let made = async {
                 let destination = destination.ok_or("no destination")?;
                 std::future::poll_fn(|cx| connector.poll_ready(cx)).await?;
-                // The connector reports the server's choice to the routing.
+                // The connector reports the server's choice to the routing, and bounds the
+                // making of the connection by the connect timeout.
                 let io = connector.call(destination).await?;
                 if !io.connected().is_negotiated_h2() {
                     return Ok(None);
                 }
-                Ok::<_, BoxError>(Some(lanes::handshake(io).await?))
+                let handshake = async { Ok(lanes::handshake(io).await?) };
+                Ok::<_, BoxError>(Some(
+                    within(connect_timeout, "the HTTP/2 handshake", handshake).await?,
+                ))
             }
             .await;
             match made {

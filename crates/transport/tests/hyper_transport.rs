@@ -490,3 +490,82 @@ async fn a_request_queued_past_a_lowered_limit_is_sent_again_after_the_goaway() 
         Ok(http::StatusCode::OK)
     );
 }
+
+#[tokio::test]
+async fn a_server_that_never_answers_the_tls_hello_fails_at_the_connect_timeout() {
+    // Accepts every connection and says nothing: a stalled TLS handshake.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "https://localhost:{}/v1",
+        listener.local_addr().unwrap().port()
+    );
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let builders = [
+        (
+            "the probe (h2 and http/1.1 offered)",
+            HyperTransport::builder(),
+        ),
+        (
+            "the pool (http/1.1 only)",
+            HyperTransport::builder().http1_only(),
+        ),
+        ("a lane (h2 only)", HyperTransport::builder().http2_only()),
+    ];
+    for (what, builder) in builders {
+        let transport = builder
+            .proxy(Proxy::none())
+            .connect_timeout(Some(std::time::Duration::from_millis(300)))
+            .build()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let error = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            transport.send(post(&url)),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{what}: the handshake is not bounded"))
+        .unwrap_err();
+        assert!(
+            error.is_connect() && error.is_timeout(),
+            "{what}: {error:#}"
+        );
+        assert!(!error.may_have_reached_server(), "{what}");
+        assert!(
+            format!("{error:#}").contains("within 300ms"),
+            "{what}: {error:#}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{what}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_lanes_streams_wait_inside_one_connection_as_rfc_9113_asks() {
+    let server = server_allowing(10).await;
+    let transport = HyperTransport::builder()
+        .roots(Roots::Custom(server.ca().unwrap().root_store()))
+        .proxy(Proxy::none())
+        .http2_lanes(false)
+        .build()
+        .unwrap();
+    // One stream first, so that hyper-util's pool knows the origin speaks HTTP/2.
+    let first = open_streams(&transport, &server.base_url(), 1).await;
+    let held = open_streams(&transport, &server.base_url(), 9).await;
+    assert_eq!(server.connections(), 1);
+    // An eleventh waits inside that connection for a stream to end: no head in time.
+    let waiting = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        transport.send(post(&server.base_url())),
+    )
+    .await;
+    assert!(waiting.is_err(), "the eleventh stream should wait");
+    assert_eq!(server.connections(), 1, "no other connection is opened");
+    drop((first, held));
+}
