@@ -39,8 +39,10 @@
 //! # Features
 //! - `webpki-roots` (default) / `native-roots`: which certificate authorities to trust.
 //! - `ring` (default) / `aws-lc-rs`: rustls's crypto provider.
-//! - `tools` (default): [`tools`]: function tools and structured outputs with schemars, the
-//!   tool router and the tool-call loop ([`Client::run_tools`]).
+//! - `tools`: `gptproto::tools`: function tools and structured outputs with schemars, the
+//!   tool router and the tool-call loop (`Client::run_tools`). Not a default: it adds
+//!   schemars and two proc-macro crates (about 11% of a cold build) that chat alone does not
+//!   need.
 //!
 //! # What is here
 //! The client ([`Client`], [`ChatCall`], [`ChatStream`], [`Error`]); the wire types people
@@ -84,7 +86,8 @@ pub use gptproto_transport::{
     HttpConnector, Proxy, ResponseBody, RootCertStore, Roots, TransportError, TransportErrorKind,
 };
 
-/// The README's examples, compiled (and run, where they need no server) as doc tests.
-#[cfg(doctest)]
+/// The README's examples, compiled (and run, where they need no server) as doc tests. One of
+/// them uses `tools`: they run with it (as the workspace's tests do, xtask enabling it).
+#[cfg(all(doctest, feature = "tools"))]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
