@@ -5,6 +5,8 @@
 //! - `local-model [--port P]`: a real llama.cpp server with a small chat model on loopback.
 //! - `demo`: the `gptproto` CLI streaming an answer from that server (the README's main command).
 //! - `codegen [--check]`: the request's JSON Schema and the spec-coverage report in `docs/`.
+//! - `public-api [--check]`: each published library's public API, one item a line, in
+//!   `docs/api/` (rustdoc JSON from the nightly toolchain).
 //! - `conformance [--offline | --live]`: the transcript corpus, then the client and the CLI
 //!   against that server.
 
@@ -12,6 +14,7 @@ mod codegen;
 mod conformance;
 mod invariants;
 mod local_model;
+mod public_api;
 
 use std::process::{Command, ExitCode};
 
@@ -24,9 +27,11 @@ fn main() -> ExitCode {
         Some("demo") => demo(),
         Some("conformance") => conformance::command(&args[1..]),
         Some("codegen") => codegen::command(&args[1..]),
+        Some("public-api") => public_api::command(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\ncommands:\n  test                    run every test (what CI runs)\n  invariants              check the architecture and tidy invariants\n  local-model [--port P]  run a local llama.cpp model server until Ctrl-C\n  demo                    the gptproto CLI streaming a chat from the local model\n  conformance [--offline | --live]\n                          the transcript corpus; the client and CLI against the local model\n  codegen [--check]       regenerate (or check) the generated files in docs/"
+                "usage: cargo xtask <command>\n\ncommands:\n  test                    run every test (what CI runs)\n  invariants              check the architecture and tidy invariants\n  local-model [--port P]  run a local llama.cpp model server until Ctrl-C\n  demo                    the gptproto CLI streaming a chat from the local model\n  conformance [--offline | --live]\n                          the transcript corpus; the client and CLI against the local model\n  codegen [--check]       regenerate (or check) the generated files in docs/
+  public-api [--check]    the published libraries' public API listings in docs/api/ (nightly)"
             );
             return ExitCode::from(2);
         }
@@ -158,7 +163,20 @@ fn shown<S: AsRef<str>>(args: &[S]) -> String {
 }
 
 pub(crate) fn cargo() -> Command {
-    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    cleaned(Command::new(
+        std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()),
+    ))
+}
+
+/// The nightly toolchain's cargo (`rustup run nightly cargo`): rustdoc JSON, Miri, fuzzing.
+pub(crate) fn nightly_cargo() -> Command {
+    let mut command = Command::new("rustup");
+    command.args(["run", "nightly", "cargo"]);
+    cleaned(command)
+}
+
+/// `command` run in the project, without the variables `cargo run` set for this process.
+fn cleaned(mut command: Command) -> Command {
     command.current_dir(project_root());
     // What `cargo run` set for this process is not the caller's environment: build scripts
     // that track such variables (ring's tracks CARGO_MANIFEST_DIR) would otherwise rebuild
