@@ -191,26 +191,50 @@ impl ChatStream {
 
     fn poll_to_end(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         loop {
-            if self.ended {
-                return Poll::Ready(Ok(()));
+            let step = ready!(self.poll_with(cx, |decoder| {
+                Ok(match decoder.poll_view()? {
+                    Some(ViewItem::Chunk(_)) => Polled::Item(()),
+                    Some(_) => Polled::End,
+                    None => Polled::NeedInput,
+                })
+            }));
+            match step {
+                Some(Ok(())) => {}
+                Some(Err(error)) => return Poll::Ready(Err(error)),
+                None => return Poll::Ready(Ok(())),
             }
-            loop {
-                match self.decoder.poll_view() {
-                    Ok(Some(ViewItem::Done)) => {
-                        self.end();
-                        return Poll::Ready(Ok(()));
-                    }
-                    Ok(Some(_)) => {}
-                    Ok(None) => break,
-                    Err(error) => return Poll::Ready(Err(self.fail(error.into()))),
+        }
+    }
+
+    /// The one poll loop of the stream: asks the decoder with `take` for the next item, reading
+    /// the body when it needs input, until an item, the end, or an error (which ends it).
+    fn poll_with<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut take: impl FnMut(
+            &mut StreamDecoder,
+        ) -> std::result::Result<Polled<T>, gptproto_proto::Error>,
+    ) -> Poll<Option<Result<T>>> {
+        loop {
+            if self.ended {
+                return Poll::Ready(None);
+            }
+            match take(&mut self.decoder) {
+                Ok(Polled::Item(item)) => return Poll::Ready(Some(Ok(item))),
+                Ok(Polled::Skip) => continue,
+                Ok(Polled::End) => {
+                    self.end();
+                    return Poll::Ready(None);
                 }
+                Ok(Polled::NeedInput) => {}
+                Err(error) => return Poll::Ready(Some(Err(self.fail(error.into())))),
             }
             if self.body.is_none() {
                 self.ended = true;
-                return Poll::Ready(Ok(()));
+                return Poll::Ready(None);
             }
             if let Err(error) = ready!(self.poll_body(cx)) {
-                return Poll::Ready(Err(self.fail(error)));
+                return Poll::Ready(Some(Err(self.fail(error))));
             }
         }
     }
@@ -284,29 +308,26 @@ impl Stream for ChatStream {
     type Item = Result<ChatCompletionChunk>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        loop {
-            if this.ended {
-                return Poll::Ready(None);
-            }
-            match this.decoder.poll_item() {
-                Ok(Some(StreamItem::Chunk(chunk))) => return Poll::Ready(Some(Ok(chunk))),
-                Ok(Some(_)) => {
-                    this.end();
-                    return Poll::Ready(None);
-                }
-                Ok(None) => {}
-                Err(error) => return Poll::Ready(Some(Err(this.fail(error.into())))),
-            }
-            if this.body.is_none() {
-                this.ended = true;
-                return Poll::Ready(None);
-            }
-            if let Err(error) = ready!(this.poll_body(cx)) {
-                return Poll::Ready(Some(Err(this.fail(error))));
-            }
-        }
+        self.get_mut().poll_with(cx, |decoder| {
+            Ok(match decoder.poll_item()? {
+                Some(StreamItem::Chunk(chunk)) => Polled::Item(chunk),
+                Some(_) => Polled::End,
+                None => Polled::NeedInput,
+            })
+        })
     }
+}
+
+/// What one look at the decoder gave.
+enum Polled<T> {
+    /// An item to hand out.
+    Item(T),
+    /// Nothing to hand out from this chunk: look again (without reading).
+    Skip,
+    /// The stream's end (`[DONE]`).
+    End,
+    /// The decoder needs more of the body.
+    NeedInput,
 }
 
 /// The text deltas of a [`ChatStream`]'s first choice, as owned strings.
@@ -326,32 +347,15 @@ impl Stream for TextDeltas {
     type Item = Result<String>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let stream = &mut self.get_mut().stream;
-        loop {
-            if stream.ended {
-                return Poll::Ready(None);
-            }
-            match stream.decoder.poll_view() {
-                Ok(Some(ViewItem::Chunk(view))) => {
-                    if let Some(text) = view.text().filter(|text| !text.is_empty()) {
-                        return Poll::Ready(Some(Ok(text.to_owned())));
-                    }
-                    continue;
-                }
-                Ok(Some(_)) => {
-                    stream.end();
-                    return Poll::Ready(None);
-                }
-                Ok(None) => {}
-                Err(error) => return Poll::Ready(Some(Err(stream.fail(error.into())))),
-            }
-            if stream.body.is_none() {
-                stream.ended = true;
-                return Poll::Ready(None);
-            }
-            if let Err(error) = ready!(stream.poll_body(cx)) {
-                return Poll::Ready(Some(Err(stream.fail(error))));
-            }
-        }
+        self.get_mut().stream.poll_with(cx, |decoder| {
+            Ok(match decoder.poll_view()? {
+                Some(ViewItem::Chunk(view)) => match view.text().filter(|text| !text.is_empty()) {
+                    Some(text) => Polled::Item(text.to_owned()),
+                    None => Polled::Skip,
+                },
+                Some(_) => Polled::End,
+                None => Polled::NeedInput,
+            })
+        })
     }
 }
