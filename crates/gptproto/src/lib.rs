@@ -57,9 +57,13 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod body;
 mod call;
 mod client;
+mod deadline;
 mod error;
+mod redact;
+mod redirect;
 mod send;
 mod stream;
 #[cfg(feature = "tools")]

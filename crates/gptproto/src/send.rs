@@ -1,34 +1,27 @@
-//! Sending a call: build the request with the core, send it through the connector with the
-//! deadlines, follow method-preserving redirects, classify errors, and retry as the policy says.
+//! Sending a call: its plan (the request built once, its limits), the attempts under the
+//! deadlines with their redirects, and the retry loop the policy drives.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use gptproto_proto::exchange::{ApiError, api_error, classify_response, is_event_stream};
 use gptproto_proto::retry::{Failure, RetryDecision, RetryPolicy};
 use gptproto_proto::wire::{ChatCompletion, ChatRequest};
 use gptproto_transport::{BoxFuture, ResponseBody, TransportError};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
-use http_body_util::BodyExt;
 use tracing::Instrument;
 
+use crate::body::read_body;
 use crate::call::{ChatCall, ChatStreamCall, Overrides};
 use crate::client::{Client, Timeouts};
+use crate::deadline::{Deadline, reported, step_wait};
 use crate::error::{Error, Result, TimeoutKind};
+use crate::redact::redacted;
+use crate::redirect::{MAX_REDIRECTS, crossing, resolve};
 use crate::stream::ChatStream;
 
-/// The most redirects followed in one attempt.
-const MAX_REDIRECTS: usize = 5;
 /// The most bytes of an error response body read.
 const ERROR_BODY_LIMIT: usize = 1024 * 1024;
-/// Headers not carried to another origin on a redirect.
-const SECRET_HEADERS: [&str; 5] = [
-    "authorization",
-    "api-key",
-    "x-api-key",
-    "cookie",
-    "proxy-authorization",
-];
 
 // The calls are prepared (request built, limits set) before their future is made, and the
 // future holds only the plan: its size is what each call in flight costs (a thousand open
@@ -86,53 +79,6 @@ pub(crate) fn chat_stream(call: ChatStreamCall) -> BoxFuture<'static, Result<Cha
         }
         .instrument(span),
     )
-}
-
-/// The whole call's deadline: when it passes, and the total it was set from (which the
-/// timeout error names).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Deadline {
-    pub(crate) at: Instant,
-    pub(crate) total: Duration,
-}
-
-impl Deadline {
-    fn after(total: Duration) -> Self {
-        Self {
-            at: Instant::now() + total,
-            total,
-        }
-    }
-
-    fn remaining(self) -> Duration {
-        self.at.saturating_duration_since(Instant::now())
-    }
-}
-
-/// How long one step may wait: its own limit (a timeout of `kind`), cut by the call's deadline.
-fn step_wait(
-    limit: Option<Duration>,
-    kind: TimeoutKind,
-    deadline: Option<Deadline>,
-) -> Option<(Duration, TimeoutKind)> {
-    let remaining = deadline.map(Deadline::remaining);
-    match (limit, remaining) {
-        (Some(limit), Some(remaining)) if remaining < limit => {
-            Some((remaining, TimeoutKind::Total))
-        }
-        (Some(limit), _) => Some((limit, kind)),
-        (None, Some(remaining)) => Some((remaining, TimeoutKind::Total)),
-        (None, None) => None,
-    }
-}
-
-/// The duration a timeout error names: the whole call's total for the deadline, the wait
-/// otherwise.
-fn reported(kind: TimeoutKind, wait: Duration, deadline: Option<Deadline>) -> Duration {
-    match (kind, deadline) {
-        (TimeoutKind::Total, Some(deadline)) => deadline.total,
-        _ => wait,
-    }
 }
 
 /// One call's request and limits.
@@ -232,7 +178,7 @@ impl Plan {
         *request.uri_mut() = uri.clone();
         *request.headers_mut() = self.headers.clone();
         if credentials_dropped {
-            for name in SECRET_HEADERS {
+            for name in gptproto_proto::exchange::SECRET_HEADERS {
                 request.headers_mut().remove(name);
             }
         }
@@ -372,21 +318,6 @@ impl Plan {
     }
 }
 
-/// The redirect target of `location` seen from `base`: absolute, or absolute-path.
-fn resolve(base: &Uri, location: &str) -> Option<Uri> {
-    let location: Uri = location.parse().ok()?;
-    if location.scheme().is_some() {
-        return Some(location);
-    }
-    let path = location.path_and_query()?;
-    if !path.as_str().starts_with('/') {
-        return None;
-    }
-    let mut parts = base.clone().into_parts();
-    parts.path_and_query = Some(path.clone());
-    Uri::from_parts(parts).ok()
-}
-
 impl Plan {
     /// A redirect's request: secrets are dropped when the origin changes, and stay dropped.
     #[cfg(test)]
@@ -398,75 +329,6 @@ impl Plan {
     ) -> http::Request<Bytes> {
         crossing(from, &target, credentials_dropped);
         self.request(&target, *credentials_dropped)
-    }
-}
-
-/// Notes a redirect from `from` to `target`: one to another origin drops the credentials.
-fn crossing(from: &Uri, target: &Uri, credentials_dropped: &mut bool) {
-    let same_origin = from.scheme() == target.scheme()
-        && from.host() == target.host()
-        && from.port_u16() == target.port_u16();
-    if !same_origin && !*credentials_dropped {
-        *credentials_dropped = true;
-        tracing::debug!(to = %redacted(target), "redirect to another origin: credentials dropped");
-    }
-}
-
-/// A URI for logs: scheme, host, port and path, no query (it may carry a key).
-pub(crate) fn redacted(uri: &Uri) -> String {
-    format!(
-        "{}://{}{}",
-        uri.scheme_str().unwrap_or("?"),
-        uri.authority()
-            .map_or("", |a| a.as_str().rsplit('@').next().unwrap_or("")),
-        uri.path()
-    )
-}
-
-/// Reads a whole body, at most `limit` bytes, waiting at most `idle` between reads and ending
-/// by `deadline`.
-pub(crate) async fn read_body(
-    mut body: ResponseBody,
-    limit: usize,
-    idle: Option<Duration>,
-    deadline: Option<Deadline>,
-) -> Result<Bytes> {
-    // A body that arrives in one frame (most JSON answers) is returned as that frame: no copy.
-    let mut first: Option<Bytes> = None;
-    let mut collected = BytesMut::new();
-    loop {
-        let frame = match step_wait(idle, TimeoutKind::Idle, deadline) {
-            Some((wait, kind)) => tokio::time::timeout(wait, body.frame())
-                .await
-                .map_err(|_| Error::timeout(kind, reported(kind, wait, deadline)))?,
-            None => body.frame().await,
-        };
-        match frame {
-            None => {
-                return Ok(match first {
-                    Some(only) if collected.is_empty() => only,
-                    _ => collected.freeze(),
-                });
-            }
-            Some(Err(error)) => return Err(Error::interrupted(error, 0, None)),
-            Some(Ok(frame)) => {
-                let Ok(data) = frame.into_data() else {
-                    continue;
-                };
-                let received = first.as_ref().map_or(0, Bytes::len) + collected.len();
-                if received + data.len() > limit {
-                    return Err(Error::body_too_large(limit));
-                }
-                if received == 0 && first.is_none() {
-                    first = Some(data);
-                } else {
-                    if let Some(earlier) = first.take() {
-                        collected.extend_from_slice(&earlier);
-                    }
-                    collected.extend_from_slice(&data);
-                }
-            }
-        }
     }
 }
 
@@ -501,22 +363,6 @@ mod tests {
     }
 
     #[test]
-    fn redirect_targets_resolve() {
-        let base: Uri = "https://a.example:8443/v1/chat/completions?x=1"
-            .parse()
-            .unwrap();
-        assert_eq!(
-            resolve(&base, "/v2/chat").unwrap(),
-            "https://a.example:8443/v2/chat"
-        );
-        assert_eq!(
-            resolve(&base, "https://b.example/v1").unwrap(),
-            "https://b.example/v1"
-        );
-        assert!(resolve(&base, "relative/path").is_none());
-    }
-
-    #[test]
     fn redirects_to_another_origin_drop_secrets_for_good() {
         let client = Client::builder()
             .ignore_env()
@@ -544,13 +390,5 @@ mod tests {
         let from: Uri = "https://b.example/v1".parse().unwrap();
         let back = plan.redirected(&from, "https://a.example/v1".parse().unwrap(), &mut dropped);
         assert!(!back.headers().contains_key("authorization"));
-    }
-
-    #[test]
-    fn log_urls_carry_no_credentials_or_query() {
-        let uri: Uri = "https://user:pw@host.example:8443/v1/chat?api-key=secret"
-            .parse()
-            .unwrap();
-        assert_eq!(redacted(&uri), "https://host.example:8443/v1/chat");
     }
 }

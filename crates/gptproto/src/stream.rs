@@ -15,8 +15,8 @@ use gptproto_transport::ResponseBody;
 use http_body::Body;
 use tokio::time::Sleep;
 
+use crate::deadline::Deadline;
 use crate::error::{Error, Result, TimeoutKind};
-use crate::send::Deadline;
 
 /// A streamed chat completion: a [`Stream`] of [`ChatCompletionChunk`]s.
 ///

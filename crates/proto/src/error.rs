@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::exchange::ApiError;
+use crate::api_error::ApiError;
 use crate::wire::{ChatCompletion, FinishReason};
 
 /// Everything that can go wrong in `gptproto-proto`.

@@ -59,6 +59,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod accumulate;
+mod api_error;
 mod error;
 pub mod exchange;
 mod json;

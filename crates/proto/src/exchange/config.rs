@@ -331,12 +331,18 @@ impl ClientConfig {
     }
 }
 
-/// Headers whose values are secrets, marked sensitive so that `http` and tracing hide them.
+/// Headers whose values are secrets: marked sensitive (so that `http` and tracing hide them),
+/// and not carried to another origin on a redirect.
+pub const SECRET_HEADERS: [&str; 5] = [
+    "authorization",
+    "api-key",
+    "x-api-key",
+    "cookie",
+    "proxy-authorization",
+];
+
 pub(crate) fn is_secret_header(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "authorization" | "api-key" | "x-api-key" | "proxy-authorization" | "cookie"
-    )
+    SECRET_HEADERS.contains(&name.as_str())
 }
 
 fn parse_base_url(text: &str) -> Result<Uri, Error> {

@@ -23,7 +23,6 @@
 //! # Ok::<(), gptproto_proto::Error>(())
 //! ```
 
-mod api_error;
 mod config;
 
 use std::time::{Duration, SystemTime};
@@ -31,9 +30,10 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
 
-pub use api_error::{ApiError, ApiErrorKind, RetryAfter};
+pub use crate::api_error::{ApiError, ApiErrorKind, RetryAfter};
 pub use config::{
-    ApiKey, AuthScheme, ClientConfig, ClientConfigBuilder, DEFAULT_BASE_URL, is_gptproto_host,
+    ApiKey, AuthScheme, ClientConfig, ClientConfigBuilder, DEFAULT_BASE_URL, SECRET_HEADERS,
+    is_gptproto_host,
 };
 
 use crate::error::prefix;
