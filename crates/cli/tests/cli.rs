@@ -4,6 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use gptproto_testkit::fixtures::{chunk_with as chunk, completion};
 use gptproto_testkit::{Ending, Reply, TestServer};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
@@ -60,13 +61,6 @@ async fn chat(server: &TestServer, args: &[&str], stdin: &str) -> Run {
     run
 }
 
-fn chunk(delta: Value, finish: Option<&str>) -> Value {
-    json!({
-        "id": "chatcmpl-7", "object": "chat.completion.chunk", "created": 1, "model": "qwen-turbo",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]
-    })
-}
-
 /// A streamed answer: some reasoning, then "I am Qwen." in three pieces.
 fn streamed_answer() -> Vec<Value> {
     vec![
@@ -79,21 +73,6 @@ fn streamed_answer() -> Vec<Value> {
         chunk(json!({"content": "."}), None),
         chunk(json!({}), Some("stop")),
     ]
-}
-
-fn completion(texts: &[&str]) -> Value {
-    let choices: Vec<Value> = texts
-        .iter()
-        .enumerate()
-        .map(|(index, text)| {
-            json!({"index": index, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"})
-        })
-        .collect();
-    json!({
-        "id": "chatcmpl-8", "object": "chat.completion", "created": 1, "model": "qwen-turbo",
-        "choices": choices,
-        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
-    })
 }
 
 fn api_error(status: u16, code: &str, message: &str) -> Reply {
@@ -163,7 +142,7 @@ async fn json_prints_the_accumulated_completion_as_one_document() {
     );
     let printed: Value = serde_json::from_str(&run.stdout).expect("stdout is JSON");
     assert_eq!(printed["object"], "chat.completion");
-    assert_eq!(printed["id"], "chatcmpl-7");
+    assert_eq!(printed["id"], "chatcmpl-1");
     assert_eq!(printed["choices"][0]["message"]["content"], "I am Qwen.");
     assert_eq!(
         printed["choices"][0]["message"]["reasoning_content"],

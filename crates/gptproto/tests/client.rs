@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use gptproto::{AuthScheme, ChatRequest, Client, Proxy, Roots, TimeoutKind};
+use gptproto_testkit::fixtures::{self, chunk, story};
 use gptproto_testkit::{Ending, Reply, TestCa, TestServer};
 use serde_json::{Value, json};
 
@@ -25,24 +26,7 @@ fn client(server: &TestServer) -> Client {
 }
 
 fn completion(text: &str) -> Value {
-    json!({
-        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "qwen-turbo",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
-    })
-}
-
-fn chunk(content: &str, finish: Option<&str>) -> Value {
-    json!({
-        "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "qwen-turbo",
-        "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}]
-    })
-}
-
-fn story(words: usize) -> Vec<Value> {
-    let mut events: Vec<Value> = (0..words).map(|i| chunk(&format!("w{i} "), None)).collect();
-    events.push(chunk("", Some("stop")));
-    events
+    fixtures::completion(&[text])
 }
 
 fn request() -> ChatRequest {

@@ -7,8 +7,7 @@
 //! its own.
 
 use gptproto::{ChatRequest, Client, Proxy};
-use gptproto_testkit::{Reply, TestProxy, TestServer};
-use serde_json::json;
+use gptproto_testkit::{Reply, TestProxy, TestServer, fixtures};
 
 const KEY: &str = "sk-from-env-0123456789";
 
@@ -59,7 +58,7 @@ fn the_environment_is_read_when_the_client_is_built() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let server = TestServer::start(|_| Reply::json(200, &completion())).await;
+        let server = TestServer::start(|_| Reply::json(200, &fixtures::completion(&["ok"]))).await;
         let proxy = TestProxy::start().await;
         let builder = Client::builder().base_url(server.base_url());
         // Set after the builder was made: read when it builds.
@@ -114,11 +113,4 @@ fn the_environment_is_read_when_the_client_is_built() {
     ] {
         remove(name);
     }
-}
-
-fn completion() -> serde_json::Value {
-    json!({
-        "id": "c", "object": "chat.completion", "created": 1, "model": "m",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]
-    })
 }

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use futures_util::future::join_all;
 use gptproto::{ChatRequest, Client, Proxy, Roots};
+use gptproto_testkit::fixtures::chunk;
 use gptproto_testkit::{Nginx, NginxSite, Recorded, Reply, TestCa, TestServer, TlsOptions};
 use serde_json::{Value, json};
 
@@ -34,13 +35,6 @@ fn client(base_url: &str, ca: &TestCa) -> Client {
         .max_retries(0)
         .build()
         .unwrap()
-}
-
-fn chunk(content: &str, finish: Option<&str>) -> Value {
-    json!({
-        "id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
-        "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}]
-    })
 }
 
 const SLOW_TEXT: &str = "w0 w1 w2 w3 w4 w5 w6 w7 w8 w9 ";

@@ -1,17 +1,11 @@
 //! The hyper transport against the in-repo test server, over real TCP and TLS.
 
 use bytes::Bytes;
+use gptproto_testkit::fixtures::post;
 use gptproto_testkit::{Reply, TestCa, TestProxy, TestServer};
 use gptproto_transport::{HttpConnector, HyperTransport, Proxy, Roots, TransportErrorKind};
 use http_body_util::BodyExt;
 use serde_json::json;
-
-fn post(url: &str) -> http::Request<Bytes> {
-    http::Request::post(format!("{url}/chat/completions"))
-        .header("content-type", "application/json")
-        .body(Bytes::from_static(b"{\"model\":\"m\"}"))
-        .unwrap()
-}
 
 fn transport_trusting(ca: &TestCa) -> HyperTransport {
     HyperTransport::builder()

@@ -5,15 +5,10 @@
 #![cfg(not(any(feature = "webpki-roots", feature = "native-roots")))]
 
 use bytes::Bytes;
+use gptproto_testkit::fixtures::post;
 use gptproto_testkit::{Reply, TestServer};
 use gptproto_transport::{HttpConnector, HyperTransport, Proxy, TransportErrorKind};
 use serde_json::json;
-
-fn post(url: &str) -> http::Request<Bytes> {
-    http::Request::post(format!("{url}/chat/completions"))
-        .body(Bytes::from_static(b"{}"))
-        .unwrap()
-}
 
 #[tokio::test]
 async fn plain_http_works_and_https_says_what_is_missing() {
