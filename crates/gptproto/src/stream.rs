@@ -50,6 +50,21 @@ pub struct ChatStream {
     deadline: Option<(Duration, Pin<Box<Sleep>>)>,
     request_id: Option<String>,
     ended: bool,
+    /// After `[DONE]`: reading what is left of the body to its end (see [`DRAIN_WAIT`]).
+    drain: Option<Drain>,
+}
+
+/// How long the stream waits, after `[DONE]`, for the body to end: servers end it right after
+/// (HTTP/2's END_STREAM, HTTP/1.1's last chunk), and reading to there ends the exchange cleanly
+/// (no RST_STREAM; an HTTP/1.1 connection goes back to the pool). A body still open past this,
+/// or longer than [`DRAIN_LIMIT`], is dropped.
+const DRAIN_WAIT: Duration = Duration::from_millis(250);
+/// The most bytes read after `[DONE]` before the body is dropped.
+const DRAIN_LIMIT: usize = 64 * 1024;
+
+struct Drain {
+    until: Pin<Box<Sleep>>,
+    read: usize,
 }
 
 impl fmt::Debug for ChatStream {
@@ -85,6 +100,7 @@ impl ChatStream {
             }),
             request_id,
             ended: false,
+            drain: None,
         }
     }
 
@@ -154,6 +170,7 @@ impl ChatStream {
             deadline: None,
             request_id,
             ended: false,
+            drain: None,
         }
     }
 
@@ -219,12 +236,20 @@ impl ChatStream {
             if self.ended {
                 return Poll::Ready(None);
             }
+            if self.drain.is_some() {
+                ready!(self.poll_drain(cx));
+                self.end();
+                return Poll::Ready(None);
+            }
             match take(&mut self.decoder) {
                 Ok(Polled::Item(item)) => return Poll::Ready(Some(Ok(item))),
                 Ok(Polled::Skip) => continue,
                 Ok(Polled::End) => {
-                    self.end();
-                    return Poll::Ready(None);
+                    self.drain = Some(Drain {
+                        until: Box::pin(tokio::time::sleep(DRAIN_WAIT)),
+                        read: 0,
+                    });
+                    continue;
                 }
                 Ok(Polled::NeedInput) => {}
                 Err(error) => return Poll::Ready(Some(Err(self.fail(error.into())))),
@@ -289,7 +314,28 @@ impl ChatStream {
         }
     }
 
-    /// Ends the stream normally: what is left of the body is dropped (closing the exchange).
+    /// After `[DONE]`: reads the body to its end, or until [`DRAIN_WAIT`] or [`DRAIN_LIMIT`]
+    /// (whatever comes, it is not the answer's: a body error here is no error of the call).
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let (Some(body), Some(drain)) = (&mut self.body, &mut self.drain) else {
+            return Poll::Ready(());
+        };
+        loop {
+            match Pin::new(&mut *body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    drain.read += frame.data_ref().map_or(0, Bytes::len);
+                    if drain.read > DRAIN_LIMIT {
+                        return Poll::Ready(());
+                    }
+                }
+                Poll::Ready(Some(Err(_)) | None) => return Poll::Ready(()),
+                Poll::Pending => return drain.until.as_mut().poll(cx),
+            }
+        }
+    }
+
+    /// Ends the stream: what is left of the body is dropped (closing the exchange, unless the
+    /// body had ended).
     fn end(&mut self) {
         self.ended = true;
         self.body = None;

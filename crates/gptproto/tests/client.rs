@@ -720,3 +720,33 @@ fn transport_settings_with_a_connector_of_ones_own_are_refused_not_ignored() {
     );
     builder().timeout(Duration::from_secs(1)).build().unwrap();
 }
+
+#[tokio::test]
+async fn a_stream_reads_its_body_to_the_end_after_done() {
+    // The body ends 50 ms after [DONE] (its last chunk, or END_STREAM, comes after): the stream
+    // reads to there, so the exchange ends cleanly: over HTTP/1.1 the connection goes back to
+    // the pool, over HTTP/2 the stream is not reset.
+    let reply = || Reply::sse(&story(3)).linger(Duration::from_millis(50));
+    for server in [
+        TestServer::start(move |_| reply()).await,
+        TestServer::start_tls(move |_| reply()).await,
+    ] {
+        let client = client(&server);
+        for _ in 0..3 {
+            let completion = client
+                .chat_stream(request())
+                .await
+                .unwrap()
+                .into_completion()
+                .await
+                .unwrap();
+            assert_eq!(completion.text(), Some("w0 w1 w2 "));
+            let mut stream = client.chat_stream(request()).await.unwrap();
+            while let Some(chunk) = stream.next().await {
+                chunk.unwrap();
+            }
+        }
+        assert_eq!(server.abandoned(), 0, "{}", server.base_url());
+        assert_eq!(server.connections(), 1, "{}", server.base_url());
+    }
+}

@@ -39,7 +39,8 @@ fn client(base_url: &str, ca: &TestCa) -> Client {
 
 const SLOW_TEXT: &str = "w0 w1 w2 w3 w4 w5 w6 w7 w8 w9 ";
 
-/// A `slow` prompt gets a stream of 10 words, one every 60 ms; any other an immediate answer.
+/// A `slow` prompt gets a stream of 10 words, one every 60 ms, whose body ends 30 ms after
+/// `[DONE]`; any other an immediate answer.
 fn handler(request: &Recorded) -> Reply {
     let prompt = request.json()["messages"][0]["content"]
         .as_str()
@@ -51,6 +52,8 @@ fn handler(request: &Recorded) -> Reply {
         Reply::sse(&events)
             .in_pieces(80)
             .paced(Duration::from_millis(60))
+            // The body ends a little after [DONE], as model servers end theirs.
+            .linger(Duration::from_millis(30))
     } else {
         Reply::json(
             200,
@@ -314,6 +317,15 @@ async fn nginx_everyday_streams_spread_over_its_stream_limit() {
             format!("re: {i}")
         );
     }
+    // Streams read to [DONE] end cleanly: nginx sees no stream cancelled by the client (the
+    // 40 dropped above were, on purpose: only what it logged since counts).
+    let logged = nginx.error_log().len();
+    for answer in finish(open_slow_streams(&client, 3).await).await {
+        assert_eq!(answer.unwrap(), SLOW_TEXT);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let since = nginx.error_log()[logged..].to_owned();
+    assert!(!since.contains("client canceled stream"), "{since}");
     let abandoned = upstream.abandoned();
     drop(open_slow_streams(&client, 1).await);
     until(

@@ -32,6 +32,7 @@ pub struct Reply {
     piece_size: usize,
     delay: Duration,
     first_delay: Duration,
+    linger: Duration,
     ending: Ending,
 }
 
@@ -54,6 +55,7 @@ impl Reply {
             piece_size: usize::MAX,
             delay: Duration::ZERO,
             first_delay: Duration::ZERO,
+            linger: Duration::ZERO,
             ending: Ending::Complete,
         }
     }
@@ -101,6 +103,14 @@ impl Reply {
         self
     }
 
+    /// Ends a complete body only `linger` after its last piece (as a server's last chunk or
+    /// END_STREAM that follows `[DONE]`); a client that goes before counts as abandoned.
+    #[must_use]
+    pub fn linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
+        self
+    }
+
     /// How the body ends.
     #[must_use]
     pub fn ending(mut self, ending: Ending) -> Self {
@@ -144,7 +154,14 @@ impl Reply {
                 }
             }
             match self.ending {
-                Ending::Complete => {}
+                Ending::Complete => {
+                    tokio::select! {
+                        () = tokio::time::sleep(self.linger) => {}
+                        () = sender.closed() => {
+                            abandoned.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                    }
+                }
                 Ending::Abort => {
                     let _ = sender
                         .send(Err(std::io::Error::new(
