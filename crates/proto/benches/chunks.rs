@@ -72,6 +72,110 @@ fn gptproto_via_serde_json(pieces: &[Bytes]) -> String {
     accumulator.finish().unwrap().text().unwrap().to_owned()
 }
 
+/// serde_json into a borrowed view (`#[serde(borrow)]`: strings without escapes borrowed from
+/// the event's data), the fair contender of the hand-written reader. It reads the same typed
+/// fields as gptproto's chunk, but skips unknown fields where gptproto keeps them.
+// The fields are there to be decoded, as gptproto's are; most are not read after.
+#[allow(dead_code)]
+mod borrowed {
+    use std::borrow::Cow;
+
+    #[derive(serde::Deserialize)]
+    pub(super) struct Chunk<'a> {
+        #[serde(borrow)]
+        pub(super) id: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        pub(super) object: Option<Cow<'a, str>>,
+        pub(super) created: Option<u64>,
+        #[serde(borrow)]
+        pub(super) model: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        pub(super) choices: Vec<Choice<'a>>,
+        pub(super) usage: Option<gptproto_proto::wire::Usage>,
+        #[serde(borrow)]
+        pub(super) system_fingerprint: Option<Cow<'a, str>>,
+    }
+
+    #[derive(serde::Deserialize)]
+    pub(super) struct Choice<'a> {
+        pub(super) index: u32,
+        #[serde(borrow, default)]
+        pub(super) delta: Delta<'a>,
+        #[serde(borrow)]
+        pub(super) finish_reason: Option<Cow<'a, str>>,
+    }
+
+    #[derive(serde::Deserialize, Default)]
+    pub(super) struct Delta<'a> {
+        #[serde(borrow)]
+        pub(super) role: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        pub(super) content: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        pub(super) reasoning_content: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        pub(super) reasoning: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        pub(super) refusal: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        pub(super) tool_calls: Vec<ToolCall<'a>>,
+    }
+
+    #[derive(serde::Deserialize)]
+    pub(super) struct ToolCall<'a> {
+        pub(super) index: Option<u32>,
+        #[serde(borrow)]
+        pub(super) id: Option<Cow<'a, str>>,
+        #[serde(borrow, rename = "type")]
+        pub(super) kind: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        pub(super) function: Option<Function<'a>>,
+    }
+
+    #[derive(serde::Deserialize)]
+    pub(super) struct Function<'a> {
+        #[serde(borrow)]
+        pub(super) name: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        pub(super) arguments: Option<Cow<'a, str>>,
+    }
+}
+
+/// gptproto's SSE decoder, then serde_json into the borrowed view, content appended per choice.
+fn serde_borrowed(pieces: &[Bytes]) -> String {
+    let mut sse = SseDecoder::new();
+    let mut texts: Vec<String> = Vec::new();
+    let mut fold = |sse: &mut SseDecoder| {
+        while let Some(event) = sse.poll_event().unwrap() {
+            if event.data() == "[DONE]" {
+                continue;
+            }
+            let chunk: borrowed::Chunk<'_> = serde_json::from_str(event.data()).unwrap();
+            black_box((&chunk.id, &chunk.object, chunk.created, &chunk.model));
+            black_box((&chunk.usage, &chunk.system_fingerprint));
+            for choice in chunk.choices {
+                let index = choice.index as usize;
+                if texts.len() <= index {
+                    texts.resize(index + 1, String::new());
+                }
+                let delta = choice.delta;
+                black_box((&delta.role, &delta.reasoning_content, &delta.reasoning));
+                black_box((&delta.refusal, &delta.tool_calls, &choice.finish_reason));
+                if let Some(content) = delta.content {
+                    texts[index].push_str(&content);
+                }
+            }
+        }
+    };
+    for piece in pieces {
+        sse.push(piece.clone());
+        fold(&mut sse);
+    }
+    sse.finish();
+    fold(&mut sse);
+    texts.swap_remove(0)
+}
+
 /// async-openai's way: eventsource-stream events, serde_json into
 /// `CreateChatCompletionStreamResponse`, content appended per choice.
 fn async_openai(pieces: &[Bytes]) -> String {
@@ -110,10 +214,11 @@ fn main() {
     let stream = common::stream();
     let pieces = common::pieces(&stream, 16 * 1024);
     let expected = gptproto(&pieces);
-    let contenders: [(&str, Decode); 4] = [
+    let contenders: [(&str, Decode); 5] = [
         ("gptproto (views)", gptproto),
         ("gptproto (owned chunks)", gptproto_owned),
         ("gptproto-sse+serde_json", gptproto_via_serde_json),
+        ("gptproto-sse+serde_json borrowed view", serde_borrowed),
         ("eventsource-stream+serde_json+async-openai", async_openai),
     ];
     for (name, run) in contenders {

@@ -10,10 +10,10 @@ use bytes::Bytes;
 use gptproto_proto::exchange::classify_response;
 use gptproto_proto::sse::SseDecoder;
 use gptproto_proto::wire::{
-    ChatCompletion, ChatCompletionChunk, ChatRequest, Choice, ChunkChoice, Content, ContentPart,
-    Delta, Extra, FinishReason, FunctionCallDelta, ImageDetail, Message, ObjectKind,
-    PromptTokensDetails, ResponseFormat, Role, ServiceTier, Stop, Tool, ToolCall, ToolCallDelta,
-    ToolChoice, ToolKind, Usage,
+    ChatCompletion, ChatCompletionChunk, ChatRequest, Choice, ChunkChoice, CompletionTokensDetails,
+    Content, ContentPart, Delta, Extra, FinishReason, FunctionCallDelta, ImageDetail, Logprobs,
+    Message, ObjectKind, PromptTokensDetails, ResponseFormat, Role, ServiceTier, Stop,
+    TokenLogprob, Tool, ToolCall, ToolCallDelta, ToolChoice, ToolKind, TopLogprob, Usage,
 };
 use gptproto_proto::{StreamDecoder, StreamItem, Text, ViewItem};
 use proptest::collection::vec;
@@ -229,24 +229,122 @@ fn extra() -> impl Strategy<Value = Extra> {
     vec((other_name(), json_value()), 0..3).prop_map(|pairs| pairs.into_iter().collect())
 }
 
+// Every field of the wire types is generated (none pinned to `None`): a field that one of the
+// fast decoders does not handle then shows as a difference from serde_json here.
+
+/// A JSON value that may be absent: `null` is absence after a round trip, so never `Some(null)`.
+fn optional_json() -> impl Strategy<Value = Option<Value>> {
+    prop::option::of(json_value()).prop_map(|value| value.filter(|value| !value.is_null()))
+}
+
+fn count() -> impl Strategy<Value = Option<u64>> {
+    prop::option::of(any::<u32>().prop_map(u64::from))
+}
+
 fn usage() -> impl Strategy<Value = Usage> {
+    let prompt_details = (count(), count(), count(), count(), count(), extra()).prop_map(
+        |(cached_tokens, audio_tokens, text_tokens, image_tokens, cache_write_tokens, extra)| {
+            PromptTokensDetails {
+                cached_tokens,
+                audio_tokens,
+                text_tokens,
+                image_tokens,
+                cache_write_tokens,
+                extra,
+            }
+        },
+    );
+    let completion_details = (count(), count(), count(), count(), count(), extra()).prop_map(
+        |(reasoning_tokens, audio_tokens, accepted, rejected, text_tokens, extra)| {
+            CompletionTokensDetails {
+                reasoning_tokens,
+                audio_tokens,
+                accepted_prediction_tokens: accepted,
+                rejected_prediction_tokens: rejected,
+                text_tokens,
+                extra,
+            }
+        },
+    );
     (
         any::<u32>(),
         any::<u32>(),
-        prop::option::of(prop::option::of(any::<u32>())),
+        prop::option::of(prompt_details),
+        prop::option::of(completion_details),
         extra(),
     )
-        .prop_map(|(prompt, completion, cached, extra)| Usage {
-            prompt_tokens: u64::from(prompt),
-            completion_tokens: u64::from(completion),
-            total_tokens: u64::from(prompt) + u64::from(completion),
-            prompt_tokens_details: cached.map(|cached| PromptTokensDetails {
-                cached_tokens: cached.map(u64::from),
-                ..Default::default()
-            }),
-            completion_tokens_details: None,
+        .prop_map(
+            |(prompt, completion, prompt_details, completion_details, extra)| Usage {
+                prompt_tokens: u64::from(prompt),
+                completion_tokens: u64::from(completion),
+                total_tokens: u64::from(prompt) + u64::from(completion),
+                prompt_tokens_details: prompt_details,
+                completion_tokens_details: completion_details,
+                extra,
+            },
+        )
+}
+
+/// A finite log probability (JSON has no NaN or infinity).
+fn logprob() -> impl Strategy<Value = f64> {
+    any::<i32>().prop_map(|n| -f64::from(n.unsigned_abs()) / 1024.0)
+}
+
+fn top_logprob() -> impl Strategy<Value = TopLogprob> {
+    (
+        text(),
+        logprob(),
+        prop::option::of(vec(any::<u8>(), 0..4)),
+        extra(),
+    )
+        .prop_map(|(token, logprob, bytes, extra)| TopLogprob {
+            token,
+            logprob,
+            bytes,
             extra,
         })
+}
+
+fn token_logprob() -> impl Strategy<Value = TokenLogprob> {
+    (
+        text(),
+        logprob(),
+        prop::option::of(vec(any::<u8>(), 0..4)),
+        vec(top_logprob(), 0..3),
+        extra(),
+    )
+        .prop_map(
+            |(token, logprob, bytes, top_logprobs, extra)| TokenLogprob {
+                token,
+                logprob,
+                bytes,
+                top_logprobs,
+                extra,
+            },
+        )
+}
+
+fn logprobs() -> impl Strategy<Value = Logprobs> {
+    (
+        prop::option::of(vec(token_logprob(), 0..3)),
+        prop::option::of(vec(token_logprob(), 0..2)),
+        extra(),
+    )
+        .prop_map(|(content, refusal, extra)| Logprobs {
+            content,
+            refusal,
+            extra,
+        })
+}
+
+fn function_call_delta() -> impl Strategy<Value = FunctionCallDelta> {
+    (prop::option::of(text()), prop::option::of(text()), extra()).prop_map(
+        |(name, arguments, extra)| FunctionCallDelta {
+            name: name.map(Text::from),
+            arguments: arguments.map(Text::from),
+            extra,
+        },
+    )
 }
 
 fn tool_call_delta() -> impl Strategy<Value = ToolCallDelta> {
@@ -257,18 +355,14 @@ fn tool_call_delta() -> impl Strategy<Value = ToolCallDelta> {
             Just(ToolKind::Function),
             other_name().prop_map(ToolKind::Other)
         ]),
-        prop::option::of((prop::option::of(text()), prop::option::of(text()), extra())),
+        prop::option::of(function_call_delta()),
         extra(),
     )
         .prop_map(|(index, id, kind, function, extra)| ToolCallDelta {
             index,
             id: id.map(Text::from),
             kind,
-            function: function.map(|(name, arguments, extra)| FunctionCallDelta {
-                name: name.map(Text::from),
-                arguments: arguments.map(Text::from),
-                extra,
-            }),
+            function,
             extra,
         })
 }
@@ -284,29 +378,48 @@ fn chunk() -> impl Strategy<Value = ChatCompletionChunk> {
         prop::option::of(text()),
         prop::option::of(text()),
         vec(tool_call_delta(), 0..3),
+        prop::option::of(function_call_delta()),
         extra(),
     )
         .prop_map(
-            |(role, content, refusal, reasoning_content, reasoning, tool_calls, extra)| Delta {
+            |(
                 role,
-                content: content.map(Text::from),
-                refusal: refusal.map(Text::from),
-                reasoning_content: reasoning_content.map(Text::from),
-                reasoning: reasoning.map(Text::from),
+                content,
+                refusal,
+                reasoning_content,
+                reasoning,
                 tool_calls,
-                function_call: None,
+                function_call,
+                extra,
+            )| {
+                Delta {
+                    role,
+                    content: content.map(Text::from),
+                    refusal: refusal.map(Text::from),
+                    reasoning_content: reasoning_content.map(Text::from),
+                    reasoning: reasoning.map(Text::from),
+                    tool_calls,
+                    function_call: function_call.map(Box::new),
+                    extra,
+                }
+            },
+        );
+    let choice = (
+        0u32..3,
+        delta,
+        prop::option::of(finish_reason()),
+        prop::option::of(logprobs()),
+        extra(),
+    )
+        .prop_map(
+            |(index, delta, finish_reason, logprobs, extra)| ChunkChoice {
+                index,
+                delta,
+                finish_reason,
+                logprobs: logprobs.map(Box::new),
                 extra,
             },
         );
-    let choice = (0u32..3, delta, prop::option::of(finish_reason()), extra()).prop_map(
-        |(index, delta, finish_reason, extra)| ChunkChoice {
-            index,
-            delta,
-            finish_reason,
-            logprobs: None,
-            extra,
-        },
-    );
     (
         text(),
         prop_oneof![
@@ -322,10 +435,20 @@ fn chunk() -> impl Strategy<Value = ChatCompletionChunk> {
             Just(ServiceTier::Default),
             other_name().prop_map(ServiceTier::Other)
         ]),
-        extra(),
+        (prop::option::of(text()), optional_json(), extra()),
     )
         .prop_map(
-            |(id, object, created, model, choices, usage, fingerprint, service_tier, extra)| {
+            |(
+                id,
+                object,
+                created,
+                model,
+                choices,
+                usage,
+                fingerprint,
+                service_tier,
+                (obfuscation, moderation, extra),
+            )| {
                 ChatCompletionChunk {
                     id: id.into(),
                     object,
@@ -335,8 +458,8 @@ fn chunk() -> impl Strategy<Value = ChatCompletionChunk> {
                     usage: usage.map(Box::new),
                     system_fingerprint: fingerprint.map(Text::from),
                     service_tier,
-                    obfuscation: None,
-                    moderation: None,
+                    obfuscation: obfuscation.map(Text::from),
+                    moderation: moderation.map(Box::new),
                     extra,
                 }
             },
@@ -449,6 +572,7 @@ fn completion() -> impl Strategy<Value = ChatCompletion> {
                 0u32..4,
                 message(),
                 prop::option::of(finish_reason()),
+                prop::option::of(logprobs()),
                 extra(),
             ),
             0..3,
@@ -460,9 +584,20 @@ fn completion() -> impl Strategy<Value = ChatCompletion> {
             Just(ServiceTier::Default),
             text().prop_map(|tier| ServiceTier::from_wire(&tier))
         ]),
+        (optional_json(), optional_json()),
     )
         .prop_map(
-            |(id, model, created, choices, usage, extra, system_fingerprint, service_tier)| {
+            |(
+                id,
+                model,
+                created,
+                choices,
+                usage,
+                extra,
+                system_fingerprint,
+                service_tier,
+                (metadata, moderation),
+            )| {
                 ChatCompletion {
                     id,
                     object: ObjectKind::ChatCompletion,
@@ -470,19 +605,19 @@ fn completion() -> impl Strategy<Value = ChatCompletion> {
                     model,
                     choices: choices
                         .into_iter()
-                        .map(|(index, message, finish_reason, extra)| Choice {
+                        .map(|(index, message, finish_reason, logprobs, extra)| Choice {
                             index,
                             message,
                             finish_reason,
-                            logprobs: None,
+                            logprobs,
                             extra,
                         })
                         .collect(),
                     usage,
                     system_fingerprint,
                     service_tier,
-                    metadata: None,
-                    moderation: None,
+                    metadata,
+                    moderation,
                     extra,
                 }
             },
