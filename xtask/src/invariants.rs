@@ -42,6 +42,7 @@ pub(crate) fn check_all() -> Result<(), String> {
     proto_is_sans_io()?;
     tools_have_no_runtime()?;
     published_are_reqwest_free()?;
+    examples_run_without_tokio()?;
     self_contained()?;
     tidy()?;
     Ok(())
@@ -75,6 +76,23 @@ pub(crate) fn tools_have_no_runtime() -> Result<(), String> {
         Err(format!(
             "architecture invariant broken: gptproto-tools (sans-IO, any executor) depends on \
              {found:?}; see ARCHITECTURE.md"
+        ))
+    }
+}
+
+/// The examples that drive the core by hand (`examples/`, on `std::net` and on smol) pull in
+/// no tokio, mio or hyper: they show the core needs none.
+pub(crate) fn examples_run_without_tokio() -> Result<(), String> {
+    let found = forbidden_in(
+        "gptproto-examples",
+        &["tokio", "mio", "hyper", "hyper-util"],
+    )?;
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the examples of embedding the core depend on {found:?}: they must run on std and \
+             smol alone"
         ))
     }
 }
@@ -315,6 +333,11 @@ mod tests {
     #[test]
     fn tools_pull_in_no_runtime_socket_tls_or_clock() {
         tools_have_no_runtime().unwrap();
+    }
+
+    #[test]
+    fn the_embedding_examples_pull_in_no_tokio_mio_or_hyper() {
+        examples_run_without_tokio().unwrap();
     }
 
     #[test]

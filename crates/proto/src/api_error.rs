@@ -226,6 +226,9 @@ impl fmt::Display for ApiError {
     }
 }
 
+/// An error the server answered with, usable on its own (an embedder's `?`, `Box<dyn Error>`).
+impl std::error::Error for ApiError {}
+
 /// Words that mark a balance or quota problem in a code, type or message.
 const BALANCE_MARKERS: [&str; 5] = [
     "insufficient_quota",
