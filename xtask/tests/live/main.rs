@@ -4,8 +4,9 @@
 //!
 //! A test target of its own (`harness = false`, `test = false`): `cargo xtask conformance` runs
 //! it with `cargo test --workspace --test live`, so it shares the workspace test build, and
-//! gives it the server in `GPTPROTO_CONFORMANCE_BASE_URL` / `GPTPROTO_CONFORMANCE_KEY` and the
-//! CLI in `GPTPROTO_CONFORMANCE_CLI`. Without them it fails, saying how to run it.
+//! gives it the server in `GPTPROTO_CONFORMANCE_BASE_URL` / `GPTPROTO_CONFORMANCE_KEY`, the
+//! CLI in `GPTPROTO_CONFORMANCE_CLI` and the directory of the examples' binaries in
+//! `GPTPROTO_CONFORMANCE_EXAMPLES`. Without them it fails, saying how to run it.
 
 use std::future::Future;
 use std::path::Path;
@@ -21,8 +22,10 @@ use gptproto::{ChatRequest, Client, Content, ContentPart, Message, ResponseForma
 use serde_json::{Value, json};
 
 mod cli;
+mod examples;
 
 use cli::cli_checks;
+use examples::example_checks;
 
 /// The model name sent; llama.cpp serves the one model it loaded whatever the name.
 const MODEL: &str = "smollm2";
@@ -38,10 +41,11 @@ const PIXEL_PNG: &[u8] = &[
 
 fn main() -> ExitCode {
     let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
-    let (Some(base_url), Some(key), Some(cli)) = (
+    let (Some(base_url), Some(key), Some(cli), Some(examples)) = (
         var("GPTPROTO_CONFORMANCE_BASE_URL"),
         var("GPTPROTO_CONFORMANCE_KEY"),
         var("GPTPROTO_CONFORMANCE_CLI"),
+        var("GPTPROTO_CONFORMANCE_EXAMPLES"),
     ) else {
         eprintln!(
             "the live conformance checks need a server: run them with `cargo xtask conformance --live`"
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
     }
     drop(runtime);
     cli_checks(Path::new(&cli), &base_url, &key, &mut report);
+    example_checks(Path::new(&examples), &base_url, &key, &mut report);
     match report.finish() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
