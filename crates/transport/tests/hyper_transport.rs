@@ -3,16 +3,21 @@
 use bytes::Bytes;
 use gptproto_testkit::fixtures::post;
 use gptproto_testkit::{Reply, TestCa, TestProxy, TestServer};
-use gptproto_transport::{HttpConnector, HyperTransport, Proxy, Roots, TransportErrorKind};
+use gptproto_transport::{
+    HttpConnector, HyperTransport, HyperTransportBuilder, Proxy, Roots, TransportErrorKind,
+};
 use http_body_util::BodyExt;
 use serde_json::json;
 
-fn transport_trusting(ca: &TestCa) -> HyperTransport {
+/// A builder trusting `ca` alone, with no proxy: what each test then sets on top.
+fn builder_trusting(ca: &TestCa) -> HyperTransportBuilder {
     HyperTransport::builder()
         .roots(Roots::Custom(ca.root_store()))
         .proxy(Proxy::none())
-        .build()
-        .unwrap()
+}
+
+fn transport_trusting(ca: &TestCa) -> HyperTransport {
+    builder_trusting(ca).build().unwrap()
 }
 
 async fn body_text(response: http::Response<gptproto_transport::ResponseBody>) -> String {
@@ -53,9 +58,7 @@ async fn tls_with_the_test_ca_negotiates_http2() {
 #[tokio::test]
 async fn http1_only_stays_on_http1() {
     let server = TestServer::start_tls(|_| Reply::json(200, &json!({}))).await;
-    let transport = HyperTransport::builder()
-        .roots(Roots::Custom(server.ca().unwrap().root_store()))
-        .proxy(Proxy::none())
+    let transport = builder_trusting(server.ca().unwrap())
         .http1_only()
         .build()
         .unwrap();
@@ -152,8 +155,7 @@ async fn a_refused_connection_is_a_connect_error() {
 async fn https_goes_through_a_connect_tunnel() {
     let server = TestServer::start_tls(|_| Reply::json(200, &json!({"via": "tunnel"}))).await;
     let proxy = TestProxy::start().await;
-    let transport = HyperTransport::builder()
-        .roots(Roots::Custom(server.ca().unwrap().root_store()))
+    let transport = builder_trusting(server.ca().unwrap())
         .proxy(Proxy::all(proxy.url()))
         .build()
         .unwrap();
@@ -179,8 +181,7 @@ async fn https_goes_through_a_connect_tunnel() {
 async fn no_proxy_hosts_bypass_the_proxy() {
     let server = TestServer::start_tls(|_| Reply::json(200, &json!({}))).await;
     let proxy = TestProxy::start().await;
-    let transport = HyperTransport::builder()
-        .roots(Roots::Custom(server.ca().unwrap().root_store()))
+    let transport = builder_trusting(server.ca().unwrap())
         .proxy(Proxy::all(proxy.url()).no_proxy(gptproto_testkit::PROXIED_HOST))
         .build()
         .unwrap();
@@ -279,9 +280,7 @@ async fn a_burst_to_a_new_origin_waits_for_one_connection_to_learn_http2() {
 #[tokio::test]
 async fn streams_past_a_connections_limit_open_another_connection() {
     let server = server_allowing(10).await;
-    let transport = HyperTransport::builder()
-        .roots(Roots::Custom(server.ca().unwrap().root_store()))
-        .proxy(Proxy::none())
+    let transport = builder_trusting(server.ca().unwrap())
         .http2_streams_per_connection(10)
         .build()
         .unwrap();
@@ -543,9 +542,7 @@ async fn a_server_that_never_answers_the_tls_hello_fails_at_the_connect_timeout(
 #[tokio::test]
 async fn without_lanes_streams_wait_inside_one_connection_as_rfc_9113_asks() {
     let server = server_allowing(10).await;
-    let transport = HyperTransport::builder()
-        .roots(Roots::Custom(server.ca().unwrap().root_store()))
-        .proxy(Proxy::none())
+    let transport = builder_trusting(server.ca().unwrap())
         .http2_lanes(false)
         .build()
         .unwrap();
