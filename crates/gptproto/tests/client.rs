@@ -33,6 +33,11 @@ fn request() -> ChatRequest {
     ChatRequest::new("qwen-turbo").user("who are you?")
 }
 
+/// [`request`] streamed and folded into its completion.
+async fn streamed(client: &Client) -> gptproto::Result<gptproto::ChatCompletion> {
+    client.chat_stream(request()).await?.into_completion().await
+}
+
 #[tokio::test]
 async fn a_chat_completion_with_the_hosts_auth_scheme_or_the_one_chosen() {
     let server = TestServer::start(|_| Reply::json(200, &completion("I am Qwen."))).await;
@@ -116,13 +121,7 @@ async fn a_stream_arrives_as_typed_chunks() {
 async fn a_stream_folds_into_a_completion_and_reads_as_text_deltas() {
     let server = TestServer::start(|_| Reply::sse(&story(4)).in_pieces(7)).await;
     let client = client(&server);
-    let completion = client
-        .chat_stream(request())
-        .await
-        .unwrap()
-        .into_completion()
-        .await
-        .unwrap();
+    let completion = streamed(&client).await.unwrap();
     assert_eq!(completion.text(), Some("w0 w1 w2 w3 "));
     let deltas: Vec<String> = client
         .chat_stream(request())
@@ -138,13 +137,7 @@ async fn a_stream_folds_into_a_completion_and_reads_as_text_deltas() {
 #[tokio::test]
 async fn one_byte_writes() {
     let server = TestServer::start(|_| Reply::sse(&story(20)).in_pieces(1)).await;
-    let completion = client(&server)
-        .chat_stream(request())
-        .await
-        .unwrap()
-        .into_completion()
-        .await
-        .unwrap();
+    let completion = streamed(&client(&server)).await.unwrap();
     assert_eq!(completion.text().unwrap().split_whitespace().count(), 20);
 }
 
@@ -339,13 +332,7 @@ async fn a_stream_that_ends_early_is_truncated_not_shorter() {
     let server =
         TestServer::start(|_| Reply::sse_raw(format!("data: {}\n\n", chunk("only this", None))))
             .await;
-    let error = client(&server)
-        .chat_stream(request())
-        .await
-        .unwrap()
-        .into_completion()
-        .await
-        .unwrap_err();
+    let error = streamed(&client(&server)).await.unwrap_err();
     assert!(
         error.is_truncated() && error.is_protocol() && !error.is_network(),
         "{error}"
@@ -479,9 +466,7 @@ async fn hundreds_of_concurrent_streams() {
     let tasks: Vec<_> = (0..300)
         .map(|_| {
             let client = client.clone();
-            tokio::spawn(
-                async move { client.chat_stream(request()).await?.into_completion().await },
-            )
+            tokio::spawn(async move { streamed(&client).await })
         })
         .collect();
     for task in tasks {
@@ -563,13 +548,7 @@ async fn a_redirect_to_another_origin_does_not_carry_the_authorization_header() 
 #[tokio::test]
 async fn tls_with_the_test_ca_and_an_untrusted_certificate_refused() {
     let server = TestServer::start_tls(|_| Reply::sse(&story(3))).await;
-    let completion = client(&server)
-        .chat_stream(request())
-        .await
-        .unwrap()
-        .into_completion()
-        .await
-        .unwrap();
+    let completion = streamed(&client(&server)).await.unwrap();
     assert_eq!(completion.text(), Some("w0 w1 w2 "));
     assert_eq!(server.requests()[0].version, http::Version::HTTP_2);
 
@@ -649,13 +628,7 @@ async fn the_key_is_never_printed() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
     let server = TestServer::start(|_| Reply::sse(&story(2))).await;
-    self::client(&server)
-        .chat_stream(request())
-        .await
-        .unwrap()
-        .into_completion()
-        .await
-        .unwrap();
+    streamed(&self::client(&server)).await.unwrap();
     let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("gptproto.chat"), "{logs}");
     assert!(!logs.contains("0123456789abcdef"), "{logs}");
@@ -733,13 +706,7 @@ async fn a_stream_reads_its_body_to_the_end_after_done() {
     ] {
         let client = client(&server);
         for _ in 0..3 {
-            let completion = client
-                .chat_stream(request())
-                .await
-                .unwrap()
-                .into_completion()
-                .await
-                .unwrap();
+            let completion = streamed(&client).await.unwrap();
             assert_eq!(completion.text(), Some("w0 w1 w2 "));
             let mut stream = client.chat_stream(request()).await.unwrap();
             while let Some(chunk) = stream.next().await {
