@@ -372,7 +372,7 @@ const MAX_ERROR_BODY: usize = 1024 * 1024;
 pub enum Event {
     /// Text of the answer's first choice, as it arrives.
     Text(String),
-    /// The whole answer: the stream ended with `[DONE]` or every choice finished.
+    /// The whole answer, once the body has ended (a stream cut short is a [`Failure`] instead).
     Answer(Box<gptproto_proto::ChatCompletion>),
     /// The server answered with an error status: for the retry policy to judge.
     Refused(gptproto_proto::ApiError),
