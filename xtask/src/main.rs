@@ -7,6 +7,7 @@
 //! - `codegen [--check]`: the request's JSON Schema and the spec-coverage report in `docs/`.
 //! - `public-api [--check]`: each published library's public API, one item a line, in
 //!   `docs/api/` (rustdoc JSON from the nightly toolchain).
+//! - `wasm-test [--node-only]`: gptproto on wasm32 under Node and headless Chromium.
 //! - `conformance [--offline | --live]`: the transcript corpus, then the client and the CLI
 //!   against that server.
 
@@ -15,6 +16,7 @@ mod conformance;
 mod invariants;
 mod local_model;
 mod public_api;
+mod wasm;
 
 use std::process::{Command, ExitCode};
 
@@ -28,10 +30,12 @@ fn main() -> ExitCode {
         Some("conformance") => conformance::command(&args[1..]),
         Some("codegen") => codegen::command(&args[1..]),
         Some("public-api") => public_api::command(&args[1..]),
+        Some("wasm-test") => wasm::command(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\ncommands:\n  test                    run every test (what CI runs)\n  invariants              check the architecture and tidy invariants\n  local-model [--port P]  run a local llama.cpp model server until Ctrl-C\n  demo                    the gptproto CLI streaming a chat from the local model\n  conformance [--offline | --live]\n                          the transcript corpus; the client and CLI against the local model\n  codegen [--check]       regenerate (or check) the generated files in docs/
-  public-api [--check]    the published libraries' public API listings in docs/api/ (nightly)"
+  public-api [--check]    the published libraries' public API listings in docs/api/ (nightly)
+  wasm-test [--node-only] the wasm32 tests under Node and headless Chromium"
             );
             return ExitCode::from(2);
         }

@@ -11,6 +11,7 @@ mod frame_server;
 mod nginx;
 mod proxy;
 mod reply;
+mod scenarios;
 mod serve;
 mod tls;
 
@@ -29,7 +30,8 @@ use serve::Shared;
 pub use frame_server::{FRAME_SERVER_BODY, FrameScript, FrameServer};
 pub use nginx::{Nginx, NginxSite, REQUIRE_NGINX};
 pub use proxy::TestProxy;
-pub use reply::{Ending, Reply, sse_body};
+pub use reply::{Ending, Gate, Reply, sse_body};
+pub use scenarios::{HOLD_GIVE_UP, STALL, Scenarios};
 pub use tls::TestCa;
 
 /// A request as the server received it.
@@ -153,6 +155,7 @@ impl TestServer {
             stream_limit: options.max_concurrent_streams,
             idle_timeout: options.idle_timeout,
             goaway: watch::Sender::new(0),
+            cors: std::sync::atomic::AtomicBool::new(false),
         });
         let (stop, stopped) = watch::channel(false);
         serve::accept_loop(listener, shared.clone(), stopped);
@@ -207,6 +210,14 @@ impl TestServer {
     /// How many connections are open now.
     pub fn open_connections(&self) -> usize {
         self.shared.open.load(Ordering::SeqCst)
+    }
+
+    /// Answers as an API that web pages may call from any origin: CORS preflights get a 204
+    /// allowing `POST` with `Authorization` and `Content-Type`, and every response allows any
+    /// origin and exposes `retry-after`, `retry-after-ms`, `x-request-id` and `x-should-retry`
+    /// to the page.
+    pub fn allow_cors(&self) {
+        self.shared.cors.store(true, Ordering::SeqCst);
     }
 
     /// Shuts every open connection down gracefully, as `nginx -s reload` does: on HTTP/2 a

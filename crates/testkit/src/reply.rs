@@ -8,7 +8,9 @@ use bytes::Bytes;
 use http::StatusCode;
 use http_body::Frame;
 use serde_json::Value;
-use tokio::sync::mpsc;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
 
 use crate::serve::Busy;
 
@@ -34,6 +36,44 @@ pub struct Reply {
     first_delay: Duration,
     linger: Duration,
     ending: Ending,
+    hold: Option<Hold>,
+}
+
+/// A point in a body where the reply waits for a [`Gate`] to open.
+#[derive(Debug, Clone)]
+struct Hold {
+    /// Bytes sent before the wait.
+    at: usize,
+    gate: Gate,
+    /// How long the reply waits before it gives up and aborts the body.
+    give_up: Duration,
+}
+
+/// A gate a reply waits at ([`Reply::held`]) until a test opens it: the proof that a client
+/// reads a body as it arrives (it sees what came before the gate while the rest is held).
+#[derive(Debug, Clone, Default)]
+pub struct Gate(Arc<watch::Sender<bool>>);
+
+impl Gate {
+    /// A closed gate.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Opens the gate for good: every reply waiting at it goes on.
+    pub fn open(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Whether the gate is open.
+    pub fn is_open(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    async fn opened(&self) {
+        let mut open = self.0.subscribe();
+        let _ = open.wait_for(|open| *open).await;
+    }
 }
 
 /// An SSE body: each value as a `data:` event, then `data: [DONE]`.
@@ -57,6 +97,7 @@ impl Reply {
             first_delay: Duration::ZERO,
             linger: Duration::ZERO,
             ending: Ending::Complete,
+            hold: None,
         }
     }
 
@@ -118,6 +159,19 @@ impl Reply {
         self
     }
 
+    /// Sends the first `at` bytes of the body (at least one), then waits until `gate` opens before the rest;
+    /// after `give_up` without it, the body is aborted (a client that waits for the whole body
+    /// before showing any of it fails).
+    #[must_use]
+    pub fn held(mut self, at: usize, gate: Gate, give_up: Duration) -> Self {
+        self.hold = Some(Hold {
+            at: at.max(1),
+            gate,
+            give_up,
+        });
+        self
+    }
+
     /// How long before the response head is sent.
     pub fn head_delay(&self) -> Duration {
         self.first_delay
@@ -137,13 +191,18 @@ impl Reply {
             .body(ReplyBody {
                 receiver,
                 held_error: None,
-                _busy: busy,
+                _busy: Some(busy),
             })
             .expect("a valid response");
         tokio::spawn(async move {
             let mut rest = self.body;
+            let mut sent = 0;
+            let mut hold = self.hold;
             while !rest.is_empty() {
-                let piece = rest.split_to(self.piece_size.min(rest.len()));
+                let until_hold = hold.as_ref().map_or(usize::MAX, |hold| hold.at - sent);
+                let size = self.piece_size.min(until_hold).min(rest.len());
+                let piece = rest.split_to(size);
+                sent += size;
                 if !self.delay.is_zero() {
                     tokio::time::sleep(self.delay).await;
                 }
@@ -151,6 +210,20 @@ impl Reply {
                     // The client went away before the end of the body.
                     abandoned.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     return;
+                }
+                if let Some(held) = hold.take_if(|hold| hold.at <= sent) {
+                    tokio::select! {
+                        () = held.gate.opened() => {}
+                        () = tokio::time::sleep(held.give_up) => {
+                            let _ = sender
+                                .send(Err(std::io::Error::new(
+                                    std::io::ErrorKind::TimedOut,
+                                    "test server: the gate was not opened in time",
+                                )))
+                                .await;
+                            return;
+                        }
+                    }
                 }
             }
             match self.ending {
@@ -189,7 +262,19 @@ pub(crate) struct ReplyBody {
     /// machine let hyper see the error first and drop the unflushed data: a flaky test).
     held_error: Option<std::io::Error>,
     /// The request counts as in flight on its connection until its body ends or is dropped.
-    _busy: Busy,
+    _busy: Option<Busy>,
+}
+
+impl ReplyBody {
+    /// A body with nothing in it.
+    pub(crate) fn empty() -> Self {
+        let (_, receiver) = mpsc::channel(1);
+        Self {
+            receiver,
+            held_error: None,
+            _busy: None,
+        }
+    }
 }
 
 impl http_body::Body for ReplyBody {

@@ -2,7 +2,7 @@
 //! a GOAWAY to every open connection, an idle timeout, and stopping and listening again.
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,28 @@ pub(crate) struct Shared {
     pub(crate) idle_timeout: Option<Duration>,
     /// Bumped to send every open connection a graceful shutdown (GOAWAY on HTTP/2).
     pub(crate) goaway: watch::Sender<u64>,
+    /// Answers as a server that browsers may call from any origin ([`crate::TestServer::allow_cors`]).
+    pub(crate) cors: AtomicBool,
+}
+
+/// The response headers a page may read (CORS hides every other but a few).
+const EXPOSED_HEADERS: &str =
+    "retry-after, retry-after-ms, x-request-id, x-should-retry, openai-processing-ms";
+
+/// The answer to a CORS preflight: any origin, the methods and headers a client sends.
+fn preflight() -> http::Response<reply::ReplyBody> {
+    http::Response::builder()
+        .status(http::StatusCode::NO_CONTENT)
+        .header("access-control-allow-origin", "*")
+        .header("access-control-allow-methods", "POST, GET, OPTIONS")
+        // Named, not `*`: a wildcard does not cover `Authorization`.
+        .header(
+            "access-control-allow-headers",
+            "authorization, content-type, x-request-id, x-stainless-retry-count",
+        )
+        .header("access-control-max-age", "600")
+        .body(reply::ReplyBody::empty())
+        .expect("a valid response")
 }
 
 /// Accepts connections until `stop` turns true; then every connection accepted here closes at
@@ -175,6 +197,10 @@ async fn answer(
     shared: &Shared,
     busy: Busy,
 ) -> http::Response<reply::ReplyBody> {
+    let cors = shared.cors.load(Ordering::SeqCst);
+    if cors && request.method() == http::Method::OPTIONS {
+        return preflight();
+    }
     let (parts, body) = request.into_parts();
     let body = body
         .collect()
@@ -198,5 +224,17 @@ async fn answer(
     if !reply.head_delay().is_zero() {
         tokio::time::sleep(reply.head_delay()).await;
     }
-    reply.into_response(shared.abandoned.clone(), busy)
+    let mut response = reply.into_response(shared.abandoned.clone(), busy);
+    if cors {
+        let headers = response.headers_mut();
+        headers.insert(
+            "access-control-allow-origin",
+            http::HeaderValue::from_static("*"),
+        );
+        headers.insert(
+            "access-control-expose-headers",
+            http::HeaderValue::from_static(EXPOSED_HEADERS),
+        );
+    }
+    response
 }
