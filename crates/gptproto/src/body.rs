@@ -8,6 +8,7 @@ use http_body_util::BodyExt;
 
 use crate::deadline::{Deadline, reported, step_wait};
 use crate::error::{Error, Result, TimeoutKind};
+use crate::rt;
 
 /// Reads a whole body, at most `limit` bytes, waiting at most `idle` between reads and ending
 /// by `deadline`.
@@ -22,7 +23,7 @@ pub(crate) async fn read_body(
     let mut collected = BytesMut::new();
     loop {
         let frame = match step_wait(idle, TimeoutKind::Idle, deadline) {
-            Some((wait, kind)) => tokio::time::timeout(wait, body.frame())
+            Some((wait, kind)) => rt::timeout(wait, body.frame())
                 .await
                 .map_err(|_| Error::timeout(kind, reported(kind, wait, deadline)))?,
             None => body.frame().await,

@@ -9,10 +9,19 @@ use gptproto_proto::exchange::{AuthScheme, ClientConfig, DEFAULT_BASE_URL};
 use gptproto_proto::retry::RetryPolicy;
 use gptproto_proto::validate::ValidationRules;
 use gptproto_proto::wire::ChatRequest;
-use gptproto_transport::{HttpConnector, HyperTransport, Proxy, Roots};
+use gptproto_transport::HttpConnector;
 
 use crate::call::{ChatCall, ChatStreamCall};
 use crate::error::{Error, Result};
+
+// The transport made when no connector is given, and the builder's settings that only it has:
+// hyper over rustls on native targets, the host's fetch on wasm32.
+#[cfg(not(target_arch = "wasm32"))]
+#[path = "client/hyper.rs"]
+mod builtin;
+#[cfg(target_arch = "wasm32")]
+#[path = "client/fetch.rs"]
+mod builtin;
 
 /// The environment variable with the API key.
 pub const ENV_API_KEY: &str = "GPTPROTO_API_KEY";
@@ -34,7 +43,9 @@ pub const ENV_BASE_URL: &str = "GPTPROTO_BASE_URL";
 pub struct Timeouts {
     /// Establishing a connection (TCP, the proxy tunnel, TLS): 5 s by default. It belongs to
     /// the client's built-in transport (connections are shared by calls): a call cannot change
-    /// it, and a client with its own [`connector`](ClientBuilder::connector) refuses it.
+    /// it, and a client with its own [`connector`](ClientBuilder::connector) refuses it. On
+    /// wasm32 the JavaScript host makes the connections: the default is unused there, and
+    /// setting it is refused.
     pub connect: Option<Duration>,
     /// From sending (each attempt) until the response head: 600 s by default, as the official
     /// SDKs.
@@ -156,9 +167,8 @@ pub struct ClientBuilder {
     max_body: usize,
     /// `None`: by the host.
     validation: Option<ValidationRules>,
-    roots: Roots,
-    /// `None`: from the environment, read by [`build`](Self::build).
-    proxy: Option<Proxy>,
+    /// The built-in transport's own settings (roots and proxy on native targets).
+    builtin: builtin::Settings,
     allow_insecure_http: bool,
     connector: Option<Arc<dyn HttpConnector>>,
     /// The built-in transport's settings set explicitly: refused with a connector of one's own.
@@ -189,8 +199,7 @@ impl Default for ClientBuilder {
             retry: RetryPolicy::default(),
             max_body: 64 * 1024 * 1024,
             validation: None,
-            roots: Roots::Default,
-            proxy: None,
+            builtin: builtin::Settings::default(),
             allow_insecure_http: false,
             connector: None,
             transport_settings: Vec::new(),
@@ -301,24 +310,6 @@ impl ClientBuilder {
         self
     }
 
-    /// Which certificate authorities to trust (the built-in transport).
-    #[must_use]
-    pub fn roots(mut self, roots: Roots) -> Self {
-        self.roots = roots;
-        self.transport_settings.push("roots");
-        self
-    }
-
-    /// Which proxy to use (the built-in transport). By default the environment's
-    /// (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`), read when the client is built;
-    /// loopback destinations are never proxied.
-    #[must_use]
-    pub fn proxy(mut self, proxy: Proxy) -> Self {
-        self.proxy = Some(proxy);
-        self.transport_settings.push("proxy");
-        self
-    }
-
     /// Allows plain `http://` to hosts that are not loopback (the built-in transport).
     #[must_use]
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
@@ -391,15 +382,11 @@ impl ClientBuilder {
                 )));
             }
             Some(connector) => connector,
-            None => Arc::new(
-                HyperTransport::builder()
-                    .roots(self.roots)
-                    .proxy(self.proxy.unwrap_or_else(Proxy::from_env))
-                    .connect_timeout(self.timeouts.connect)
-                    .allow_insecure_http(self.allow_insecure_http)
-                    .build()
-                    .map_err(Error::transport)?,
-            ),
+            None => self.builtin.connector(
+                self.timeouts.connect,
+                self.allow_insecure_http,
+                &self.transport_settings,
+            )?,
         };
         Ok(Client {
             inner: Arc::new(ClientInner {

@@ -1,8 +1,9 @@
 //! [`Deadline`]: the whole call's deadline, and how long each step may wait within it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::TimeoutKind;
+use crate::rt::Instant;
 
 /// The whole call's deadline: when it passes, and the total it was set from (which the
 /// timeout error names).

@@ -191,7 +191,7 @@ impl Error {
     }
 
     /// The server's TLS certificate was not trusted (unknown issuer, expired, another name):
-    /// not retried; trust its CA with [`Roots`](crate::Roots) to go on.
+    /// not retried; trust its CA with `Roots` (`ClientBuilder::roots`) to go on.
     pub fn is_certificate(&self) -> bool {
         self.failed_transport()
             .is_some_and(TransportError::is_certificate)

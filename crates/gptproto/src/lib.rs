@@ -44,11 +44,21 @@
 //!   schemars and two proc-macro crates (about 11% of a cold build) that chat alone does not
 //!   need.
 //!
+//! # WebAssembly
+//! The same client builds for `wasm32-unknown-unknown` (a browser, Node, Deno, a worker) with no
+//! feature to choose: requests go through the host's `fetch` (`transport::FetchTransport`), the
+//! streamed body is read from its `ReadableStream` as it arrives, and retries and deadlines use
+//! the host's timers (`setTimeout`) and clocks. `Client`, `chat`, `chat_stream`, the errors and
+//! the retries are the same. What the host does itself is not configurable there: the builder
+//! has no `roots` or `proxy`, and refuses a connect timeout. A page calling an API on another
+//! origin needs the server to allow it (CORS, `Authorization` among the allowed headers).
+//! `cargo xtask wasm-test` runs the client's tests in Node and headless Chromium.
+//!
 //! # What is here
 //! The client ([`Client`], [`ChatCall`], [`ChatStream`], [`Error`]); the wire types people
 //! write and read at the top level ([`ChatRequest`], [`ChatCompletion`], [`Message`], ...);
 //! what configures the client ([`Timeouts`], [`RetryPolicy`], [`ValidationRules`],
-//! [`AuthScheme`], [`Proxy`], [`Roots`]); and what a connector of one's own implements
+//! [`AuthScheme`], and on native targets `Proxy` and `Roots`); and what a connector of one's own implements
 //! ([`HttpConnector`], [`ResponseBody`], [`TransportError`]). The layers underneath are
 //! published crates with deliberate APIs of their own, re-exported whole: [`proto`] (the
 //! sans-IO core: the SSE and stream decoders, the accumulator, request building and response
@@ -64,6 +74,7 @@ mod deadline;
 mod error;
 mod redact;
 mod redirect;
+mod rt;
 mod send;
 mod stream;
 #[cfg(feature = "tools")]
@@ -86,9 +97,10 @@ pub use gptproto_proto::wire::{
     ChatCompletion, ChatCompletionChunk, ChatRequest, Content, ContentPart, Message,
     ResponseFormat, Role, Tool, ToolCall, ToolChoice, Usage,
 };
-pub use gptproto_transport::{
-    HttpConnector, Proxy, ResponseBody, RootCertStore, Roots, TransportError, TransportErrorKind,
-};
+pub use gptproto_transport::{HttpConnector, ResponseBody, TransportError, TransportErrorKind};
+#[cfg(not(target_arch = "wasm32"))]
+#[cfg_attr(docsrs, doc(cfg(not(target_arch = "wasm32"))))]
+pub use gptproto_transport::{Proxy, RootCertStore, Roots};
 
 /// The README's examples, compiled (and run, where they need no server) as doc tests. One of
 /// them uses `tools`: they run with it (as the workspace's tests do, xtask enabling it).

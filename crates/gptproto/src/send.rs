@@ -1,7 +1,7 @@
 //! Sending a call: its plan (the request built once, its limits), the attempts under the
 //! deadlines with their redirects, and the retry loop the policy drives.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use gptproto_proto::exchange::{ApiError, api_error, classify_response, is_event_stream};
@@ -18,6 +18,7 @@ use crate::deadline::{Deadline, reported, step_wait};
 use crate::error::{Error, Result, TimeoutKind};
 use crate::redact::redacted;
 use crate::redirect::{MAX_REDIRECTS, crossing, resolve};
+use crate::rt;
 use crate::stream::ChatStream;
 
 /// The most bytes of an error response body read.
@@ -219,7 +220,7 @@ impl Plan {
                 {
                     let error = failed.into_error();
                     tracing::warn!(attempt = retries + 1, delay_ms = after.as_millis() as u64, %error, "retrying");
-                    tokio::time::sleep(after).await;
+                    rt::sleep(after).await;
                     retries += 1;
                 }
                 _ => return Err(failed.into_error().with_attempts(retries + 1)),
@@ -229,7 +230,7 @@ impl Plan {
 
     fn decide(&self, retries: u32, failure: &Failure<'_>) -> RetryDecision {
         self.retry
-            .decide(retries, failure, SystemTime::now(), fastrand::f64())
+            .decide(retries, failure, rt::system_now(), rt::random())
     }
 
     /// One attempt, redirects included.
@@ -252,7 +253,7 @@ impl Plan {
                 .send(self.request(&uri, credentials_dropped));
             let head_wait = step_wait(self.timeouts.response, TimeoutKind::Response, self.deadline);
             let response = match head_wait {
-                Some((wait, kind)) => match tokio::time::timeout(wait, sent).await {
+                Some((wait, kind)) => match rt::timeout(wait, sent).await {
                     Ok(result) => result,
                     Err(_) => {
                         return Err(Failed::Timeout(kind, reported(kind, wait, self.deadline)));

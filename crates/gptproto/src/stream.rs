@@ -13,10 +13,10 @@ use gptproto_proto::wire::{
 use gptproto_proto::{StreamDecoder, StreamItem, Text, ViewItem};
 use gptproto_transport::ResponseBody;
 use http_body::Body;
-use tokio::time::Sleep;
 
 use crate::deadline::Deadline;
 use crate::error::{Error, Result, TimeoutKind};
+use crate::rt::{self, Instant, Sleep};
 
 /// A streamed chat completion: a [`Stream`] of [`ChatCompletionChunk`]s.
 ///
@@ -46,8 +46,8 @@ pub struct ChatStream {
     body: Option<ResponseBody>,
     decoder: StreamDecoder,
     idle_timeout: Option<Duration>,
-    idle: Option<Pin<Box<Sleep>>>,
-    deadline: Option<(Duration, Pin<Box<Sleep>>)>,
+    idle: Option<Sleep>,
+    deadline: Option<(Duration, Sleep)>,
     request_id: Option<String>,
     ended: bool,
     /// After `[DONE]`: reading what is left of the body to its end (see [`DRAIN_WAIT`]).
@@ -63,7 +63,7 @@ const DRAIN_WAIT: Duration = Duration::from_millis(250);
 const DRAIN_LIMIT: usize = 64 * 1024;
 
 struct Drain {
-    until: Pin<Box<Sleep>>,
+    until: Sleep,
     read: usize,
 }
 
@@ -91,13 +91,8 @@ impl ChatStream {
                 .expect_choices(expected_choices)
                 .accumulating(),
             idle_timeout,
-            idle: idle_timeout.map(|idle| Box::pin(tokio::time::sleep(idle))),
-            deadline: deadline.map(|deadline| {
-                (
-                    deadline.total,
-                    Box::pin(tokio::time::sleep_until(deadline.at.into())),
-                )
-            }),
+            idle: idle_timeout.map(rt::sleep),
+            deadline: deadline.map(|deadline| (deadline.total, Sleep::until(deadline.at))),
             request_id,
             ended: false,
             drain: None,
@@ -246,7 +241,7 @@ impl ChatStream {
                 Ok(Polled::Skip) => continue,
                 Ok(Polled::End) => {
                     self.drain = Some(Drain {
-                        until: Box::pin(tokio::time::sleep(DRAIN_WAIT)),
+                        until: rt::sleep(DRAIN_WAIT),
                         read: 0,
                     });
                     continue;
@@ -267,7 +262,7 @@ impl ChatStream {
     /// Moves one body frame into the decoder, or finishes it at the end of the body.
     fn poll_body(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         if let Some((total, deadline)) = &mut self.deadline
-            && deadline.as_mut().poll(cx).is_ready()
+            && deadline.poll_elapsed(cx).is_ready()
         {
             return Poll::Ready(Err(Error::timeout(TimeoutKind::Total, *total)));
         }
@@ -285,7 +280,7 @@ impl ChatStream {
                     }
                     self.decoder.push(data);
                     if let (Some(idle), Some(timeout)) = (&mut self.idle, self.idle_timeout) {
-                        idle.as_mut().reset(tokio::time::Instant::now() + timeout);
+                        idle.reset(Instant::now() + timeout);
                     }
                     return Poll::Ready(Ok(()));
                 }
@@ -304,7 +299,7 @@ impl ChatStream {
                 }
                 Poll::Pending => {
                     if let (Some(idle), Some(timeout)) = (&mut self.idle, self.idle_timeout)
-                        && idle.as_mut().poll(cx).is_ready()
+                        && idle.poll_elapsed(cx).is_ready()
                     {
                         return Poll::Ready(Err(Error::timeout(TimeoutKind::Idle, timeout)));
                     }
@@ -329,7 +324,7 @@ impl ChatStream {
                     }
                 }
                 Poll::Ready(Some(Err(_)) | None) => return Poll::Ready(()),
-                Poll::Pending => return drain.until.as_mut().poll(cx),
+                Poll::Pending => return drain.until.poll_elapsed(cx),
             }
         }
     }

@@ -89,6 +89,8 @@ impl TransportError {
     }
 
     /// Adds which roots were trusted to a certificate error, and how to trust another CA.
+    /// (On wasm32 the host does TLS with roots of its own.)
+    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn with_roots(mut self, roots: &str) -> Self {
         if self.kind == TransportErrorKind::Certificate {
             self.message = format!(
@@ -178,26 +180,12 @@ impl StdError for TransportError {
 /// A failure to connect, classified: a certificate that was not trusted is
 /// [`TransportErrorKind::Certificate`], anything else [`TransportErrorKind::Connect`].
 pub(crate) fn connect_error(message: &str, source: BoxError) -> TransportError {
-    let kind = if is_untrusted_certificate(&*source) {
+    let kind = if crate::is_untrusted_certificate(&*source) {
         TransportErrorKind::Certificate
     } else {
         TransportErrorKind::Connect
     };
     TransportError::new(kind, message).with_source(source)
-}
-
-/// Whether rustls refused the server's certificate somewhere in `error`'s chain.
-fn is_untrusted_certificate(error: &(dyn StdError + 'static)) -> bool {
-    causes(error).any(|cause| {
-        matches!(
-            cause.downcast_ref::<rustls::Error>(),
-            Some(
-                rustls::Error::InvalidCertificate(_)
-                    | rustls::Error::NoCertificatesPresented
-                    | rustls::Error::UnsupportedNameType
-            )
-        )
-    })
 }
 
 /// `error` and its causes. An `io::Error` wrapping another error is followed into it (its

@@ -17,7 +17,7 @@ use crate::origins::{Origins, Routed, origin_key};
 use crate::proxy::{Proxy, ProxyConnector};
 use crate::tls::{self, Roots};
 use crate::{
-    BoxFuture, HttpConnector, ResponseBody, TransportError, TransportErrorKind, is_loopback_host,
+    BoxFuture, HttpConnector, ResponseBody, TransportError, TransportErrorKind, check_scheme,
 };
 
 /// The default transport: one connection pool, HTTP/1.1 and HTTP/2 by ALPN, rustls, proxies.
@@ -234,26 +234,6 @@ impl HyperTransport {
     pub fn builder() -> HyperTransportBuilder {
         HyperTransportBuilder::default()
     }
-
-    /// The refusal for plain HTTP to a remote host, if `uri` is one.
-    fn check_scheme(&self, uri: &http::Uri) -> Result<(), TransportError> {
-        match uri.scheme_str() {
-            Some("https") => Ok(()),
-            Some("http") if self.allow_insecure_http => Ok(()),
-            Some("http") if uri.host().is_some_and(is_loopback_host) => Ok(()),
-            Some("http") => Err(TransportError::new(
-                TransportErrorKind::InsecureScheme,
-                format!(
-                    "refusing plain http:// to {}: the API key would travel unencrypted; use https, or allow insecure HTTP explicitly",
-                    uri.host().unwrap_or("?")
-                ),
-            )),
-            other => Err(TransportError::new(
-                TransportErrorKind::Config,
-                format!("unsupported URL scheme {other:?}"),
-            )),
-        }
-    }
 }
 
 impl HttpConnector for HyperTransport {
@@ -261,7 +241,7 @@ impl HttpConnector for HyperTransport {
         &self,
         request: http::Request<Bytes>,
     ) -> BoxFuture<'static, Result<http::Response<ResponseBody>, TransportError>> {
-        if let Err(error) = self.check_scheme(request.uri()) {
+        if let Err(error) = check_scheme(request.uri(), self.allow_insecure_http) {
             return Box::pin(std::future::ready(Err(error)));
         }
         if request.uri().scheme_str() == Some("http") {

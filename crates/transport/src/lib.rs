@@ -1,11 +1,11 @@
 //! The HTTP transport of gptproto: hyper 1 (hyper-util's pooled client, and HTTP/2 connections
-//! of its own) over hyper-rustls.
+//! of its own) over hyper-rustls; on `wasm32`, the host's `fetch` (`FetchTransport`).
 //!
 //! - HTTP/1.1 and HTTP/2, chosen by ALPN; connections reused, shared by every clone.
 //! - An origin's first burst of requests waits for one connection to learn the server's
 //!   protocol, instead of each making a TLS connection of its own.
 //! - HTTP/2 streams are spread over connections of at most 100 streams each (and at most what
-//!   the server allows; [`HyperTransportBuilder::http2_streams_per_connection`]): with hundreds
+//!   the server allows; `HyperTransportBuilder::http2_streams_per_connection`): with hundreds
 //!   of long streams open, none waits inside one connection for another to end.
 //! - TLS by rustls: the roots and the crypto provider are features (see below), or custom roots
 //!   in code.
@@ -33,16 +33,35 @@
 //! - `webpki-roots` (default): trust the Mozilla roots compiled into the binary.
 //! - `native-roots`: trust the operating system's roots.
 //! - `ring` (default) or `aws-lc-rs`: rustls's crypto provider.
+//!
+//! # WebAssembly
+//! On `wasm32` targets the transport is `FetchTransport`: the JavaScript host's `fetch` (a
+//! browser, Node, Deno, a worker), the response body read through its `ReadableStream` as it
+//! arrives. The host makes the connections, does TLS with its own roots and chooses proxies, so
+//! `HyperTransport`, `Roots` and `Proxy` do not exist there, and the features above change
+//! nothing.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
+
+// The built-in transport of native targets: hyper over rustls, with tokio.
+#[cfg(not(target_arch = "wasm32"))]
 mod hyper_transport;
+#[cfg(not(target_arch = "wasm32"))]
 mod lanes;
+#[cfg(not(target_arch = "wasm32"))]
 mod origins;
+#[cfg(not(target_arch = "wasm32"))]
 mod proxy;
+#[cfg(not(target_arch = "wasm32"))]
 mod routing;
+#[cfg(not(target_arch = "wasm32"))]
 mod tls;
+
+// The built-in transport of wasm32: the JavaScript host's fetch.
+#[cfg(target_arch = "wasm32")]
+mod fetch;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -50,10 +69,30 @@ use std::pin::Pin;
 use bytes::Bytes;
 
 pub use error::{TransportError, TransportErrorKind};
+#[cfg(target_arch = "wasm32")]
+#[cfg_attr(docsrs, doc(cfg(target_arch = "wasm32")))]
+pub use fetch::{FetchTransport, FetchTransportBuilder};
+#[cfg(not(target_arch = "wasm32"))]
+#[cfg_attr(docsrs, doc(cfg(not(target_arch = "wasm32"))))]
 pub use hyper_transport::{HyperTransport, HyperTransportBuilder};
+#[cfg(not(target_arch = "wasm32"))]
+#[cfg_attr(docsrs, doc(cfg(not(target_arch = "wasm32"))))]
 pub use proxy::Proxy;
+#[cfg(not(target_arch = "wasm32"))]
+#[cfg_attr(docsrs, doc(cfg(not(target_arch = "wasm32"))))]
 pub use rustls::RootCertStore;
+#[cfg(not(target_arch = "wasm32"))]
+#[cfg_attr(docsrs, doc(cfg(not(target_arch = "wasm32"))))]
 pub use tls::Roots;
+
+#[cfg(not(target_arch = "wasm32"))]
+use tls::is_untrusted_certificate;
+
+/// On wasm32 the host does TLS, and its errors do not say why (a certificate or the network).
+#[cfg(target_arch = "wasm32")]
+fn is_untrusted_certificate(_: &(dyn std::error::Error + 'static)) -> bool {
+    false
+}
 
 /// A response body: a stream of byte frames, boxed.
 pub type ResponseBody = http_body_util::combinators::BoxBody<Bytes, TransportError>;
@@ -63,7 +102,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What the client needs from HTTP: send a request, get the response head and a body to read.
 ///
-/// The default is [`HyperTransport`]; a test can answer from memory, a user can plug in their
+/// The default is `HyperTransport` (`FetchTransport` on wasm32); a test can answer from memory, a user can plug in their
 /// own stack. The body is read lazily: dropping it closes the exchange.
 pub trait HttpConnector: Send + Sync + std::fmt::Debug + 'static {
     /// Sends `request`. Errors before a response head are [`TransportError`]s; the body's
@@ -72,6 +111,30 @@ pub trait HttpConnector: Send + Sync + std::fmt::Debug + 'static {
         &self,
         request: http::Request<Bytes>,
     ) -> BoxFuture<'static, Result<http::Response<ResponseBody>, TransportError>>;
+}
+
+/// The refusal of plain HTTP to a host that is not loopback (unless allowed), and of schemes
+/// other than `http` and `https`.
+pub(crate) fn check_scheme(
+    uri: &http::Uri,
+    allow_insecure_http: bool,
+) -> Result<(), TransportError> {
+    match uri.scheme_str() {
+        Some("https") => Ok(()),
+        Some("http") if allow_insecure_http => Ok(()),
+        Some("http") if uri.host().is_some_and(is_loopback_host) => Ok(()),
+        Some("http") => Err(TransportError::new(
+            TransportErrorKind::InsecureScheme,
+            format!(
+                "refusing plain http:// to {}: the API key would travel unencrypted; use https, or allow insecure HTTP explicitly",
+                uri.host().unwrap_or("?")
+            ),
+        )),
+        other => Err(TransportError::new(
+            TransportErrorKind::Config,
+            format!("unsupported URL scheme {other:?}"),
+        )),
+    }
 }
 
 /// Whether `host` (a URI host) is a loopback address or `localhost`.

@@ -199,3 +199,17 @@ fn default_store() -> Result<RootCertStore, TransportError> {
         ))
     }
 }
+
+/// Whether rustls refused the server's certificate somewhere in `error`'s chain.
+pub(crate) fn is_untrusted_certificate(error: &(dyn std::error::Error + 'static)) -> bool {
+    crate::error::causes(error).any(|cause| {
+        matches!(
+            cause.downcast_ref::<rustls::Error>(),
+            Some(
+                rustls::Error::InvalidCertificate(_)
+                    | rustls::Error::NoCertificatesPresented
+                    | rustls::Error::UnsupportedNameType
+            )
+        )
+    })
+}

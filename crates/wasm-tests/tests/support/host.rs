@@ -1,5 +1,6 @@
 //! What the wasm32 tests take from their JavaScript host, in Node and in a browser alike: the
 //! global `fetch`, `setTimeout`, the clock; and where the test kit's server is.
+#![allow(dead_code, reason = "each suite uses part of it")]
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
