@@ -43,6 +43,7 @@ pub(crate) fn check_all() -> Result<(), String> {
     tools_have_no_runtime()?;
     published_are_reqwest_free()?;
     examples_run_without_tokio()?;
+    runtime_boundary()?;
     self_contained()?;
     tidy()?;
     Ok(())
@@ -95,6 +96,67 @@ pub(crate) fn examples_run_without_tokio() -> Result<(), String> {
              smol alone"
         ))
     }
+}
+
+/// Where the client may name its runtime or its target: (file, what it may name). Everything
+/// else in the facade and the transport is written against `rt` and `HttpConnector`.
+const RUNTIME_BOUNDARY: &[(&str, &str)] = &[
+    ("crates/gptproto/src/rt.rs", "tokio"),
+    ("crates/gptproto/src/rt/native.rs", "tokio"),
+    ("crates/gptproto/src/rt.rs", "target_arch"),
+    ("crates/gptproto/src/client.rs", "target_arch"),
+    ("crates/gptproto/src/client/hyper.rs", "target_arch"),
+    ("crates/gptproto/src/lib.rs", "target_arch"),
+    ("crates/transport/src/lib.rs", "target_arch"),
+    ("crates/transport/src/error.rs", "target_arch"),
+];
+
+/// The facade names tokio only in its runtime module, and the facade and the transport choose
+/// a target (`cfg(target_arch)`) only in the files of [`RUNTIME_BOUNDARY`].
+pub(crate) fn runtime_boundary() -> Result<(), String> {
+    let root = project_root();
+    let mut texts = Vec::new();
+    for dir in ["crates/gptproto/src", "crates/transport/src"] {
+        for file in rust_files(&root.join(dir)) {
+            let shown = file
+                .strip_prefix(&root)
+                .unwrap_or(&file)
+                .display()
+                .to_string();
+            texts.push((shown, std::fs::read_to_string(&file).unwrap_or_default()));
+        }
+    }
+    let crossings = boundary_crossings(&texts);
+    if crossings.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the runtime boundary is crossed (ARCHITECTURE.md, \"The runtime boundary\"):\n{}",
+            crossings.join("\n")
+        ))
+    }
+}
+
+/// Each line of `texts` (path, text) naming tokio in the facade, or `target_arch` in the facade
+/// or the transport, outside the files [`RUNTIME_BOUNDARY`] allows.
+fn boundary_crossings(texts: &[(String, String)]) -> Vec<String> {
+    let mut crossings = Vec::new();
+    for (path, text) in texts {
+        let watched: &[&str] = if path.starts_with("crates/gptproto/") {
+            &["tokio", "target_arch"]
+        } else {
+            &["target_arch"]
+        };
+        for (number, line) in text.lines().enumerate() {
+            for word in watched {
+                let allowed = RUNTIME_BOUNDARY.contains(&(path.as_str(), *word));
+                if line.contains(word) && !allowed {
+                    crossings.push(format!("{path}:{}: names {word}", number + 1));
+                }
+            }
+        }
+    }
+    crossings
 }
 
 /// No published crate's normal dependency tree (default features and all features) names
@@ -324,6 +386,36 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn naming_the_runtime_outside_its_module_crosses_the_boundary() {
+        let texts = [
+            (
+                "crates/gptproto/src/rt/native.rs".to_owned(),
+                "tokio::time::sleep".to_owned(),
+            ),
+            (
+                "crates/gptproto/src/send.rs".to_owned(),
+                "ok\ntokio::time::sleep(d)".to_owned(),
+            ),
+            (
+                "crates/transport/src/lanes.rs".to_owned(),
+                "use tokio::sync;".to_owned(),
+            ),
+            (
+                "crates/transport/src/fetch.rs".to_owned(),
+                "#[cfg(target_arch = \"wasm32\")]".to_owned(),
+            ),
+        ];
+        assert_eq!(
+            boundary_crossings(&texts),
+            [
+                "crates/gptproto/src/send.rs:2: names tokio",
+                "crates/transport/src/fetch.rs:1: names target_arch",
+            ]
+        );
+        runtime_boundary().unwrap();
+    }
 
     #[test]
     fn proto_pulls_in_no_runtime_socket_tls_or_clock() {

@@ -8,15 +8,19 @@
 //! - `public-api [--check]`: each published library's public API, one item a line, in
 //!   `docs/api/` (rustdoc JSON from the nightly toolchain).
 //! - `wasm-test [--node-only]`: gptproto on wasm32 under Node and headless Chromium.
+//! - `browser-demo [--check]`: `examples/browser/`'s page streaming from the local model (with
+//!   `--check`, driven by headless Chromium, a screenshot saved).
 //! - `conformance [--offline | --live]`: the transcript corpus, then the client and the CLI
 //!   against that server.
 
+mod browser;
 mod codegen;
 mod conformance;
 mod invariants;
 mod local_model;
 mod public_api;
 mod wasm;
+mod webdriver;
 
 use std::process::{Command, ExitCode};
 
@@ -31,11 +35,13 @@ fn main() -> ExitCode {
         Some("codegen") => codegen::command(&args[1..]),
         Some("public-api") => public_api::command(&args[1..]),
         Some("wasm-test") => wasm::command(&args[1..]),
+        Some("browser-demo") => browser::command(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\ncommands:\n  test                    run every test (what CI runs)\n  invariants              check the architecture and tidy invariants\n  local-model [--port P]  run a local llama.cpp model server until Ctrl-C\n  demo                    the gptproto CLI streaming a chat from the local model\n  conformance [--offline | --live]\n                          the transcript corpus; the client and CLI against the local model\n  codegen [--check]       regenerate (or check) the generated files in docs/
   public-api [--check]    the published libraries' public API listings in docs/api/ (nightly)
-  wasm-test [--node-only] the wasm32 tests under Node and headless Chromium"
+  wasm-test [--node-only] the wasm32 tests under Node and headless Chromium
+  browser-demo [--check]  the wasm client in a page, streaming from the local model"
             );
             return ExitCode::from(2);
         }

@@ -14,10 +14,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 
 use crate::{cargo, project_root, run, target_dir};
 
-const WASM_TARGET: &str = "wasm32-unknown-unknown";
-
-/// Chromium's options for the test runner's WebDriver session.
-const WEBDRIVER_JSON: &str = r#"{"goog:chromeOptions": {"args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--disable-background-networking"]}}"#;
+pub(crate) const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 pub(crate) fn command(args: &[String]) -> Result<(), String> {
     let node_only = match args {
@@ -64,7 +61,7 @@ pub(crate) fn command(args: &[String]) -> Result<(), String> {
         if let Some(chromedriver) = browser {
             let capabilities = target_dir().join("wasm-test/webdriver.json");
             std::fs::create_dir_all(capabilities.parent().expect("a folder"))
-                .and_then(|()| std::fs::write(&capabilities, WEBDRIVER_JSON))
+                .and_then(|()| std::fs::write(&capabilities, webdriver_json()))
                 .map_err(|error| format!("cannot write {}: {error}", capabilities.display()))?;
             command
                 .env("WASM_BINDGEN_USE_BROWSER", "1")
@@ -81,6 +78,11 @@ pub(crate) fn command(args: &[String]) -> Result<(), String> {
     }
     drop(server);
     Ok(())
+}
+
+/// Chromium's options for the test runner's WebDriver session (`webdriver.json`).
+fn webdriver_json() -> String {
+    serde_json::json!({"goog:chromeOptions": {"args": crate::webdriver::CHROMIUM_ARGS}}).to_string()
 }
 
 /// `target/wasm-bindgen-cli/bin/wasm-bindgen-test-runner` at the lock's `wasm-bindgen` version,
