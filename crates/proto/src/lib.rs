@@ -105,9 +105,11 @@
 
 pub mod accumulate;
 mod api_error;
+pub mod batch;
 mod error;
 pub mod exchange;
 mod json;
+pub mod ratelimit;
 pub mod retry;
 pub mod sse;
 pub mod stream;

@@ -1,0 +1,486 @@
+//! Rate-limit math for batches, as a state machine: requests in, admissions out, answers'
+//! headers and usage back in. Like the retry policy it never sleeps and reads no clock: every
+//! call takes `now`, a [`Duration`] since any origin the caller chooses (a run's start).
+//!
+//! - **Two budgets**, requests and tokens per minute, each paced as a bucket that refills at the
+//!   limit's rate and holds one *window* of it (1 s by default: providers enforce per-minute
+//!   limits over short windows). Buckets **start empty**: a run ramps up, it never bursts a
+//!   minute's worth.
+//! - **Reservations**: a request reserves its estimated prompt (text counted without a
+//!   tokenizer, calibrated per model from `usage.prompt_tokens`) plus the output charged at
+//!   admission (`max_tokens` × `n`: OpenAI counts it whether or not it is generated; the model's
+//!   learned average when unset). Its answer *settles* the prompt part; unused output is given
+//!   back only with [`RateLimitConfig::charge_unused_output`] off.
+//! - **First come, first served**: admission is in order, and a request larger than a whole
+//!   window goes alone when its bucket is full (then its debt is paid back): never starved by
+//!   small ones, never deadlocked.
+//! - **What the server says**: `x-ratelimit-limit-*` set a limit that was not given; what is
+//!   `remaining` lowers a budget that another client of the same key is spending; a 429 pauses
+//!   its budget for the server's hint (`retry-after-ms`, `retry-after`, "try again in 84ms").
+//! - **No headers at all** (DashScope sends none): with no limit given or told, one request
+//!   goes until the first answer, then the request rate is probed: it doubles each second until
+//!   a 429 (slow start), then grows by a twentieth of its last cut each second and is cut to
+//!   0.7× on a 429 (at most once a second). A limit that is neither given nor told is not paced
+//!   until a 429 names it (`type: tokens|requests`, or its message); it then starts from 0.7× the
+//!   rate that was reached, and is probed the same way.
+//!
+//! ```
+//! use std::time::Duration;
+//! use gptproto_proto::ChatRequest;
+//! use gptproto_proto::ratelimit::{Admission, Outcome, RateLimitConfig, RateLimitHeaders, RateLimiter};
+//!
+//! let mut config = RateLimitConfig::default();
+//! config.requests_per_minute = Some(600); // 10 a second
+//! let mut limiter = RateLimiter::new(config);
+//! for text in ["a", "b"] {
+//!     let reservation = limiter.reserve(&ChatRequest::new("qwen-turbo").user(text).max_tokens(100));
+//!     limiter.enqueue(reservation);
+//! }
+//! // The bucket starts empty: the first request goes after a tenth of a second.
+//! let Admission::WaitUntil(at) = limiter.poll(Duration::ZERO) else { panic!() };
+//! assert_eq!(at, Duration::from_millis(100));
+//! let Admission::Admit(ticket) = limiter.poll(at) else { panic!() };
+//! // ... send it; when its answer comes:
+//! limiter.settle(ticket, Duration::from_millis(400), &Outcome::Answered {
+//!     usage: None,
+//!     headers: RateLimitHeaders::default(),
+//! });
+//! ```
+
+mod bucket;
+mod estimate;
+mod headers;
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bucket::Bucket;
+use estimate::Estimator;
+pub use estimate::{Reservation, estimate_prompt};
+pub use headers::{
+    LimitKind, RateLimitHeaders, is_permanent, limit_kind, parse_go_duration, retry_hint,
+    try_again_in,
+};
+
+use crate::wire::{ChatRequest, Usage};
+
+/// The limits and how to treat them.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RateLimitConfig {
+    /// Requests per minute; `None`: learned from the server's headers, or probed.
+    pub requests_per_minute: Option<u64>,
+    /// Tokens per minute; `None`: learned from the server's headers, or probed.
+    pub tokens_per_minute: Option<u64>,
+    /// How much of its rate a budget may spend at once (1 s).
+    pub window: Duration,
+    /// Whether output reserved but not generated stays spent (`true`: OpenAI charges
+    /// `max_tokens` at admission). `false` gives it back when the answer settles.
+    pub charge_unused_output: bool,
+    /// The request rate a probe starts at, per second, when no limit is given or told (1).
+    pub probe_rate: f64,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            requests_per_minute: None,
+            tokens_per_minute: None,
+            window: Duration::from_secs(1),
+            charge_unused_output: true,
+            probe_rate: 1.0,
+        }
+    }
+}
+
+/// What [`RateLimiter::poll`] says.
+#[derive(Debug, PartialEq)]
+pub enum Admission {
+    /// Send this request now; give the ticket back to [`RateLimiter::settle`] with its outcome.
+    Admit(Ticket),
+    /// Nothing may go before this time.
+    WaitUntil(Duration),
+    /// Nothing may go until an answer settles (the first request of a probe is in flight).
+    WaitForAnswer,
+    /// No request is waiting.
+    Idle,
+}
+
+/// An admitted request: its reservation and when it went.
+#[derive(Debug, PartialEq)]
+pub struct Ticket {
+    reservation: Reservation,
+    admitted_at: Duration,
+}
+
+impl Ticket {
+    /// What it reserved.
+    pub fn reservation(&self) -> &Reservation {
+        &self.reservation
+    }
+}
+
+/// How a request ended, as the limiter needs to know it.
+#[derive(Debug, Clone, Copy)]
+pub enum Outcome<'a> {
+    /// The server answered (any status but 429): its headers and, if it reported it, the usage.
+    Answered {
+        /// The answer's usage.
+        usage: Option<&'a Usage>,
+        /// Its `x-ratelimit-*` headers.
+        headers: RateLimitHeaders,
+    },
+    /// A 429.
+    RateLimited {
+        /// Which limit, if it said ([`limit_kind`]).
+        kind: Option<LimitKind>,
+        /// How long it asked to wait ([`retry_hint`]).
+        retry_after: Option<Duration>,
+        /// Its `x-ratelimit-*` headers.
+        headers: RateLimitHeaders,
+    },
+    /// No answer (a connection error, a timeout): nothing learned.
+    NoAnswer,
+}
+
+/// How a budget's rate is known.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Source {
+    /// Given in the configuration: kept whatever the server says.
+    Given,
+    /// Told by the server's `x-ratelimit-limit-*` header.
+    Told,
+    /// Not known: unpaced until the server shows it matters.
+    Unknown,
+    /// Probing without headers.
+    Probing(Probe),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Probe {
+    slow_start: bool,
+    /// The last time the rate grew or was cut.
+    changed_at: Duration,
+    /// The rate right after the last cut (the additive step is a twentieth of it).
+    floor: f64,
+}
+
+/// A budget: its bucket, how its rate is known, and what was admitted recently (to measure the
+/// rate reached, and to age the server's `remaining`).
+#[derive(Debug, Clone)]
+struct Budget {
+    kind: LimitKind,
+    bucket: Bucket,
+    source: Source,
+    /// (when, units) admitted over the last [`HISTORY`].
+    admitted: VecDeque<(Duration, f64)>,
+}
+
+/// How long admissions are remembered.
+const HISTORY: Duration = Duration::from_secs(10);
+/// How much a 429 cuts a probed rate.
+const DECREASE: f64 = 0.7;
+
+impl Budget {
+    fn new(kind: LimitKind, per_minute: Option<u64>, window: Duration) -> Self {
+        let rate = per_minute.map(|limit| limit as f64 / 60.0);
+        Self {
+            kind,
+            bucket: Bucket::new(rate, window, Duration::ZERO),
+            source: if rate.is_some() {
+                Source::Given
+            } else {
+                Source::Unknown
+            },
+            admitted: VecDeque::new(),
+        }
+    }
+
+    fn cost(&self, ticket_tokens: u64) -> f64 {
+        match self.kind {
+            LimitKind::Requests => 1.0,
+            LimitKind::Tokens => ticket_tokens as f64,
+        }
+    }
+
+    fn take(&mut self, cost: f64, now: Duration) {
+        self.bucket.take(cost, now);
+        self.admitted.push_back((now, cost));
+        while self
+            .admitted
+            .front()
+            .is_some_and(|(at, _)| now.saturating_sub(*at) > HISTORY)
+        {
+            self.admitted.pop_front();
+        }
+    }
+
+    fn admitted_since(&self, since: Duration) -> f64 {
+        self.admitted
+            .iter()
+            .filter(|(at, _)| *at > since)
+            .map(|(_, units)| units)
+            .sum()
+    }
+
+    /// Units per second admitted over the history (or since the first admission).
+    fn measured_rate(&self, now: Duration) -> Option<f64> {
+        let first = self.admitted.front()?.0;
+        let span = now.saturating_sub(first).as_secs_f64().max(1.0);
+        Some(self.admitted_since(first.saturating_sub(Duration::from_nanos(1))) / span)
+    }
+
+    /// Reads the server's headers: a limit not given is set from them; what is `remaining`
+    /// (after the request admitted at `admitted_at`, aged since) lowers the bucket.
+    fn read(&mut self, headers: &RateLimitHeaders, admitted_at: Duration, now: Duration) {
+        if self.source != Source::Given
+            && let Some(limit) = headers.limit(self.kind).filter(|limit| *limit > 0)
+        {
+            let rate = limit as f64 / 60.0;
+            if self.source != Source::Told || self.bucket.rate() != Some(rate) {
+                self.bucket.set_rate(Some(rate), now);
+            }
+            self.source = Source::Told;
+        }
+        if let (Some(remaining), Some(rate)) = (headers.remaining(self.kind), self.bucket.rate()) {
+            if remaining == 0 {
+                let reset = headers.reset(self.kind).unwrap_or(Duration::ZERO);
+                let until = admitted_at + reset.max(Duration::from_secs_f64(1.0 / rate));
+                if until > now {
+                    self.bucket.pause_until(until, now);
+                }
+            } else {
+                let earned = rate * now.saturating_sub(admitted_at).as_secs_f64();
+                let left = remaining as f64 + earned - self.admitted_since(admitted_at);
+                self.bucket.lower_to(left, now);
+            }
+        }
+    }
+
+    /// A 429 for this budget: wait as asked, and if probing, cut the rate (once a second).
+    fn rate_limited(&mut self, retry_after: Option<Duration>, now: Duration) {
+        if let Some(wait) = retry_after {
+            self.bucket.pause_until(now + wait, now);
+        }
+        let rate = match (self.source, self.bucket.rate()) {
+            (Source::Given | Source::Told, _) => return,
+            (Source::Probing(probe), Some(rate)) => {
+                if now.saturating_sub(probe.changed_at) < Duration::from_secs(1)
+                    && !probe.slow_start
+                {
+                    return;
+                }
+                rate * DECREASE
+            }
+            // Unknown so far: start from what was being sent.
+            _ => self.measured_rate(now).unwrap_or(1.0) * DECREASE,
+        };
+        self.bucket.set_rate(Some(rate), now);
+        self.bucket.lower_to(0.0, now);
+        self.source = Source::Probing(Probe {
+            slow_start: false,
+            changed_at: now,
+            floor: rate,
+        });
+    }
+
+    /// An answer that was not a 429: a probed rate grows.
+    fn answered(&mut self, now: Duration) {
+        let Source::Probing(mut probe) = self.source else {
+            return;
+        };
+        let Some(rate) = self.bucket.rate() else {
+            return;
+        };
+        let elapsed = now.saturating_sub(probe.changed_at);
+        let grown = if probe.slow_start {
+            if elapsed < Duration::from_secs(1) {
+                return;
+            }
+            rate * 2.0
+        } else {
+            rate + probe.floor / 20.0 * elapsed.as_secs_f64()
+        };
+        probe.changed_at = now;
+        self.source = Source::Probing(probe);
+        self.bucket.set_rate(Some(grown), now);
+    }
+}
+
+/// The rate limiter of a batch: reservations queue in order; [`poll`](Self::poll) admits them
+/// as the budgets allow; [`settle`](Self::settle) takes each outcome back.
+#[derive(Debug, Clone)]
+pub struct RateLimiter {
+    config: RateLimitConfig,
+    requests: Budget,
+    tokens: Budget,
+    queue: VecDeque<Reservation>,
+    in_flight: usize,
+    estimator: Estimator,
+    /// An answer (any) has been seen: the probe's first request is over.
+    answered_once: bool,
+}
+
+impl RateLimiter {
+    /// A limiter with empty budgets.
+    pub fn new(config: RateLimitConfig) -> Self {
+        Self {
+            requests: Budget::new(
+                LimitKind::Requests,
+                config.requests_per_minute,
+                config.window,
+            ),
+            tokens: Budget::new(LimitKind::Tokens, config.tokens_per_minute, config.window),
+            queue: VecDeque::new(),
+            in_flight: 0,
+            estimator: Estimator::default(),
+            answered_once: false,
+            config,
+        }
+    }
+
+    /// What `request` is expected to cost (calibrated by the answers settled so far).
+    pub fn reserve(&self, request: &ChatRequest) -> Reservation {
+        self.estimator.reserve(request)
+    }
+
+    /// Queues a request's reservation, last.
+    pub fn enqueue(&mut self, reservation: Reservation) {
+        self.queue.push_back(reservation);
+    }
+
+    /// Queues a request to be sent again (after a 429 or a server error), first: it was
+    /// admitted before those behind it.
+    pub fn requeue(&mut self, ticket: Ticket) {
+        self.queue.push_front(ticket.reservation);
+    }
+
+    /// Requests queued and not admitted.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Requests admitted and not settled.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// The paced rates now, per minute (`None`: not paced).
+    pub fn rates_per_minute(&self) -> (Option<f64>, Option<f64>) {
+        (
+            self.requests.bucket.rate().map(|rate| rate * 60.0),
+            self.tokens.bucket.rate().map(|rate| rate * 60.0),
+        )
+    }
+
+    /// Admits the first queued request if both budgets allow it now, or says until when (or
+    /// what) to wait.
+    pub fn poll(&mut self, now: Duration) -> Admission {
+        let Some(reservation) = self.queue.front() else {
+            return Admission::Idle;
+        };
+        let probing = self.requests.source == Source::Unknown
+            && self.tokens.source == Source::Unknown
+            && !self.answered_once;
+        if probing && self.in_flight > 0 {
+            return Admission::WaitForAnswer;
+        }
+        let tokens = reservation.tokens();
+        let request_cost = self.requests.cost(tokens);
+        let token_cost = self.tokens.cost(tokens);
+        let ready = [
+            self.requests.bucket.ready_at(request_cost, now),
+            self.tokens.bucket.ready_at(token_cost, now),
+        ];
+        if let Some(at) = ready.into_iter().flatten().max() {
+            return Admission::WaitUntil(at);
+        }
+        let reservation = self.queue.pop_front().expect("the queue has a head");
+        self.requests.take(request_cost, now);
+        self.tokens.take(token_cost, now);
+        self.in_flight += 1;
+        Admission::Admit(Ticket {
+            reservation,
+            admitted_at: now,
+        })
+    }
+
+    /// Takes an admitted request's outcome back (and its ticket, unless it is
+    /// [`requeue`](Self::requeue)d: pass a reference then, see [`settle_ref`](Self::settle_ref)).
+    pub fn settle(&mut self, ticket: Ticket, now: Duration, outcome: &Outcome<'_>) {
+        self.settle_ref(&ticket, now, outcome);
+    }
+
+    /// [`settle`](Self::settle) keeping the ticket, to [`requeue`](Self::requeue) it.
+    pub fn settle_ref(&mut self, ticket: &Ticket, now: Duration, outcome: &Outcome<'_>) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        match *outcome {
+            Outcome::Answered { usage, headers } => {
+                self.answered_once = true;
+                self.read_headers(&headers, ticket.admitted_at, now);
+                if let Some(usage) = usage {
+                    self.settle_usage(ticket, usage, now);
+                }
+                if self.requests.source == Source::Unknown
+                    && self.tokens.source == Source::Unknown
+                    && headers.is_empty()
+                {
+                    // No limit given and none told: probe the request rate.
+                    self.requests.source = Source::Probing(Probe {
+                        slow_start: true,
+                        changed_at: now,
+                        floor: self.config.probe_rate,
+                    });
+                    self.requests
+                        .bucket
+                        .set_rate(Some(self.config.probe_rate), now);
+                }
+                self.requests.answered(now);
+                self.tokens.answered(now);
+            }
+            Outcome::RateLimited {
+                kind,
+                retry_after,
+                headers,
+            } => {
+                self.answered_once = true;
+                self.read_headers(&headers, ticket.admitted_at, now);
+                let kind = kind.unwrap_or(
+                    if self.tokens.source == Source::Given && self.requests.source != Source::Given
+                    {
+                        LimitKind::Tokens
+                    } else {
+                        LimitKind::Requests
+                    },
+                );
+                match kind {
+                    LimitKind::Requests => self.requests.rate_limited(retry_after, now),
+                    LimitKind::Tokens => self.tokens.rate_limited(retry_after, now),
+                }
+            }
+            Outcome::NoAnswer => {}
+        }
+    }
+
+    fn read_headers(&mut self, headers: &RateLimitHeaders, admitted_at: Duration, now: Duration) {
+        if headers.is_empty() {
+            return;
+        }
+        self.requests.read(headers, admitted_at, now);
+        self.tokens.read(headers, admitted_at, now);
+    }
+
+    /// Corrects the token budget by what the answer reports, and calibrates the estimates.
+    fn settle_usage(&mut self, ticket: &Ticket, usage: &Usage, now: Duration) {
+        let reservation = &ticket.reservation;
+        let mut more = usage.prompt_tokens as f64 - reservation.prompt as f64;
+        if !self.config.charge_unused_output {
+            more -= reservation.output.saturating_sub(usage.completion_tokens) as f64;
+        }
+        self.tokens.bucket.adjust(more, now);
+        self.estimator.observe(reservation, usage);
+    }
+}
+
+#[cfg(test)]
+mod tests;
