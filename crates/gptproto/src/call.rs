@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::client::Client;
 use crate::error::Result;
+use crate::meta::ResponseMeta;
 use crate::stream::ChatStream;
 
 /// A setting of one call: the client's, or the call's own.
@@ -121,6 +122,45 @@ impl ChatCall {
 }
 
 overrides!(ChatCall);
+
+impl ChatCall {
+    /// The call, answering with the response's head too (request id, rate limits, headers),
+    /// as openai-python's `with_raw_response`.
+    pub fn with_response(self) -> WithResponse<Self> {
+        WithResponse(self)
+    }
+}
+
+impl ChatStreamCall {
+    /// The call, answering with the response's head too (request id, rate limits, headers).
+    pub fn with_response(self) -> WithResponse<Self> {
+        WithResponse(self)
+    }
+}
+
+/// A call that answers with its response's head: `call.with_response().await` gives
+/// `(answer, ResponseMeta)`.
+#[derive(Debug)]
+#[must_use = "a call does nothing until awaited"]
+pub struct WithResponse<C>(C);
+
+impl IntoFuture for WithResponse<ChatCall> {
+    type Output = Result<(ChatCompletion, ResponseMeta)>;
+    type IntoFuture = BoxFuture<'static, Self::Output>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        crate::send::chat_with_response(self.0)
+    }
+}
+
+impl IntoFuture for WithResponse<ChatStreamCall> {
+    type Output = Result<(ChatStream, ResponseMeta)>;
+    type IntoFuture = BoxFuture<'static, Self::Output>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        crate::send::chat_stream_with_response(self.0)
+    }
+}
 
 impl IntoFuture for ChatCall {
     type Output = Result<ChatCompletion>;

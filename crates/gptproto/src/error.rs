@@ -7,6 +7,8 @@ use gptproto_proto::exchange::ApiError;
 use gptproto_proto::wire::ChatCompletion;
 use gptproto_transport::TransportError;
 
+use crate::meta::ResponseMeta;
+
 #[cfg(test)]
 mod tests;
 
@@ -26,6 +28,8 @@ struct Inner {
     kind: Kind,
     /// Attempts made before giving up (1 when no retry happened).
     attempts: u32,
+    /// The head of the error response, when the server answered.
+    response: Option<ResponseMeta>,
 }
 
 enum Kind {
@@ -67,7 +71,11 @@ pub enum TimeoutKind {
 impl Error {
     fn new(kind: Kind) -> Self {
         Self {
-            inner: Box::new(Inner { kind, attempts: 1 }),
+            inner: Box::new(Inner {
+                kind,
+                attempts: 1,
+                response: None,
+            }),
         }
     }
 
@@ -109,6 +117,17 @@ impl Error {
     pub(crate) fn with_attempts(mut self, attempts: u32) -> Self {
         self.inner.attempts = attempts;
         self
+    }
+
+    pub(crate) fn with_response(mut self, response: ResponseMeta) -> Self {
+        self.inner.response = Some(response);
+        self
+    }
+
+    /// The head of the error response (status, request id, rate limits, headers), when the
+    /// server answered with an error status.
+    pub fn response_meta(&self) -> Option<&ResponseMeta> {
+        self.inner.response.as_ref()
     }
 
     /// The core's error, when it is one (validation, API, protocol, truncation, parse).

@@ -67,11 +67,13 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod batch;
 mod body;
 mod call;
 mod client;
 mod deadline;
 mod error;
+mod meta;
 mod redact;
 mod redirect;
 mod rt;
@@ -81,9 +83,10 @@ mod stream;
 #[cfg_attr(docsrs, doc(cfg(feature = "tools")))]
 pub mod tools;
 
-pub use call::{ChatCall, ChatStreamCall};
+pub use call::{ChatCall, ChatStreamCall, WithResponse};
 pub use client::{Client, ClientBuilder, ENV_API_KEY, ENV_BASE_URL, Timeouts};
 pub use error::{Error, Result, TimeoutKind};
+pub use meta::ResponseMeta;
 pub use stream::{ChatStream, TextDeltas};
 
 pub use gptproto_proto as proto;

@@ -16,6 +16,7 @@ use crate::call::{ChatCall, ChatStreamCall, Overrides};
 use crate::client::{Client, Timeouts};
 use crate::deadline::{Deadline, reported, step_wait};
 use crate::error::{Error, Result, TimeoutKind};
+use crate::meta::ResponseMeta;
 use crate::redact::redacted;
 use crate::redirect::{MAX_REDIRECTS, crossing, resolve};
 use crate::rt;
@@ -29,56 +30,78 @@ const ERROR_BODY_LIMIT: usize = 1024 * 1024;
 // streams are a thousand of them).
 
 pub(crate) fn chat(call: ChatCall) -> BoxFuture<'static, Result<ChatCompletion>> {
-    let (plan, span) = match Plan::new(&call.client, call.request, &call.overrides) {
-        Ok(planned) => planned,
-        Err(error) => return Box::pin(std::future::ready(Err(error))),
-    };
-    Box::pin(
-        async move {
+    planned(
+        Plan::new(&call.client, call.request, &call.overrides),
+        |plan| async move {
             let response = plan.send().await?;
             let completion = plan.completion(response).await?;
             tracing::debug!(choices = completion.choices.len(), "completion received");
             Ok(completion)
-        }
-        .instrument(span),
+        },
+    )
+}
+
+/// [`chat`], with the response's head.
+pub(crate) fn chat_with_response(
+    call: ChatCall,
+) -> BoxFuture<'static, Result<(ChatCompletion, ResponseMeta)>> {
+    planned(
+        Plan::new(&call.client, call.request, &call.overrides),
+        |plan| async move {
+            let response = plan.send().await?;
+            let meta = ResponseMeta::from_head(response.status(), response.headers());
+            let completion = plan.completion(response).await?;
+            Ok((completion, meta))
+        },
     )
 }
 
 pub(crate) fn chat_stream(call: ChatStreamCall) -> BoxFuture<'static, Result<ChatStream>> {
+    let (planning, expected_choices) = stream_plan(call);
+    planned(planning, move |plan| async move {
+        let response = plan.send().await?;
+        plan.stream(response, expected_choices).await
+    })
+}
+
+/// [`chat_stream`], with the response's head.
+pub(crate) fn chat_stream_with_response(
+    call: ChatStreamCall,
+) -> BoxFuture<'static, Result<(ChatStream, ResponseMeta)>> {
+    let (planning, expected_choices) = stream_plan(call);
+    planned(planning, move |plan| async move {
+        let response = plan.send().await?;
+        let meta = ResponseMeta::from_head(response.status(), response.headers());
+        let stream = plan.stream(response, expected_choices).await?;
+        Ok((stream, meta))
+    })
+}
+
+/// The call's future: `run` on its plan inside its span, or the planning's error at once.
+fn planned<T: Send + 'static, F>(
+    planning: Result<(Plan, tracing::Span)>,
+    run: impl FnOnce(Plan) -> F,
+) -> BoxFuture<'static, Result<T>>
+where
+    F: std::future::Future<Output = Result<T>> + Send + 'static,
+{
+    match planning {
+        Ok((plan, span)) => Box::pin(run(plan).instrument(span)),
+        Err(error) => Box::pin(std::future::ready(Err(error))),
+    }
+}
+
+/// A streamed call's planning (the request asks to stream), and the choices expected.
+fn stream_plan(call: ChatStreamCall) -> (Result<(Plan, tracing::Span)>, u32) {
     let request = if call.request.is_stream() {
         call.request
     } else {
         call.request.stream(true)
     };
     let expected_choices = request.n.unwrap_or(1);
-    let (plan, span) = match Plan::new(&call.client, request, &call.overrides) {
-        Ok(planned) => planned,
-        Err(error) => return Box::pin(std::future::ready(Err(error))),
-    };
-    Box::pin(
-        async move {
-            let response = plan.send().await?;
-            let headers = response.headers();
-            let request_id = gptproto_proto::exchange::request_id(headers, None);
-            let json = headers
-                .get(http::header::CONTENT_TYPE)
-                .and_then(|value| value.to_str().ok())
-                .is_some_and(|value| value.contains("json"));
-            if json && !is_event_stream(headers) {
-                // The server answered in one piece although asked to stream: still an answer.
-                // (Boxed: rare, and every stream being opened would carry room for it.)
-                let completion = Box::pin(plan.completion(response)).await?;
-                return Ok(ChatStream::from_completion(&completion, request_id));
-            }
-            Ok(ChatStream::new(
-                response.into_body(),
-                expected_choices,
-                plan.idle(),
-                plan.deadline,
-                request_id,
-            ))
-        }
-        .instrument(span),
+    (
+        Plan::new(&call.client, request, &call.overrides),
+        expected_choices,
     )
 }
 
@@ -100,7 +123,8 @@ struct Plan {
 enum Failed {
     Transport(TransportError),
     Timeout(TimeoutKind, Duration),
-    Api(ApiError),
+    /// The server's error, and its response head (boxed: rare).
+    Api(ApiError, Box<ResponseMeta>),
     /// Not retried whatever the policy says.
     Final(Error),
 }
@@ -110,7 +134,7 @@ impl Failed {
         match self {
             Self::Transport(error) => Error::transport(error),
             Self::Timeout(kind, after) => Error::timeout(kind, after),
-            Self::Api(api) => api.into(),
+            Self::Api(api, meta) => Error::from(api).with_response(*meta),
             Self::Final(error) => error,
         }
     }
@@ -186,6 +210,33 @@ impl Plan {
         request
     }
 
+    /// The stream of a successful streamed response.
+    async fn stream(
+        &self,
+        response: http::Response<ResponseBody>,
+        expected_choices: u32,
+    ) -> Result<ChatStream> {
+        let headers = response.headers();
+        let request_id = gptproto_proto::exchange::request_id(headers, None);
+        let json = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.contains("json"));
+        if json && !is_event_stream(headers) {
+            // The server answered in one piece although asked to stream: still an answer.
+            // (Boxed: rare, and every stream being opened would carry room for it.)
+            let completion = Box::pin(self.completion(response)).await?;
+            return Ok(ChatStream::from_completion(&completion, request_id));
+        }
+        Ok(ChatStream::new(
+            response.into_body(),
+            expected_choices,
+            self.idle(),
+            self.deadline,
+            request_id,
+        ))
+    }
+
     /// Reads a whole (non-streamed) body and classifies it.
     async fn completion(&self, response: http::Response<ResponseBody>) -> Result<ChatCompletion> {
         let (parts, body) = response.into_parts();
@@ -207,7 +258,7 @@ impl Plan {
                 Failed::Timeout(TimeoutKind::Response, _) => {
                     self.decide(retries, &Failure::Timeout)
                 }
-                Failed::Api(api) => self.decide(retries, &Failure::Response(api)),
+                Failed::Api(api, _) => self.decide(retries, &Failure::Response(api)),
                 Failed::Timeout(..) | Failed::Final(_) => RetryDecision::GiveUp {
                     reason: gptproto_proto::retry::GiveUpReason::NotRetryable,
                 },
@@ -306,12 +357,13 @@ impl Plan {
             .await
             .unwrap_or_default();
             let api = api_error(status, &headers, &body);
+            let meta = Box::new(ResponseMeta::from_head(status, &headers));
             tracing::debug!(
                 status = status.as_u16(),
                 request_id = api.request_id(),
                 "API error"
             );
-            return Err(Failed::Api(api));
+            return Err(Failed::Api(api, meta));
         }
         Err(Failed::Final(Error::config(format!(
             "more than {MAX_REDIRECTS} redirects"

@@ -32,9 +32,9 @@
 //! let mut config = RateLimitConfig::default();
 //! config.requests_per_minute = Some(600); // 10 a second
 //! let mut limiter = RateLimiter::new(config);
-//! for text in ["a", "b"] {
+//! for (key, text) in ["a", "b"].into_iter().enumerate() {
 //!     let reservation = limiter.reserve(&ChatRequest::new("qwen-turbo").user(text).max_tokens(100));
-//!     limiter.enqueue(reservation);
+//!     limiter.enqueue(key as u64, reservation);
 //! }
 //! // The bucket starts empty: the first request goes after a tenth of a second.
 //! let Admission::WaitUntil(at) = limiter.poll(Duration::ZERO) else { panic!() };
@@ -109,11 +109,22 @@ pub enum Admission {
 /// An admitted request: its reservation and when it went.
 #[derive(Debug, PartialEq)]
 pub struct Ticket {
+    key: u64,
     reservation: Reservation,
     admitted_at: Duration,
 }
 
 impl Ticket {
+    /// The key it was queued under.
+    pub fn key(&self) -> u64 {
+        self.key
+    }
+
+    /// When it was admitted.
+    pub fn admitted_at(&self) -> Duration {
+        self.admitted_at
+    }
+
     /// What it reserved.
     pub fn reservation(&self) -> &Reservation {
         &self.reservation
@@ -314,7 +325,7 @@ pub struct RateLimiter {
     config: RateLimitConfig,
     requests: Budget,
     tokens: Budget,
-    queue: VecDeque<Reservation>,
+    queue: VecDeque<(u64, Reservation)>,
     in_flight: usize,
     estimator: Estimator,
     /// An answer (any) has been seen: the probe's first request is over.
@@ -344,15 +355,25 @@ impl RateLimiter {
         self.estimator.reserve(request)
     }
 
-    /// Queues a request's reservation, last.
-    pub fn enqueue(&mut self, reservation: Reservation) {
-        self.queue.push_back(reservation);
+    /// Queues a request's reservation, last, under the caller's `key` (its ticket names it).
+    pub fn enqueue(&mut self, key: u64, reservation: Reservation) {
+        self.queue.push_back((key, reservation));
     }
 
     /// Queues a request to be sent again (after a 429 or a server error), first: it was
     /// admitted before those behind it.
     pub fn requeue(&mut self, ticket: Ticket) {
-        self.queue.push_front(ticket.reservation);
+        self.queue.push_front((ticket.key, ticket.reservation));
+    }
+
+    /// The reservation of the request that goes next.
+    pub fn next_reservation(&self) -> Option<&Reservation> {
+        self.queue.front().map(|(_, reservation)| reservation)
+    }
+
+    /// Drops every queued request (none was admitted), returning their keys in order.
+    pub fn clear_queue(&mut self) -> Vec<u64> {
+        self.queue.drain(..).map(|(key, _)| key).collect()
     }
 
     /// Requests queued and not admitted.
@@ -376,7 +397,7 @@ impl RateLimiter {
     /// Admits the first queued request if both budgets allow it now, or says until when (or
     /// what) to wait.
     pub fn poll(&mut self, now: Duration) -> Admission {
-        let Some(reservation) = self.queue.front() else {
+        let Some((_, reservation)) = self.queue.front() else {
             return Admission::Idle;
         };
         let probing = self.requests.source == Source::Unknown
@@ -395,11 +416,12 @@ impl RateLimiter {
         if let Some(at) = ready.into_iter().flatten().max() {
             return Admission::WaitUntil(at);
         }
-        let reservation = self.queue.pop_front().expect("the queue has a head");
+        let (key, reservation) = self.queue.pop_front().expect("the queue has a head");
         self.requests.take(request_cost, now);
         self.tokens.take(token_cost, now);
         self.in_flight += 1;
         Admission::Admit(Ticket {
+            key,
             reservation,
             admitted_at: now,
         })

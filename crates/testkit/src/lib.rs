@@ -8,6 +8,7 @@
 
 pub mod fixtures;
 mod frame_server;
+mod limited;
 mod nginx;
 mod proxy;
 mod reply;
@@ -28,6 +29,7 @@ use tokio::sync::watch;
 use serve::Shared;
 
 pub use frame_server::{FRAME_SERVER_BODY, FrameScript, FrameServer};
+pub use limited::{LimitedApi, Limits, Served, server_prompt_tokens};
 pub use nginx::{Nginx, NginxSite, REQUIRE_NGINX};
 pub use proxy::TestProxy;
 pub use reply::{Ending, Gate, Reply, sse_body};

@@ -144,7 +144,8 @@ pub fn parse_go_duration(text: &str) -> Option<Duration> {
 }
 
 fn seconds_to_duration(seconds: f64) -> Option<Duration> {
-    (0.0..1e12).contains(&seconds)
+    (0.0..1e12)
+        .contains(&seconds)
         .then(|| Duration::from_secs_f64(seconds))
 }
 

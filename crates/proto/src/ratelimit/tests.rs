@@ -217,7 +217,7 @@ fn permanent_failures_are_told_apart() {
 fn budgets_start_empty_and_pace_at_the_limit() {
     let mut limiter = limits(Some(600), None); // 10 a second
     for _ in 0..30 {
-        limiter.enqueue(limiter.reserve(&request("hi", 10)));
+        limiter.enqueue(0, limiter.reserve(&request("hi", 10)));
     }
     let mut now = Duration::ZERO;
     let mut admitted = Vec::new();
@@ -238,9 +238,9 @@ fn budgets_start_empty_and_pace_at_the_limit() {
 fn a_request_larger_than_the_window_goes_alone_when_full_and_is_not_starved() {
     // 60,000 tokens a minute: 1,000 a second, a window of 1,000.
     let mut limiter = limits(None, Some(60_000));
-    limiter.enqueue(limiter.reserve(&request("small", 100))); // ~106
-    limiter.enqueue(limiter.reserve(&request("huge", 5_000)));
-    limiter.enqueue(limiter.reserve(&request("small", 100)));
+    limiter.enqueue(0, limiter.reserve(&request("small", 100))); // ~106
+    limiter.enqueue(0, limiter.reserve(&request("huge", 5_000)));
+    limiter.enqueue(0, limiter.reserve(&request("small", 100)));
     let first = match limiter.poll(Duration::ZERO) {
         Admission::WaitUntil(at) => at,
         other => panic!("{other:?}"),
@@ -267,7 +267,7 @@ fn a_request_larger_than_the_window_goes_alone_when_full_and_is_not_starved() {
 fn with_nothing_given_one_request_probes_until_the_first_answer() {
     let mut limiter = limits(None, None);
     for _ in 0..3 {
-        limiter.enqueue(limiter.reserve(&request("hi", 10)));
+        limiter.enqueue(0, limiter.reserve(&request("hi", 10)));
     }
     let first = admit(&mut limiter, Duration::ZERO);
     assert_eq!(limiter.poll(ms(1)), Admission::WaitForAnswer);
@@ -294,7 +294,7 @@ fn what_remains_on_the_server_lowers_the_budget() {
     // Another client spends the same key: the server says 0 requests remain, reset in 2 s.
     let mut limiter = limits(Some(6_000), None); // 100 a second
     for _ in 0..2 {
-        limiter.enqueue(limiter.reserve(&request("hi", 10)));
+        limiter.enqueue(0, limiter.reserve(&request("hi", 10)));
     }
     let ticket = admit(&mut limiter, ms(10));
     let told = RateLimitHeaders::from_headers(&headers(&[
@@ -319,7 +319,7 @@ fn what_remains_on_the_server_lowers_the_budget() {
 fn a_429_pauses_its_budget_for_the_servers_hint() {
     let mut limiter = limits(Some(6_000), None);
     for _ in 0..2 {
-        limiter.enqueue(limiter.reserve(&request("hi", 10)));
+        limiter.enqueue(0, limiter.reserve(&request("hi", 10)));
     }
     let ticket = admit(&mut limiter, ms(10));
     limiter.settle_ref(
@@ -345,7 +345,7 @@ fn a_429_pauses_its_budget_for_the_servers_hint() {
 fn without_headers_the_rate_doubles_until_a_429_then_is_cut_and_grows_slowly() {
     let mut limiter = limits(None, None);
     for _ in 0..10_000 {
-        limiter.enqueue(limiter.reserve(&request("hi", 10)));
+        limiter.enqueue(0, limiter.reserve(&request("hi", 10)));
     }
     let first = admit(&mut limiter, Duration::ZERO);
     limiter.settle(first, ms(100), &answered(None));
@@ -410,7 +410,7 @@ fn usage_settles_the_prompt_and_calibrates_the_estimate() {
     let ask = request(&"word ".repeat(400), 100); // 2,000 characters: ~500 + 7 estimated
     let reservation = limiter.reserve(&ask);
     assert_eq!(reservation.prompt, reservation.raw_prompt);
-    limiter.enqueue(reservation);
+    limiter.enqueue(0, reservation);
     let mut now = Duration::ZERO;
     let ticket = admit_eventually(&mut limiter, &mut now);
     let raw = ticket.reservation().raw_prompt;
@@ -433,8 +433,8 @@ fn unused_output_is_given_back_only_when_the_provider_charges_what_is_generated(
             charge_unused_output: charge_unused,
             ..RateLimitConfig::default()
         });
-        limiter.enqueue(limiter.reserve(&request("hi", 900)));
-        limiter.enqueue(limiter.reserve(&request("hi", 900)));
+        limiter.enqueue(0, limiter.reserve(&request("hi", 900)));
+        limiter.enqueue(0, limiter.reserve(&request("hi", 900)));
         let mut now = Duration::ZERO;
         let ticket = admit_eventually(&mut limiter, &mut now);
         let prompt = ticket.reservation().prompt;
@@ -528,7 +528,7 @@ proptest! {
         loop {
             while next_arrival < arrivals.len() && arrivals[next_arrival].0 <= now {
                 let (_, ask, latency) = &arrivals[next_arrival];
-                limiter.enqueue(limiter.reserve(ask));
+                limiter.enqueue(0, limiter.reserve(ask));
                 latencies.push_back(*latency);
                 next_arrival += 1;
             }

@@ -1,0 +1,592 @@
+//! [`Client::batch`]: many chat requests through a rate-limited API, as fast as its limits allow,
+//! each result yielded as it completes.
+//!
+//! The pacing is the core's [`RateLimiter`] (requests and tokens per minute, given, told by the
+//! server's headers, or probed); this module is the thin shell that feeds it requests, sends
+//! what it admits, and gives it back every outcome.
+
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_core::Stream;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use gptproto_proto::ratelimit::{
+    Admission, Outcome, RateLimitConfig, RateLimitHeaders, RateLimiter, Ticket, is_permanent,
+    limit_kind, retry_hint,
+};
+use gptproto_proto::retry::RetryPolicy;
+use gptproto_proto::wire::{ChatCompletion, ChatRequest, Usage};
+use gptproto_transport::BoxFuture;
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::meta::ResponseMeta;
+use crate::rt::{self, Instant, Sleep};
+
+/// The concurrency when no limit tells how much is useful.
+const DEFAULT_CONCURRENCY: usize = 64;
+/// The most requests in flight an automatic concurrency allows.
+const MAX_CONCURRENCY: usize = 1024;
+
+impl Client {
+    /// A batch of requests under rate limits: set the limits you know, then
+    /// [`run`](BatchBuilder::run) it over a stream of `(custom_id, request)`.
+    ///
+    /// ```no_run
+    /// use futures_util::StreamExt;
+    /// use gptproto::{ChatRequest, Client};
+    ///
+    /// # async fn demo() -> Result<(), gptproto::Error> {
+    /// let client = Client::new()?;
+    /// let tickets = ["my order never came", "how do I reset my password?"];
+    /// let requests = tickets.iter().enumerate().map(|(i, text)| {
+    ///     let request = ChatRequest::new("qwen-turbo")
+    ///         .system("Label the support ticket: billing, shipping, account or other.")
+    ///         .user(*text)
+    ///         .max_tokens(5);
+    ///     (format!("ticket-{i}"), request)
+    /// });
+    /// let mut results = client
+    ///     .batch()
+    ///     .requests_per_minute(600)
+    ///     .tokens_per_minute(100_000)
+    ///     .run_iter(requests);
+    /// while let Some(result) = results.next().await {
+    ///     match &result.outcome {
+    ///         Ok((answer, _)) => println!("{}: {}", result.custom_id, answer.text().unwrap_or("")),
+    ///         Err(error) => eprintln!("{}: {error}", result.custom_id),
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn batch(&self) -> BatchBuilder {
+        BatchBuilder {
+            client: self.clone(),
+            limits: RateLimitConfig::default(),
+            concurrency: None,
+            max_retries: 8,
+            budget_tokens: None,
+        }
+    }
+}
+
+/// Configures a batch ([`Client::batch`]).
+#[derive(Debug)]
+#[must_use]
+pub struct BatchBuilder {
+    client: Client,
+    limits: RateLimitConfig,
+    concurrency: Option<usize>,
+    max_retries: u32,
+    budget_tokens: Option<u64>,
+}
+
+impl BatchBuilder {
+    /// The account's requests per minute (without it: learned from the server's
+    /// `x-ratelimit-*` headers, or probed).
+    pub fn requests_per_minute(mut self, limit: u64) -> Self {
+        self.limits.requests_per_minute = Some(limit);
+        self
+    }
+
+    /// The account's tokens per minute (without it: learned from the server's headers, or
+    /// found by the 429s that name it).
+    pub fn tokens_per_minute(mut self, limit: u64) -> Self {
+        self.limits.tokens_per_minute = Some(limit);
+        self
+    }
+
+    /// The most requests in flight. By default derived from the rate and the latency seen
+    /// (Little's law: in flight = rate × latency, doubled for slack), at most 1,024; 64 while
+    /// neither is known.
+    pub fn concurrency(mut self, limit: usize) -> Self {
+        self.concurrency = Some(limit.max(1));
+        self
+    }
+
+    /// How often one request is sent again after a 429, a 5xx or a broken connection (8).
+    /// Permanent failures (a bad request, a wrong key, an exhausted quota) are never retried.
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries;
+        self
+    }
+
+    /// Whether output reserved as `max_tokens` stays charged when fewer were generated (`true`,
+    /// as OpenAI counts `max_tokens` toward the limit at admission).
+    pub fn charge_unused_output(mut self, charged: bool) -> Self {
+        self.limits.charge_unused_output = charged;
+        self
+    }
+
+    /// Stops dispatching before the tokens used plus those reserved in flight would pass
+    /// `tokens`; what was not sent is left (see [`BatchStream::stop_reason`]).
+    pub fn budget_tokens(mut self, tokens: u64) -> Self {
+        self.budget_tokens = Some(tokens);
+        self
+    }
+
+    /// Runs the batch over `requests`, read only as fast as they can be sent.
+    pub fn run<S>(self, requests: S) -> BatchStream
+    where
+        S: Stream<Item = (String, ChatRequest)> + Send + 'static,
+    {
+        BatchStream {
+            client: self.client,
+            input: Some(Box::pin(requests)),
+            limiter: RateLimiter::new(self.limits),
+            jobs: HashMap::new(),
+            next_key: 0,
+            in_flight: FuturesUnordered::new(),
+            delayed: Vec::new(),
+            timer: None,
+            started: Instant::now(),
+            ready: VecDeque::new(),
+            stop: None,
+            concurrency: self.concurrency,
+            max_retries: self.max_retries,
+            budget_tokens: self.budget_tokens,
+            tokens_spent: 0,
+            tokens_in_flight: 0,
+            latency: None,
+            stats: BatchStats::default(),
+        }
+    }
+
+    /// [`run`](Self::run) over an iterator.
+    pub fn run_iter<I>(self, requests: I) -> BatchStream
+    where
+        I: IntoIterator<Item = (String, ChatRequest)>,
+        I::IntoIter: Send + 'static,
+    {
+        self.run(futures_util::stream::iter(requests))
+    }
+}
+
+/// One request's result.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct BatchResult {
+    /// The caller's id of the request.
+    pub custom_id: String,
+    /// Attempts made (1 when it was not sent again).
+    pub attempts: u32,
+    /// The answer and its response's head, or why it failed for good.
+    pub outcome: Result<(ChatCompletion, ResponseMeta)>,
+}
+
+impl BatchResult {
+    /// The server's request id of the answer or of the error response.
+    pub fn request_id(&self) -> Option<&str> {
+        match &self.outcome {
+            Ok((_, meta)) => meta.request_id(),
+            Err(error) => error.request_id(),
+        }
+    }
+
+    /// The answer's usage.
+    pub fn usage(&self) -> Option<&Usage> {
+        self.outcome.as_ref().ok()?.0.usage.as_ref()
+    }
+}
+
+/// Why a batch stopped dispatching before the end of its input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// The server refused the key (401) or its permission (403): every other request would
+    /// fail the same way. The error's message.
+    Unauthorized(String),
+    /// The token budget would have been passed.
+    BudgetReached,
+    /// [`BatchStream::stop`] was called.
+    Stopped,
+}
+
+/// Counts of a batch so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BatchStats {
+    /// Requests sent (attempts).
+    pub sent: u64,
+    /// Attempts answered 429.
+    pub rate_limited: u64,
+    /// Attempts sent again (after a 429, a 5xx, a broken connection).
+    pub retried: u64,
+    /// Requests answered.
+    pub succeeded: u64,
+    /// Requests failed for good.
+    pub failed: u64,
+    /// Prompt tokens of the answers.
+    pub prompt_tokens: u64,
+    /// Completion tokens of the answers.
+    pub completion_tokens: u64,
+}
+
+struct Job {
+    custom_id: String,
+    request: ChatRequest,
+    attempts: u32,
+}
+
+/// The requests a batch reads: `(custom_id, request)`.
+type Input = Pin<Box<dyn Stream<Item = (String, ChatRequest)> + Send>>;
+
+type Sent = BoxFuture<'static, (Ticket, Result<(ChatCompletion, ResponseMeta)>)>;
+
+/// A running batch: a [`Stream`] of [`BatchResult`]s, in the order they complete.
+///
+/// It reads its input only as fast as requests can be sent, and keeps at most the concurrency
+/// (plus as many queued) in memory, whatever the input's size; a consumer that stops polling
+/// stops the batch. Dropping it cancels the requests in flight.
+pub struct BatchStream {
+    client: Client,
+    input: Option<Input>,
+    limiter: RateLimiter,
+    jobs: HashMap<u64, Job>,
+    next_key: u64,
+    in_flight: FuturesUnordered<Sent>,
+    /// Sent again after a backoff (5xx, broken connections): (when, ticket).
+    delayed: Vec<(Duration, Ticket)>,
+    timer: Option<Sleep>,
+    started: Instant,
+    ready: VecDeque<BatchResult>,
+    stop: Option<StopReason>,
+    concurrency: Option<usize>,
+    max_retries: u32,
+    budget_tokens: Option<u64>,
+    tokens_spent: u64,
+    tokens_in_flight: u64,
+    /// Seconds from sending to the answer, smoothed.
+    latency: Option<f64>,
+    stats: BatchStats,
+}
+
+impl std::fmt::Debug for BatchStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchStream")
+            .field("queued", &self.limiter.queued())
+            .field("in_flight", &self.in_flight.len())
+            .field("stats", &self.stats)
+            .field("stop", &self.stop)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BatchStream {
+    /// Stops dispatching: nothing more is read or sent; the requests in flight finish and are
+    /// yielded, then the stream ends.
+    pub fn stop(&mut self) {
+        self.halt(StopReason::Stopped);
+    }
+
+    /// Why the batch stopped before the end of its input, if it did.
+    pub fn stop_reason(&self) -> Option<&StopReason> {
+        self.stop.as_ref()
+    }
+
+    /// The counts so far.
+    pub fn stats(&self) -> BatchStats {
+        self.stats
+    }
+
+    /// Requests in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// The paced rates now, per minute: requests and tokens (`None`: not paced).
+    pub fn rates_per_minute(&self) -> (Option<f64>, Option<f64>) {
+        self.limiter.rates_per_minute()
+    }
+
+    fn halt(&mut self, reason: StopReason) {
+        self.input = None;
+        for key in self.limiter.clear_queue() {
+            self.jobs.remove(&key);
+        }
+        for (_, ticket) in self.delayed.drain(..) {
+            self.jobs.remove(&ticket.key());
+        }
+        self.stop.get_or_insert(reason);
+    }
+
+    fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    fn concurrency(&self) -> usize {
+        if let Some(limit) = self.concurrency {
+            return limit;
+        }
+        let (requests, tokens) = self.limiter.rates_per_minute();
+        let per_second = requests.map(|rpm| rpm / 60.0).or_else(|| {
+            let reservation = self.limiter.next_reservation()?.tokens().max(1) as f64;
+            tokens.map(|tpm| tpm / 60.0 / reservation)
+        });
+        match (per_second, self.latency) {
+            (Some(rate), Some(latency)) => {
+                ((rate * latency * 2.0).ceil() as usize + 4).clamp(8, MAX_CONCURRENCY)
+            }
+            _ => DEFAULT_CONCURRENCY,
+        }
+    }
+
+    /// Reads requests from the input while fewer than the concurrency are queued.
+    fn fill(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progressed = false;
+        let lookahead = self.concurrency();
+        while self.limiter.queued() < lookahead {
+            let Some(input) = &mut self.input else {
+                break;
+            };
+            match input.as_mut().poll_next(cx) {
+                Poll::Ready(Some((custom_id, request))) => {
+                    let key = self.next_key;
+                    self.next_key += 1;
+                    self.limiter.enqueue(key, self.limiter.reserve(&request));
+                    self.jobs.insert(
+                        key,
+                        Job {
+                            custom_id,
+                            request,
+                            attempts: 0,
+                        },
+                    );
+                    progressed = true;
+                }
+                Poll::Ready(None) => {
+                    self.input = None;
+                    progressed = true;
+                }
+                Poll::Pending => break,
+            }
+        }
+        progressed
+    }
+
+    /// Sends what the limiter admits, up to the concurrency; returns when to look again.
+    fn dispatch(&mut self, now: Duration) -> (bool, Option<Duration>) {
+        let mut progressed = false;
+        while self.in_flight.len() < self.concurrency() {
+            if let (Some(budget), Some(next)) =
+                (self.budget_tokens, self.limiter.next_reservation())
+                && self.tokens_spent + self.tokens_in_flight + next.tokens() > budget
+            {
+                self.halt(StopReason::BudgetReached);
+                return (true, None);
+            }
+            match self.limiter.poll(now) {
+                Admission::Admit(ticket) => {
+                    self.send(ticket);
+                    progressed = true;
+                }
+                Admission::WaitUntil(at) => return (progressed, Some(at)),
+                Admission::WaitForAnswer | Admission::Idle => break,
+            }
+        }
+        (progressed, None)
+    }
+
+    fn send(&mut self, ticket: Ticket) {
+        let Some(job) = self.jobs.get_mut(&ticket.key()) else {
+            return;
+        };
+        job.attempts += 1;
+        self.stats.sent += 1;
+        if job.attempts > 1 {
+            self.stats.retried += 1;
+        }
+        self.tokens_in_flight += ticket.reservation().tokens();
+        let request = job.request.clone();
+        let client = self.client.clone();
+        let future: Sent = if request.is_stream() {
+            Box::pin(async move {
+                let sent = client.chat_stream(request).max_retries(0).with_response();
+                let result = match sent.await {
+                    Ok((stream, meta)) => {
+                        stream.into_completion().await.map(|answer| (answer, meta))
+                    }
+                    Err(error) => Err(error),
+                };
+                (ticket, result)
+            })
+        } else {
+            Box::pin(async move {
+                let result = client.chat(request).max_retries(0).with_response().await;
+                (ticket, result)
+            })
+        };
+        self.in_flight.push(future);
+    }
+
+    /// Takes an attempt's result: settles the limiter, and yields, retries or stops.
+    fn complete(
+        &mut self,
+        ticket: Ticket,
+        result: Result<(ChatCompletion, ResponseMeta)>,
+        now: Duration,
+    ) {
+        let reserved = ticket.reservation().tokens();
+        self.tokens_in_flight = self.tokens_in_flight.saturating_sub(reserved);
+        let took = now.saturating_sub(ticket.admitted_at()).as_secs_f64();
+        self.latency = Some(self.latency.map_or(took, |seen| seen + 0.1 * (took - seen)));
+        let (outcome, retry_after) = match &result {
+            Ok((answer, meta)) => {
+                let usage = answer.usage.as_ref();
+                let outcome = Outcome::Answered {
+                    usage,
+                    headers: *meta.rate_limits(),
+                };
+                self.limiter.settle_ref(&ticket, now, &outcome);
+                self.tokens_spent += usage.map_or(reserved, |usage| usage.total_tokens);
+                return self.finish(ticket, result);
+            }
+            Err(error) => classify(error),
+        };
+        self.limiter.settle_ref(&ticket, now, &outcome);
+        let Err(error) = &result else {
+            unreachable!("successes returned above")
+        };
+        let retryable = match outcome {
+            Outcome::RateLimited { .. } => {
+                self.stats.rate_limited += 1;
+                true
+            }
+            _ => error.api_error().map_or_else(
+                || error.is_network() || error.is_timeout(),
+                |api| !is_permanent(api),
+            ),
+        };
+        if error.is_auth() {
+            self.halt(StopReason::Unauthorized(error.to_string()));
+        }
+        let attempts = self.jobs.get(&ticket.key()).map_or(0, |job| job.attempts);
+        if !retryable || attempts > self.max_retries || self.stop.is_some() {
+            return self.finish(ticket, result);
+        }
+        match (outcome, retry_after) {
+            // The limiter paused its budget for the hint: the request goes first again.
+            (Outcome::RateLimited { .. }, _) => self.limiter.requeue(ticket),
+            _ => {
+                let backoff = RetryPolicy::default().backoff(attempts - 1, rt::random());
+                self.delayed.push((now + backoff, ticket));
+            }
+        }
+    }
+
+    fn finish(&mut self, ticket: Ticket, outcome: Result<(ChatCompletion, ResponseMeta)>) {
+        let Some(job) = self.jobs.remove(&ticket.key()) else {
+            return;
+        };
+        match &outcome {
+            Ok((answer, _)) => {
+                self.stats.succeeded += 1;
+                if let Some(usage) = &answer.usage {
+                    self.stats.prompt_tokens += usage.prompt_tokens;
+                    self.stats.completion_tokens += usage.completion_tokens;
+                }
+            }
+            Err(_) => self.stats.failed += 1,
+        }
+        self.ready.push_back(BatchResult {
+            custom_id: job.custom_id,
+            attempts: job.attempts,
+            outcome,
+        });
+    }
+
+    /// Retries whose backoff is over go back in the queue, first; returns the next one's time.
+    fn release_delayed(&mut self, now: Duration) -> Option<Duration> {
+        let mut index = 0;
+        while index < self.delayed.len() {
+            if self.delayed[index].0 <= now {
+                let (_, ticket) = self.delayed.swap_remove(index);
+                self.limiter.requeue(ticket);
+            } else {
+                index += 1;
+            }
+        }
+        self.delayed.iter().map(|(at, _)| *at).min()
+    }
+
+    fn is_done(&self) -> bool {
+        self.input.is_none()
+            && self.limiter.queued() == 0
+            && self.in_flight.is_empty()
+            && self.delayed.is_empty()
+            && self.ready.is_empty()
+    }
+}
+
+/// What the limiter learns from a failed attempt, and the server's retry hint.
+fn classify(error: &Error) -> (Outcome<'static>, Option<Duration>) {
+    let headers = error
+        .response_meta()
+        .map_or_else(RateLimitHeaders::default, |meta| *meta.rate_limits());
+    match error.api_error() {
+        Some(api) if api.status().is_some_and(|s| s.as_u16() == 429) && !is_permanent(api) => {
+            let retry_after = retry_hint(api, rt::system_now());
+            let outcome = Outcome::RateLimited {
+                kind: limit_kind(api),
+                retry_after,
+                headers,
+            };
+            (outcome, retry_after)
+        }
+        Some(api) if api.status().is_some() => (
+            Outcome::Answered {
+                usage: None,
+                headers,
+            },
+            None,
+        ),
+        _ => (Outcome::NoAnswer, None),
+    }
+}
+
+impl Stream for BatchStream {
+    type Item = BatchResult;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<BatchResult>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(result) = this.ready.pop_front() {
+                return Poll::Ready(Some(result));
+            }
+            let mut progressed = false;
+            while let Poll::Ready(Some((ticket, result))) = this.in_flight.poll_next_unpin(cx) {
+                let now = this.now();
+                this.complete(ticket, result, now);
+                progressed = true;
+            }
+            if !this.ready.is_empty() {
+                continue;
+            }
+            let now = this.now();
+            let next_retry = this.release_delayed(now);
+            progressed |= this.fill(cx);
+            let (dispatched, wait) = this.dispatch(now);
+            progressed |= dispatched;
+            if this.is_done() {
+                return Poll::Ready(None);
+            }
+            if progressed {
+                continue;
+            }
+            let Some(at) = [wait, next_retry].into_iter().flatten().min() else {
+                this.timer = None;
+                return Poll::Pending;
+            };
+            let at = this.started + at;
+            let timer = this.timer.get_or_insert_with(|| Sleep::until(at));
+            timer.reset(at);
+            match timer.poll_elapsed(cx) {
+                Poll::Ready(()) => continue,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
