@@ -20,6 +20,118 @@ pub(crate) enum Command {
     /// 6 request rejected (400, content policy included); 7 protocol error (malformed or
     /// truncated stream).
     Chat(ChatArgs),
+    /// Send every request of a JSONL file (OpenAI's batch format, or one chat request a line)
+    /// under the account's rate limits; write the answers to OUTPUT, the failures to the errors
+    /// file. Run it again to resume: ids already answered are skipped.
+    ///
+    /// Exit status: 0 every line answered; 2 invalid input or usage (before any request);
+    /// 3 authentication or permission (the run stopped); 8 the run ended but some lines failed
+    /// (they are in the errors file); 130 interrupted (resumable).
+    Batch(BatchArgs),
+}
+
+/// Where requests go and how they authenticate: shared by every command.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ConnectionArgs {
+    /// The API base URL.
+    #[arg(
+        long,
+        env = "GPTPROTO_BASE_URL",
+        default_value = "https://gptproto.com/v1"
+    )]
+    pub(crate) base_url: String,
+
+    /// The API key.
+    #[arg(long, env = "GPTPROTO_API_KEY", hide_env_values = true)]
+    pub(crate) api_key: Option<String>,
+
+    /// How the key is sent: by the host (auto), or as chosen.
+    #[arg(long, value_enum, default_value_t = Auth::Auto)]
+    pub(crate) auth: Auth,
+
+    /// Also trust the CA certificates in this PEM file (a private or corporate CA, a
+    /// TLS-inspecting proxy), next to the bundled roots.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) cacert: Option<std::path::PathBuf>,
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Progress {
+    /// A bar on a terminal, plain lines otherwise.
+    Auto,
+    /// A bar.
+    Bar,
+    /// A status line every 10 s.
+    Plain,
+    /// Nothing but the summary.
+    None,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct BatchArgs {
+    /// The requests: JSONL, one `{"custom_id","method","url","body"}` a line (OpenAI's batch
+    /// format), or one chat request a line (with an optional `custom_id`; without one the id is
+    /// `line-<n>`, and resuming needs the same file).
+    pub(crate) input: std::path::PathBuf,
+
+    /// Where answers go, one `{"id","custom_id","response","error":null}` a line.
+    #[arg(short, long, value_name = "OUTPUT.jsonl")]
+    pub(crate) output: std::path::PathBuf,
+
+    /// Where failures go (default: OUTPUT with `.errors.jsonl` in place of `.jsonl`).
+    #[arg(long, value_name = "ERRORS.jsonl")]
+    pub(crate) errors: Option<std::path::PathBuf>,
+
+    /// Send again the requests the errors file holds (otherwise they are skipped, as done).
+    #[arg(long)]
+    pub(crate) retry_errors: bool,
+
+    /// The account's requests per minute (default: told by the server's headers, or probed).
+    #[arg(long, value_name = "N")]
+    pub(crate) rpm: Option<u64>,
+
+    /// The account's tokens per minute (default: told by the server's headers, or found by
+    /// the 429s that name it).
+    #[arg(long, value_name = "N")]
+    pub(crate) tpm: Option<u64>,
+
+    /// The most requests in flight (default: from the rate and the latency, at most 1,024).
+    #[arg(long, value_name = "N")]
+    pub(crate) concurrency: Option<usize>,
+
+    /// Retries of one request after a 429, a 5xx or a broken connection (8).
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub(crate) max_retries: u32,
+
+    /// The deadline of each request, in seconds (600).
+    #[arg(long, value_name = "SECS", default_value_t = 600.0)]
+    pub(crate) timeout: f64,
+
+    /// Run shard K of N: the lines whose custom_id hashes to K (FNV-1a, see docs/batch.md),
+    /// with 1/N of the limits; `auto/N` takes K from JOB_COMPLETION_INDEX (a Kubernetes
+    /// Indexed Job). OUTPUT gains `.shard-K-of-N` before `.jsonl`.
+    #[arg(long, value_name = "K/N")]
+    pub(crate) shard: Option<String>,
+
+    /// Stop dispatching before the tokens used and reserved would pass N.
+    #[arg(long, value_name = "N")]
+    pub(crate) budget_tokens: Option<u64>,
+
+    /// Progress on stderr: a bar on a terminal, a line every 10 s otherwise.
+    #[arg(long, value_enum, default_value_t = Progress::Auto)]
+    pub(crate) progress: Progress,
+
+    /// The model of lines whose body names none.
+    #[arg(short, long, value_name = "MODEL")]
+    pub(crate) model: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) connection: ConnectionArgs,
+
+    /// Diagnostics on stderr (-v, -vv); never the key.
+    #[arg(short, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
 }
 
 /// How the API key is sent.
@@ -72,26 +184,8 @@ pub(crate) struct ChatArgs {
     #[arg(short, long)]
     pub(crate) system: Option<String>,
 
-    /// The API base URL.
-    #[arg(
-        long,
-        env = "GPTPROTO_BASE_URL",
-        default_value = "https://gptproto.com/v1"
-    )]
-    pub(crate) base_url: String,
-
-    /// The API key.
-    #[arg(long, env = "GPTPROTO_API_KEY", hide_env_values = true)]
-    pub(crate) api_key: Option<String>,
-
-    /// How the key is sent: by the host (auto), or as chosen.
-    #[arg(long, value_enum, default_value_t = Auth::Auto)]
-    pub(crate) auth: Auth,
-
-    /// Also trust the CA certificates in this PEM file (a private or corporate CA, a
-    /// TLS-inspecting proxy), next to the bundled roots.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) cacert: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub(crate) connection: ConnectionArgs,
 
     /// Ask for a non-streamed response.
     #[arg(long)]

@@ -4,9 +4,10 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use gptproto::proto::wire::Stop;
-use gptproto::{AuthScheme, ChatCompletion, ChatRequest, Client, Message, ResponseFormat, Roots};
+use gptproto::{ChatCompletion, ChatRequest, Client, Message, ResponseFormat};
 
-use crate::args::{Auth, ChatArgs, Format};
+use crate::args::{ChatArgs, Format};
+use crate::connection;
 use crate::exit::Failure;
 use crate::input;
 
@@ -27,38 +28,8 @@ pub(crate) async fn run(args: ChatArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Whether the server at `base_url` needs a key (GPTProto's hosts do).
-fn needs_key(base_url: &str) -> bool {
-    gptproto::proto::exchange::ClientConfig::builder()
-        .base_url(base_url)
-        .build()
-        .is_ok_and(|config| config.requires_api_key())
-}
-
 fn client(args: &ChatArgs) -> Result<Client, Failure> {
-    let mut builder = Client::builder()
-        .base_url(&args.base_url)
-        .auth_scheme(match args.auth {
-            Auth::Auto => AuthScheme::Auto,
-            Auth::Raw => AuthScheme::Raw,
-            Auth::Bearer => AuthScheme::Bearer,
-        });
-    match &args.api_key {
-        Some(key) => builder = builder.api_key(key),
-        // GPTProto answers nothing without a key: say so now, in the CLI's words.
-        None if needs_key(&args.base_url) => {
-            return Err(Failure::Usage(format!(
-                "no API key: {} needs one; set GPTPROTO_API_KEY or pass --api-key KEY",
-                args.base_url
-            )));
-        }
-        None => {}
-    }
-    if let Some(path) = &args.cacert {
-        let added =
-            Roots::read_pem(path).map_err(|error| Failure::Usage(format!("--cacert: {error}")))?;
-        builder = builder.roots(Roots::DefaultPlus(added));
-    }
+    let mut builder = connection::builder(&args.connection)?;
     if let Some(seconds) = args.timeout {
         let timeout = Duration::try_from_secs_f64(seconds)
             .ok()

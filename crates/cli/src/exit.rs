@@ -12,6 +12,10 @@ pub(crate) const NETWORK: u8 = 5;
 pub(crate) const REJECTED: u8 = 6;
 /// Protocol error (malformed or truncated stream).
 pub(crate) const PROTOCOL: u8 = 7;
+/// `batch`: the run ended, but some lines failed (they are in the errors file).
+pub(crate) const SOME_FAILED: u8 = 8;
+/// `batch`: interrupted (SIGINT, SIGTERM); resumable.
+pub(crate) const INTERRUPTED: u8 = 130;
 
 /// Why the command failed.
 #[derive(Debug)]
@@ -22,6 +26,8 @@ pub(crate) enum Failure {
     Api(gptproto::Error),
     /// Writing the answer failed.
     Output(std::io::Error),
+    /// The async runtime could not start.
+    Runtime(std::io::Error),
 }
 
 impl From<gptproto::Error> for Failure {

@@ -4,14 +4,17 @@
 //! gptproto chat "who are you?"                      streamed to stdout
 //! echo "who are you?" | gptproto chat --json        the chat.completion object
 //! gptproto chat                                     interactive, on a terminal
+//! gptproto batch requests.jsonl -o answers.jsonl    a file of requests, under rate limits
 //! ```
 //!
 //! Exit status: 0 success; 2 usage or invalid input; 3 authentication or permission;
 //! 4 rate limited after retries; 5 server or network error or timeout; 6 request rejected;
-//! 7 protocol error.
+//! 7 protocol error; `batch`: 8 some lines failed, 130 interrupted.
 
 mod args;
+mod batch;
 mod chat;
+mod connection;
 mod exit;
 mod input;
 
@@ -25,39 +28,64 @@ use crate::exit::Failure;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Command::Chat(args) = cli.command;
-    init_tracing(args.verbose);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("gptproto: cannot start the runtime: {error}");
-            return ExitCode::from(exit::NETWORK);
+    let result = match cli.command {
+        Command::Chat(args) => {
+            init_tracing(args.verbose);
+            // One thread: one call.
+            on_runtime(false, chat::run(args)).map(|()| 0)
+        }
+        Command::Batch(args) => {
+            init_tracing(args.verbose);
+            // Two worker threads: the batch and its connections.
+            on_runtime(true, batch::run(args))
         }
     };
-    match runtime.block_on(chat::run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Usage(message)) => {
+    match result {
+        Ok(status) => ExitCode::from(status),
+        Err(failure) => ExitCode::from(report(failure)),
+    }
+}
+
+/// Runs `command` on a tokio runtime (two worker threads if `workers`, else the current one).
+fn on_runtime<T>(
+    workers: bool,
+    command: impl std::future::Future<Output = Result<T, Failure>>,
+) -> Result<T, Failure> {
+    let mut builder = if workers {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(2);
+        builder
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = builder.enable_all().build().map_err(Failure::Runtime)?;
+    runtime.block_on(command)
+}
+
+/// Says what failed on stderr; the exit status.
+fn report(failure: Failure) -> u8 {
+    match failure {
+        Failure::Usage(message) => {
             eprintln!("gptproto: {message}");
-            ExitCode::from(exit::USAGE)
+            exit::USAGE
         }
-        Err(Failure::Api(error)) => {
+        Failure::Api(error) => {
             eprintln!("gptproto: {error:#}");
             if error.is_certificate() {
                 eprintln!(
                     "gptproto: hint: --cacert FILE trusts a CA's certificate (PEM) next to the bundled roots"
                 );
             }
-            ExitCode::from(exit::code_of(&error))
+            exit::code_of(&error)
         }
-        Err(Failure::Output(error)) if error.kind() == std::io::ErrorKind::BrokenPipe => {
-            ExitCode::SUCCESS
+        Failure::Output(error) if error.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Failure::Output(error) => {
+            eprintln!("gptproto: cannot write the output: {error}");
+            exit::NETWORK
         }
-        Err(Failure::Output(error)) => {
-            eprintln!("gptproto: cannot write the answer: {error}");
-            ExitCode::from(exit::NETWORK)
+        Failure::Runtime(error) => {
+            eprintln!("gptproto: cannot start the runtime: {error}");
+            exit::NETWORK
         }
     }
 }

@@ -9,6 +9,10 @@ use gptproto_testkit::{Ending, Reply, TestServer};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
+#[cfg(unix)]
+#[path = "support/pty.rs"]
+mod pty;
+
 const KEY: &str = "sk-cli-test-0123456789abcdef";
 
 /// What a run of the binary left behind.
@@ -626,8 +630,6 @@ async fn verbose_diagnostics_never_show_the_key() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread")]
 async fn with_no_prompt_on_a_terminal_it_keeps_the_conversation() {
-    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
-
     let server = TestServer::start(|request| {
         let turn = request.index + 1;
         Reply::sse(&[
@@ -639,16 +641,7 @@ async fn with_no_prompt_on_a_terminal_it_keeps_the_conversation() {
         ])
     })
     .await;
-    let controller = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("a pseudoterminal");
-    grantpt(&controller).unwrap();
-    unlockpt(&controller).unwrap();
-    let terminal_path = ptsname(&controller, Vec::new()).unwrap();
-    let terminal = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(terminal_path.to_str().unwrap())
-        .expect("open the terminal side");
-    let mut typing = std::fs::File::from(controller);
+    let (terminal, mut typing) = pty::open();
     std::io::Write::write_all(&mut typing, b"hello\nand again\n\n").unwrap();
 
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gptproto"))

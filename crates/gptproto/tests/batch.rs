@@ -34,13 +34,6 @@ fn requests(count: usize, max_tokens: u32) -> Vec<(String, ChatRequest)> {
         .collect()
 }
 
-async fn limited(limits: Limits) -> (TestServer, LimitedApi) {
-    let api = LimitedApi::new(limits);
-    let handler = api.clone();
-    let server = TestServer::start(move |request| handler.answer(request)).await;
-    (server, api)
-}
-
 /// Every id answered once, and the server answered each once.
 fn exactly_once(results: &[gptproto::batch::BatchResult], api: &LimitedApi, count: usize) {
     let ids: HashSet<&str> = results.iter().map(|r| r.custom_id.as_str()).collect();
@@ -65,7 +58,7 @@ fn exactly_once(results: &[gptproto::batch::BatchResult], api: &LimitedApi, coun
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_the_limits_a_batch_is_paced_without_a_429() {
     // 1,200 requests a minute: 20 a second; 100 requests need 5 s.
-    let (server, api) = limited(Limits {
+    let (server, api) = LimitedApi::serve(Limits {
         requests_per_minute: 1_200,
         tokens_per_minute: 1_000_000,
         latency: (Duration::from_millis(20), Duration::from_millis(120)),
@@ -93,7 +86,7 @@ async fn given_the_limits_a_batch_is_paced_without_a_429() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn told_by_the_headers_a_batch_learns_the_limits() {
-    let (server, api) = limited(Limits {
+    let (server, api) = LimitedApi::serve(Limits {
         requests_per_minute: 1_800,
         ..Limits::default()
     })
@@ -111,7 +104,7 @@ async fn told_by_the_headers_a_batch_learns_the_limits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_headers_429s_are_retried_and_every_request_answered_once() {
-    let (server, api) = limited(Limits {
+    let (server, api) = LimitedApi::serve(Limits {
         requests_per_minute: 3_000,
         headers: false,
         ..Limits::default()
@@ -131,7 +124,7 @@ async fn without_headers_429s_are_retried_and_every_request_answered_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_and_dropped_connections_are_retried() {
-    let (server, api) = limited(Limits {
+    let (server, api) = LimitedApi::serve(Limits {
         server_errors: 0.2,
         dropped: 0.1,
         ..Limits::default()
@@ -217,7 +210,7 @@ async fn a_wrong_key_stops_the_run_after_the_requests_in_flight() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamed_requests_are_accumulated() {
-    let (server, api) = limited(Limits::default()).await;
+    let (server, api) = LimitedApi::serve(Limits::default()).await;
     let streamed: Vec<_> = requests(5, 10)
         .into_iter()
         .map(|(id, request)| (id, request.stream(true)))
@@ -233,7 +226,7 @@ async fn streamed_requests_are_accumulated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_that_stops_polling_stops_the_batch() {
-    let (server, api) = limited(Limits::default()).await;
+    let (server, api) = LimitedApi::serve(Limits::default()).await;
     let mut batch = client(&server)
         .batch()
         .concurrency(4)

@@ -149,6 +149,14 @@ impl LimitedApi {
         }
     }
 
+    /// Serves this API on a test server (plain HTTP on loopback).
+    pub async fn serve(limits: Limits) -> (crate::TestServer, Self) {
+        let api = Self::new(limits);
+        let handler = api.clone();
+        let server = crate::TestServer::start(move |request| handler.answer(request)).await;
+        (server, api)
+    }
+
     /// What it served so far.
     pub fn served(&self) -> Served {
         self.state.lock().expect("not poisoned").served.clone()

@@ -1,0 +1,482 @@
+//! `gptproto batch` as a process against the test kit's rate-limited API over real TCP: the
+//! answers written once per id, resumed after a torn line, a `kill -9` or Ctrl-C; bad input
+//! refused before any request; a wrong key stopping the run; permanent failures not retried;
+//! shards covering every id once; an oversized request not deadlocked; progress on a pipe.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use gptproto_testkit::{LimitedApi, Limits, Reply, TestServer};
+use serde_json::{Value, json};
+
+#[cfg(unix)]
+#[path = "support/pty.rs"]
+mod pty;
+
+const KEY: &str = "sk-batch-test-0123456789";
+
+/// A scratch folder with an input file.
+struct Job {
+    dir: PathBuf,
+}
+
+#[derive(Debug)]
+struct Run {
+    status: i32,
+    stderr: String,
+}
+
+impl Job {
+    fn new(name: &str, lines: &[String]) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "gptproto-batch-{name}-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("in.jsonl"), lines.join("\n") + "\n").unwrap();
+        Self { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn command(&self, server: &TestServer, args: &[&str]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gptproto"));
+        command
+            .arg("batch")
+            .arg(self.path("in.jsonl"))
+            .arg("-o")
+            .arg(self.path("out.jsonl"))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("GPTPROTO_API_KEY", KEY)
+            .env("GPTPROTO_BASE_URL", server.base_url())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        command
+    }
+
+    async fn run(&self, server: &TestServer, args: &[&str]) -> Run {
+        let output = tokio::time::timeout(
+            Duration::from_secs(120),
+            self.command(server, args).output(),
+        )
+        .await
+        .expect("the batch finishes")
+        .expect("the binary runs");
+        let run = Run {
+            status: output.status.code().expect("exited"),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        };
+        println!(
+            "$ gptproto batch {}\n[exit {}]\n{}",
+            args.join(" "),
+            run.status,
+            run.stderr
+        );
+        run
+    }
+
+    /// The lines of an output file, as JSON.
+    fn lines(&self, name: &str) -> Vec<Value> {
+        std::fs::read_to_string(self.path(name))
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a whole JSON line"))
+            .collect()
+    }
+
+    /// custom_id → how many lines of `name` have it.
+    fn ids(&self, name: &str) -> HashMap<String, usize> {
+        let mut ids = HashMap::new();
+        for line in self.lines(name) {
+            *ids.entry(line["custom_id"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+        ids
+    }
+}
+
+/// `count` lines in OpenAI's batch format, ids `req-<i>`.
+fn batch_lines(count: usize) -> Vec<String> {
+    (0..count)
+        .map(|i| {
+            json!({"custom_id": format!("req-{i}"), "method": "POST", "url": "/v1/chat/completions",
+                "body": {"model": "qwen-turbo", "max_tokens": 10,
+                    "messages": [{"role": "user", "content": format!("req-{i}: label this ticket")}]}})
+            .to_string()
+        })
+        .collect()
+}
+
+fn assert_each_once(job: &Job, count: usize) {
+    let ids = job.ids("out.jsonl");
+    assert_eq!(ids.len(), count, "every id answered");
+    assert!(ids.values().all(|&lines| lines == 1), "one line per id");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_is_answered_once_in_openais_output_format() {
+    let (server, api) = LimitedApi::serve(Limits {
+        requests_per_minute: 6_000,
+        ..Limits::default()
+    })
+    .await;
+    let mut lines = batch_lines(40);
+    // The cookbook's format: a bare body, with and without an id.
+    lines.push(json!({"custom_id": "bare", "model": "qwen-turbo", "messages": [{"role": "user", "content": "bare one"}]}).to_string());
+    lines.push(json!({"messages": [{"role": "user", "content": "no id"}]}).to_string());
+    let job = Job::new("once", &lines);
+    let run = job
+        .run(&server, &["--rpm", "6000", "-m", "qwen-turbo"])
+        .await;
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_each_once(&job, 42);
+    let ids = job.ids("out.jsonl");
+    assert!(ids.contains_key("bare") && ids.contains_key("line-42"));
+    let line = &job.lines("out.jsonl")[0];
+    assert!(line["id"].as_str().unwrap().starts_with("batch_req_"));
+    assert_eq!(line["response"]["status_code"], 200);
+    assert_eq!(line["response"]["body"]["object"], "chat.completion");
+    assert!(line["error"].is_null());
+    assert!(job.lines("out.errors.jsonl").is_empty());
+    assert_eq!(api.served().rate_limited, 0);
+    assert!(
+        run.stderr.contains("42 succeeded, 0 failed"),
+        "{}",
+        run.stderr
+    );
+    // Run again: everything is done, nothing is sent.
+    let before = server.requests().len();
+    let again = job
+        .run(&server, &["--rpm", "6000", "-m", "qwen-turbo"])
+        .await;
+    assert_eq!(again.status, 0);
+    assert_eq!(server.requests().len(), before, "nothing sent twice");
+    assert!(
+        again.stderr.contains("42 already done, 0 to send"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_last_line_is_cut_and_the_rest_resumed() {
+    let (server, api) = LimitedApi::serve(Limits::default()).await;
+    let job = Job::new("torn", &batch_lines(30));
+    // A crash left 10 whole lines and half of the 11th.
+    let first = Job::new("torn-first", &batch_lines(10));
+    assert_eq!(first.run(&server, &[]).await.status, 0);
+    let mut written = std::fs::read_to_string(first.path("out.jsonl")).unwrap();
+    written.push_str(r#"{"id":"batch_req_x","custom_id":"req-10","respo"#);
+    std::fs::write(job.path("out.jsonl"), written).unwrap();
+    let run = job.run(&server, &[]).await;
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cut a torn last line"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("10 already done, 20 to send"),
+        "{}",
+        run.stderr
+    );
+    assert_each_once(&job, 30);
+    assert_eq!(
+        api.served().answered.len(),
+        30,
+        "the first 10 were not sent again"
+    );
+    assert!(api.served().answered.values().all(|&times| times == 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_at_random_moments_then_rerun_every_id_has_exactly_one_line() {
+    let (server, api) = LimitedApi::serve(Limits {
+        requests_per_minute: 3_000,
+        latency: (Duration::from_millis(20), Duration::from_millis(200)),
+        ..Limits::default()
+    })
+    .await;
+    let job = Job::new("kill", &batch_lines(200));
+    for _ in 0..3 {
+        let mut child = job.command(&server, &["--rpm", "3000"]).spawn().unwrap();
+        tokio::time::sleep(Duration::from_millis(300 + fastrand::u64(..700))).await;
+        child.start_kill().unwrap(); // SIGKILL
+        let status = child.wait().await.unwrap();
+        assert!(!status.success(), "killed mid-run: {status:?}");
+    }
+    let run = job.run(&server, &["--rpm", "3000"]).await;
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_each_once(&job, 200);
+    // Sent again only what was in flight when killed: at most a few per kill.
+    let answered: u32 = api.served().answered.values().sum();
+    assert!(
+        (200..200 + 3 * 64).contains(&answered),
+        "{answered} answers for 200 ids"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_lets_the_requests_in_flight_finish_and_says_how_to_resume() {
+    let (server, api) = LimitedApi::serve(Limits {
+        requests_per_minute: 1_200,
+        latency: (Duration::from_millis(300), Duration::from_millis(300)),
+        ..Limits::default()
+    })
+    .await;
+    let job = Job::new("sigint", &batch_lines(500));
+    let child = job.command(&server, &["--rpm", "1200"]).spawn().unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-s", "INT", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    println!("{stderr}");
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("to resume: "), "{stderr}");
+    // Everything the server answered was written: the in-flight requests were waited for.
+    let written = job.ids("out.jsonl");
+    assert!(!written.is_empty() && written.len() < 500);
+    let answered = api.served().answered.len();
+    assert_eq!(written.len(), answered, "answered but not written");
+    let run = job.run(&server, &["--rpm", "1200"]).await;
+    assert_eq!(run.status, 0);
+    assert_each_once(&job, 500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_exits_2_naming_each_line_before_any_request() {
+    let server = TestServer::start(|_| Reply::json(200, &json!({}))).await;
+    let mut lines = batch_lines(5);
+    lines[1] = "{not json".to_owned();
+    lines[3] = lines[0].clone(); // a duplicate id
+    lines.push(
+        json!({"custom_id": "e", "url": "/v1/embeddings", "body": {"model": "m", "input": "x"}})
+            .to_string(),
+    );
+    lines.push(json!({"custom_id": "t", "body": {"model": "m", "messages": []}, "url": "/v1/chat/completions"}).to_string());
+    let job = Job::new("bad", &lines);
+    let run = job.run(&server, &[]).await;
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    for expected in [
+        "line 2: not JSON",
+        "line 4: custom_id \"req-0\" is on an earlier line too",
+        "line 6: url must be",
+        "line 7: invalid request: messages",
+    ] {
+        assert!(
+            run.stderr.contains(expected),
+            "{expected:?} in {}",
+            run.stderr
+        );
+    }
+    assert!(server.requests().is_empty(), "nothing was sent");
+    // The output may not be the input.
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gptproto"))
+        .arg("batch")
+        .arg(job.path("in.jsonl"))
+        .arg("-o")
+        .arg(job.path("in.jsonl"))
+        .env("GPTPROTO_API_KEY", KEY)
+        .env("GPTPROTO_BASE_URL", server.base_url())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("must not be the input"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_key_stops_the_run_with_exit_3_after_few_requests() {
+    let server = TestServer::start(|_| {
+        Reply::json(
+            401,
+            &json!({"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}),
+        )
+    })
+    .await;
+    let job = Job::new("auth", &batch_lines(1_000));
+    let run = job.run(&server, &[]).await;
+    assert_eq!(run.status, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("refused the key"), "{}", run.stderr);
+    assert!(
+        server.requests().len() <= 2,
+        "{} requests",
+        server.requests().len()
+    );
+    assert!(!run.stderr.contains(KEY));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_failures_go_to_the_errors_file_unretried_and_exit_8() {
+    let server = TestServer::start(|request| {
+        let body = request.json();
+        let text = body["messages"][0]["content"].as_str().unwrap_or_default().to_owned();
+        if text.starts_with("req-2:") {
+            Reply::json(400, &json!({"error": {"message": "bad value", "type": "invalid_request_error", "code": "invalid_value"}}))
+                .header("x-request-id", "req-abc")
+        } else {
+            Reply::json(200, &gptproto_testkit::fixtures::completion(&["ok"]))
+        }
+    })
+    .await;
+    let job = Job::new("permanent", &batch_lines(6));
+    let run = job.run(&server, &[]).await;
+    assert_eq!(run.status, 8, "{}", run.stderr);
+    assert_eq!(server.requests().len(), 6, "not retried");
+    let errors = job.lines("out.errors.jsonl");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["custom_id"], "req-2");
+    assert_eq!(errors[0]["error"]["code"], "invalid_value");
+    assert_eq!(errors[0]["response"]["status_code"], 400);
+    assert_eq!(errors[0]["response"]["request_id"], "req-abc");
+    assert_eq!(job.ids("out.jsonl").len(), 5);
+    assert!(run.stderr.contains("--retry-errors"), "{}", run.stderr);
+    // A rerun skips it; with --retry-errors it is sent again.
+    assert_eq!(job.run(&server, &[]).await.status, 0);
+    assert_eq!(server.requests().len(), 6);
+    assert_eq!(job.run(&server, &["--retry-errors"]).await.status, 8);
+    assert_eq!(server.requests().len(), 7);
+    assert_eq!(
+        job.lines("out.errors.jsonl").len(),
+        1,
+        "one line for the id"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_shards_in_parallel_cover_every_id_once() {
+    let (server, api) = LimitedApi::serve(Limits::default()).await;
+    let job = Job::new("shards", &batch_lines(400));
+    let runs: Vec<_> = (0..4)
+        .map(|k| {
+            let mut command = job.command(&server, &["--shard", &format!("{k}/4")]);
+            command.spawn().unwrap().wait_with_output()
+        })
+        .collect();
+    for output in futures_util::future::join_all(runs).await {
+        let output = output.unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let mut all = HashMap::new();
+    for k in 0..4 {
+        let name = format!("out.shard-{k}-of-4.jsonl");
+        let ids = job.ids(&name);
+        assert!(ids.len() > 50, "shard {k} took {}", ids.len());
+        for (id, count) in ids {
+            *all.entry(id).or_insert(0) += count;
+        }
+    }
+    assert_eq!(all.len(), 400);
+    assert!(all.values().all(|&count| count == 1));
+    assert!(api.served().answered.values().all(|&times| times == 1));
+    // auto/N reads the pod's index.
+    let mut command = job.command(&server, &["--shard", "auto/4"]);
+    command.env("JOB_COMPLETION_INDEX", "2");
+    let output = command.output().await.unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("in shard 2/4"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_larger_than_the_token_window_is_sent_not_deadlocked() {
+    // 60,000 tokens a minute: a window of 1,000; one request reserves 5,000.
+    let (server, api) = LimitedApi::serve(Limits {
+        tokens_per_minute: 60_000,
+        ..Limits::default()
+    })
+    .await;
+    let mut lines = batch_lines(3);
+    lines.insert(
+        1,
+        json!({"custom_id": "huge", "body": {"model": "m", "max_tokens": 5000,
+        "messages": [{"role": "user", "content": "huge"}]}, "url": "/v1/chat/completions"})
+        .to_string(),
+    );
+    let job = Job::new("huge", &lines);
+    let run = job.run(&server, &["--tpm", "60000"]).await;
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_each_once(&job, 4);
+    assert_eq!(api.served().rate_limited, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_pipe_progress_is_a_plain_line_and_a_summary() {
+    let (server, _api) = LimitedApi::serve(Limits {
+        requests_per_minute: 600,
+        ..Limits::default()
+    })
+    .await;
+    // 10 a second: 110 requests take 11 s, past the first status line at 10 s.
+    let job = Job::new("plain", &batch_lines(110));
+    let run = job.run(&server, &["--rpm", "600"]).await;
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let status_lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|line| line.contains(" done (") && line.contains("req/s"))
+        .collect();
+    assert!(!status_lines.is_empty(), "{}", run.stderr);
+    assert!(run.stderr.contains("effective rate"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains('\u{1b}'),
+        "no terminal codes on a pipe"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_progress_is_a_bar() {
+    let (server, _api) = LimitedApi::serve(Limits {
+        requests_per_minute: 1_200,
+        ..Limits::default()
+    })
+    .await;
+    let job = Job::new("bar", &batch_lines(40));
+    let (terminal, mut screen) = pty::open();
+    // What the terminal shows, read while the batch runs (the pty's buffer is small).
+    let reader = std::thread::spawn(move || {
+        let mut shown = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while let Ok(read) = std::io::Read::read(&mut screen, &mut buffer) {
+            if read == 0 {
+                break;
+            }
+            shown.extend_from_slice(&buffer[..read]);
+            if String::from_utf8_lossy(&shown).contains("effective rate") {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&shown).into_owned()
+    });
+    let mut command = job.command(&server, &["--rpm", "1200"]);
+    command.env("TERM", "xterm").stderr(terminal);
+    let status = command.status().await.unwrap();
+    assert_eq!(status.code(), Some(0));
+    let shown = reader.join().unwrap();
+    println!("{shown}");
+    assert!(shown.contains("/40"), "a bar with the total: {shown:?}");
+    assert!(shown.contains("ETA"), "{shown:?}");
+    assert!(shown.contains("40 succeeded"), "{shown:?}");
+}
