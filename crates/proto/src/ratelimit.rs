@@ -16,7 +16,8 @@
 //!   small ones, never deadlocked.
 //! - **What the server says**: `x-ratelimit-limit-*` set a limit that was not given; what is
 //!   `remaining` lowers a budget that another client of the same key is spending; a 429 pauses
-//!   its budget for the server's hint (`retry-after-ms`, `retry-after`, "try again in 84ms").
+//!   its budget, and holds every admission, for the server's hint (`retry-after-ms`, `retry-after`,
+//!   "try again in 84ms").
 //! - **No headers at all** (DashScope sends none): with no limit given or told, one request
 //!   goes until the first answer, then the request rate is probed: it doubles each second until
 //!   a 429 (slow start), then grows by a twentieth of its last cut each second and is cut to
@@ -330,6 +331,9 @@ pub struct RateLimiter {
     estimator: Estimator,
     /// An answer (any) has been seen: the probe's first request is over.
     answered_once: bool,
+    /// No admission before this time: the last 429's hint (whichever budget it named, the
+    /// server refuses everything until then).
+    paused_until: Duration,
 }
 
 impl RateLimiter {
@@ -346,6 +350,7 @@ impl RateLimiter {
             in_flight: 0,
             estimator: Estimator::default(),
             answered_once: false,
+            paused_until: Duration::ZERO,
             config,
         }
     }
@@ -412,6 +417,7 @@ impl RateLimiter {
         let ready = [
             self.requests.bucket.ready_at(request_cost, now),
             self.tokens.bucket.ready_at(token_cost, now),
+            (self.paused_until > now).then_some(self.paused_until),
         ];
         if let Some(at) = ready.into_iter().flatten().max() {
             return Admission::WaitUntil(at);
@@ -467,6 +473,9 @@ impl RateLimiter {
             } => {
                 self.answered_once = true;
                 self.read_headers(&headers, ticket.admitted_at, now);
+                if let Some(wait) = retry_after {
+                    self.paused_until = self.paused_until.max(now + wait);
+                }
                 let kind = kind.unwrap_or(
                     if self.tokens.source == Source::Given && self.requests.source != Source::Given
                     {

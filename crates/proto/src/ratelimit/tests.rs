@@ -587,3 +587,26 @@ proptest! {
         prop_assert!(now.as_secs_f64() <= allowed, "ended at {:?}, allowed {allowed} s", now);
     }
 }
+
+#[test]
+fn a_429s_hint_holds_every_admission_whichever_limit_it_named() {
+    let mut limiter = limits(Some(6_000), Some(6_000_000));
+    for _ in 0..2 {
+        limiter.enqueue(0, limiter.reserve(&request("hi", 10)));
+    }
+    let mut now = Duration::ZERO;
+    let ticket = admit_eventually(&mut limiter, &mut now);
+    limiter.settle(
+        ticket,
+        now,
+        &Outcome::RateLimited {
+            kind: Some(LimitKind::Tokens),
+            retry_after: Some(ms(500)),
+            headers: RateLimitHeaders::default(),
+        },
+    );
+    let Admission::WaitUntil(at) = limiter.poll(now) else {
+        panic!()
+    };
+    assert!(at >= now + ms(500), "{at:?}");
+}
