@@ -480,3 +480,32 @@ async fn on_a_terminal_progress_is_a_bar() {
     assert!(shown.contains("ETA"), "{shown:?}");
     assert!(shown.contains("40 succeeded"), "{shown:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_budget_stops_dispatching_before_it_would_be_passed() {
+    let (server, api) = LimitedApi::serve(Limits::default()).await;
+    let job = Job::new("budget", &batch_lines(100));
+    // Each request reserves about 20 prompt tokens + 10: a budget of 300 lets some go, not all.
+    let run = job
+        .run(&server, &["--budget-tokens", "300", "--concurrency", "1"])
+        .await;
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("--budget-tokens"), "{}", run.stderr);
+    let done = job.ids("out.jsonl").len();
+    assert!((1..100).contains(&done), "{done} answered");
+    let used: u64 = job
+        .lines("out.jsonl")
+        .iter()
+        .map(|line| {
+            line["response"]["body"]["usage"]["total_tokens"]
+                .as_u64()
+                .unwrap()
+        })
+        .sum();
+    assert!(used <= 300, "{used} tokens used");
+    assert_eq!(api.served().answered.len(), done);
+    // Raised, it resumes and finishes.
+    let rest = job.run(&server, &[]).await;
+    assert_eq!(rest.status, 0);
+    assert_each_once(&job, 100);
+}

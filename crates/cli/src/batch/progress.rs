@@ -75,9 +75,11 @@ impl Progress {
     pub(crate) fn update(&mut self, snapshot: &Snapshot) {
         let stats = &snapshot.stats;
         if let Some(bar) = &self.bar {
+            let seconds = self.started.elapsed().as_secs_f64().max(1e-3);
+            let tokens = (stats.prompt_tokens + stats.completion_tokens) as f64 / seconds;
             bar.set_position(stats.succeeded + stats.failed);
             bar.set_message(format!(
-                "{} failed, {} retries, {} 429s, {} in flight",
+                "{tokens:.0} tokens/s, {} failed, {} retries, {} 429s, {} in flight",
                 stats.failed, stats.retried, stats.rate_limited, snapshot.in_flight
             ));
         }
