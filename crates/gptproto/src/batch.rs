@@ -41,10 +41,10 @@ impl Client {
     /// # async fn demo() -> Result<(), gptproto::Error> {
     /// let client = Client::new()?;
     /// let tickets = ["my order never came", "how do I reset my password?"];
-    /// let requests = tickets.iter().enumerate().map(|(i, text)| {
+    /// let requests = tickets.into_iter().enumerate().map(|(i, text)| {
     ///     let request = ChatRequest::new("qwen-turbo")
     ///         .system("Label the support ticket: billing, shipping, account or other.")
-    ///         .user(*text)
+    ///         .user(text)
     ///         .max_tokens(5);
     ///     (format!("ticket-{i}"), request)
     /// });

@@ -20,7 +20,7 @@
 //!   "try again in 84ms").
 //! - **No headers at all** (DashScope sends none): with no limit given or told, one request
 //!   goes until the first answer, then the request rate is probed: it doubles each second until
-//!   a 429 (slow start), then grows by a twentieth of its last cut each second and is cut to
+//!   a 429 (slow start), then grows by 1/14 of its last cut each second and is cut to
 //!   0.7× on a 429 (at most once a second). A limit that is neither given nor told is not paced
 //!   until a 429 names it (`type: tokens|requests`, or its message); it then starts from 0.7× the
 //!   rate that was reached, and is probed the same way.
@@ -171,9 +171,11 @@ enum Source {
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Probe {
     slow_start: bool,
-    /// The last time the rate grew or was cut.
-    changed_at: Duration,
-    /// The rate right after the last cut (the additive step is a twentieth of it).
+    /// The last time the rate grew.
+    grown_at: Duration,
+    /// The last time the rate was cut (a 429 cuts at most once a second).
+    cut_at: Duration,
+    /// The rate right after the last cut (the additive step is 1/14 of it).
     floor: f64,
 }
 
@@ -277,9 +279,7 @@ impl Budget {
         let rate = match (self.source, self.bucket.rate()) {
             (Source::Given | Source::Told, _) => return,
             (Source::Probing(probe), Some(rate)) => {
-                if now.saturating_sub(probe.changed_at) < Duration::from_secs(1)
-                    && !probe.slow_start
-                {
+                if now.saturating_sub(probe.cut_at) < Duration::from_secs(1) && !probe.slow_start {
                     return;
                 }
                 rate * DECREASE
@@ -291,7 +291,8 @@ impl Budget {
         self.bucket.lower_to(0.0, now);
         self.source = Source::Probing(Probe {
             slow_start: false,
-            changed_at: now,
+            grown_at: now,
+            cut_at: now,
             floor: rate,
         });
     }
@@ -304,16 +305,16 @@ impl Budget {
         let Some(rate) = self.bucket.rate() else {
             return;
         };
-        let elapsed = now.saturating_sub(probe.changed_at);
+        let elapsed = now.saturating_sub(probe.grown_at);
         let grown = if probe.slow_start {
             if elapsed < Duration::from_secs(1) {
                 return;
             }
             rate * 2.0
         } else {
-            rate + probe.floor / 20.0 * elapsed.as_secs_f64()
+            rate + probe.floor / 14.0 * elapsed.as_secs_f64()
         };
-        probe.changed_at = now;
+        probe.grown_at = now;
         self.source = Source::Probing(probe);
         self.bucket.set_rate(Some(grown), now);
     }
@@ -456,7 +457,8 @@ impl RateLimiter {
                     // No limit given and none told: probe the request rate.
                     self.requests.source = Source::Probing(Probe {
                         slow_start: true,
-                        changed_at: now,
+                        grown_at: now,
+                        cut_at: now,
                         floor: self.config.probe_rate,
                     });
                     self.requests

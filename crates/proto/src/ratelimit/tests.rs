@@ -385,13 +385,17 @@ fn without_headers_the_rate_doubles_until_a_429_then_is_cut_and_grows_slowly() {
     );
     let cut = limiter.rates_per_minute().0.unwrap();
     assert!((cut - 960.0 * 0.7).abs() < 1e-6, "{cut}");
-    // Then it grows by a twentieth of the cut rate each second.
+    // Then it grows by 1/14 of the cut rate each second.
+    let cut_at = now;
     now += Duration::from_secs(2);
     let ticket = admit_eventually(&mut limiter, &mut now);
-    let at = now;
-    limiter.settle(ticket, at, &answered(None));
+    limiter.settle(ticket, now, &answered(None));
     let grown = limiter.rates_per_minute().0.unwrap();
-    assert!(grown > cut && grown < cut * 1.2, "{cut} -> {grown}");
+    let expected = cut * (1.0 + (now - cut_at).as_secs_f64() / 14.0);
+    assert!(
+        (grown - expected).abs() < 1e-6,
+        "{cut} -> {grown}, not {expected}"
+    );
 }
 
 fn admit_eventually(limiter: &mut RateLimiter, now: &mut Duration) -> Ticket {
@@ -609,4 +613,35 @@ fn a_429s_hint_holds_every_admission_whichever_limit_it_named() {
         panic!()
     };
     assert!(at >= now + ms(500), "{at:?}");
+}
+
+#[test]
+fn answers_that_keep_growing_the_rate_do_not_shield_it_from_the_next_cut() {
+    let mut limiter = limits(None, None);
+    for _ in 0..10_000 {
+        limiter.enqueue(0, limiter.reserve(&request("hi", 10)));
+    }
+    let mut now = Duration::ZERO;
+    let first = admit_eventually(&mut limiter, &mut now);
+    limiter.settle(first, now, &answered(None));
+    let limited = Outcome::RateLimited {
+        kind: Some(LimitKind::Requests),
+        retry_after: None,
+        headers: RateLimitHeaders::default(),
+    };
+    // The first 429 ends the slow start with a cut.
+    let ticket = admit_eventually(&mut limiter, &mut now);
+    limiter.settle(ticket, now, &limited);
+    let cut_at = now;
+    // Answers keep coming (each grows the rate a little) ...
+    while now < cut_at + ms(1_500) {
+        let ticket = admit_eventually(&mut limiter, &mut now);
+        limiter.settle(ticket, now, &answered(None));
+    }
+    let before = limiter.rates_per_minute().0.unwrap();
+    // ... and a 429 more than a second after the cut cuts again.
+    let ticket = admit_eventually(&mut limiter, &mut now);
+    limiter.settle(ticket, now, &limited);
+    let after = limiter.rates_per_minute().0.unwrap();
+    assert!(after < before * 0.75, "{before} -> {after}");
 }
