@@ -9,6 +9,8 @@
 //!   lines against an unlimited, instant loopback server: requests per second and the peak RSS.
 //!
 //! `BENCH_ONLY=given|headers|probed|overhead` runs one; `BENCH_RUNS=n` (3) the runs of each.
+//! Under `cargo test --benches` (no `--bench` argument) each runs once, small (100 requests in
+//! about a second, 2,000 lines through the debug binary), as a smoke test.
 
 // The client benchmarks' lean server (only its JSON answer is used here).
 #[path = "../client/server.rs"]
@@ -27,7 +29,19 @@ use futures_util::StreamExt;
 use gptproto::{ChatRequest, Client, Proxy};
 use gptproto_testkit::{LimitedApi, Limits};
 
-const REQUESTS: usize = 5_000;
+/// Measuring (`cargo bench`), or a smoke test (`cargo test --benches`).
+fn measuring() -> bool {
+    std::env::args().any(|arg| arg == "--bench")
+}
+
+/// The pacing runs' size: (requests, requests per minute): 60 s, or 1 s as a smoke test.
+fn pacing_size() -> (usize, u64) {
+    if measuring() {
+        (5_000, 5_000)
+    } else {
+        (100, 6_000)
+    }
+}
 /// The prompt of request `i`: about 200 characters.
 fn prompt(i: usize) -> String {
     format!(
@@ -36,15 +50,14 @@ fn prompt(i: usize) -> String {
     )
 }
 const MAX_TOKENS: u32 = 100;
-/// Per minute: 5,000 requests take 60 s.
-const RPM: u64 = 5_000;
 
 fn main() {
     let only = std::env::var("BENCH_ONLY").ok();
     let runs: usize = std::env::var("BENCH_RUNS")
         .ok()
         .and_then(|runs| runs.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(if measuring() { 3 } else { 1 });
+    let (requests, rpm) = pacing_size();
     let wanted = |name: &str| only.as_deref().is_none_or(|only| only == name);
     let out = target_dir().join("bench-batch");
     std::fs::create_dir_all(&out).expect("target/bench-batch");
@@ -55,15 +68,16 @@ fn main() {
         .expect("a runtime");
     // The tokens per minute that make tokens bind as hard as requests: the server's charge of
     // the 5,000 requests, spread over 60 s.
-    let tokens: u64 = (0..REQUESTS)
+    let tokens: u64 = (0..requests)
         .map(|i| {
             let body = serde_json::json!({"messages": [{"role": "user", "content": prompt(i)}]});
             gptproto_testkit::server_prompt_tokens(&body) + u64::from(MAX_TOKENS)
         })
         .sum();
-    let tpm = tokens;
+    let tpm = tokens * rpm / requests as u64;
     println!(
-        "Pacing: {REQUESTS} requests (prompts of ~200 characters, max_tokens {MAX_TOKENS}), server limits {RPM} RPM and {tpm} TPM enforced per second, latency 50-500 ms; W_min = max(requests / RPM, tokens / TPM) = 60.0 s"
+        "Pacing: {requests} requests (prompts of ~200 characters, max_tokens {MAX_TOKENS}), server limits {rpm} RPM and {tpm} TPM enforced per second, latency 50-500 ms; W_min = max(requests / RPM, tokens / TPM) = {:.1} s",
+        requests as f64 / (rpm as f64 / 60.0)
     );
     println!(
         "{:<40} {:>10} {:>10} {:>8} {:>10}",
@@ -82,6 +96,7 @@ fn main() {
             let (wall, w_min, rejected) = runtime.block_on(pacing(
                 given,
                 headers,
+                rpm,
                 tpm,
                 &out.join(format!("{name}-{run}.csv")),
             ));
@@ -93,7 +108,7 @@ fn main() {
                 wall,
                 ratio,
                 rejected,
-                rejected as f64 / REQUESTS as f64 * 100.0
+                rejected as f64 / requests as f64 * 100.0
             );
         }
         ratios.sort_by(f64::total_cmp);
@@ -110,9 +125,10 @@ fn main() {
 }
 
 /// One pacing run: (wall seconds, W_min seconds, 429s).
-async fn pacing(given: bool, headers: bool, tpm: u64, csv: &Path) -> (f64, f64, u64) {
+async fn pacing(given: bool, headers: bool, rpm: u64, tpm: u64, csv: &Path) -> (f64, f64, u64) {
+    let (requests, _) = pacing_size();
     let (server, api) = LimitedApi::serve(Limits {
-        requests_per_minute: RPM,
+        requests_per_minute: rpm,
         tokens_per_minute: tpm,
         headers,
         latency: (Duration::from_millis(50), Duration::from_millis(500)),
@@ -129,16 +145,16 @@ async fn pacing(given: bool, headers: bool, tpm: u64, csv: &Path) -> (f64, f64, 
         .expect("a client");
     let mut batch = client.batch().max_retries(50);
     if given {
-        batch = batch.requests_per_minute(RPM).tokens_per_minute(tpm);
+        batch = batch.requests_per_minute(rpm).tokens_per_minute(tpm);
     }
-    let requests = (0..REQUESTS).map(|i| {
+    let inputs = (0..requests).map(|i| {
         let request = ChatRequest::new("qwen-turbo")
             .user(prompt(i))
             .max_tokens(MAX_TOKENS);
         (format!("req-{i}"), request)
     });
     let started = Instant::now();
-    let mut results = batch.run_iter(requests);
+    let mut results = batch.run_iter(inputs);
     let mut failed = 0;
     while let Some(result) = results.next().await {
         if result.outcome.is_err() {
@@ -148,9 +164,9 @@ async fn pacing(given: bool, headers: bool, tpm: u64, csv: &Path) -> (f64, f64, 
     let wall = started.elapsed().as_secs_f64();
     let served = api.served();
     assert_eq!(failed, 0, "every request answered");
-    assert_eq!(served.answered.len(), REQUESTS);
+    assert_eq!(served.answered.len(), requests);
     let charged: u64 = served.admitted.iter().map(|(_, tokens)| tokens).sum();
-    let w_min = (REQUESTS as f64 / (RPM as f64 / 60.0)).max(charged as f64 / (tpm as f64 / 60.0));
+    let w_min = (requests as f64 / (rpm as f64 / 60.0)).max(charged as f64 / (tpm as f64 / 60.0));
     write_series(csv, &served.admitted);
     (wall, w_min, served.rate_limited)
 }
@@ -178,12 +194,15 @@ fn write_series(path: &Path, admitted: &[(f64, u64)]) {
 
 /// `gptproto batch` over a million lines against an instant, unlimited server.
 fn overhead(out: &Path, runs: usize) {
-    const LINES: usize = 1_000_000;
-    let cli = build_cli();
-    let input = out.join("input-1m.jsonl");
+    let lines: usize = if measuring() { 1_000_000 } else { 2_000 };
+    let Some(cli) = cli_binary() else {
+        println!("\nRunner overhead: skipped (no gptproto binary: `cargo build -p gptproto-cli`)");
+        return;
+    };
+    let input = out.join(format!("input-{lines}.jsonl"));
     if !input.exists() {
         let mut file = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
-        for i in 0..LINES {
+        for i in 0..lines {
             writeln!(
                 file,
                 r#"{{"custom_id":"req-{i}","method":"POST","url":"/v1/chat/completions","body":{{"model":"qwen-turbo","max_tokens":16,"messages":[{{"role":"user","content":"Label ticket {i}: my order never came."}}]}}}}"#
@@ -198,7 +217,7 @@ fn overhead(out: &Path, runs: usize) {
     });
     let address = server::start(server::Script::Json(answer.to_string().into()));
     println!(
-        "\nRunner overhead: gptproto batch over {LINES} lines, an instant unlimited loopback server (HTTP/1.1) in this process"
+        "\nRunner overhead: gptproto batch over {lines} lines, an instant unlimited loopback server (HTTP/1.1) in this process"
     );
     println!(
         "{:<24} {:>10} {:>14} {:>12}",
@@ -248,10 +267,10 @@ fn overhead(out: &Path, runs: usize) {
         std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
         assert!(status.success(), "{stderr}");
         let written = std::fs::read_to_string(&output).unwrap().lines().count();
-        assert_eq!(written, LINES, "{stderr}");
+        assert_eq!(written, lines, "{stderr}");
         // A run's output is 300 MB: not kept.
         let _ = std::fs::remove_file(&output);
-        let rate = LINES as f64 / wall;
+        let rate = lines as f64 / wall;
         rates.push(rate);
         peaks.push(peak_kib);
         println!(
@@ -286,15 +305,21 @@ fn vm_hwm(pid: u32) -> Option<u64> {
     })
 }
 
-/// Builds the release CLI with this workspace's cargo; its path.
-fn build_cli() -> PathBuf {
+/// The CLI to measure: measuring, the release binary, built here with this workspace's cargo;
+/// as a smoke test, the debug binary the workspace's tests built (cargo is not run from inside
+/// `cargo test`), if there is one.
+fn cli_binary() -> Option<PathBuf> {
+    if !measuring() {
+        let debug = target_dir().join("debug/gptproto");
+        return debug.exists().then_some(debug);
+    }
     let status = Command::new(env!("CARGO"))
         .args(["build", "--release", "-q", "-p", "gptproto-cli"])
         .current_dir(workspace())
         .status()
         .expect("cargo runs");
     assert!(status.success(), "the release CLI builds");
-    target_dir().join("release/gptproto")
+    Some(target_dir().join("release/gptproto"))
 }
 
 fn workspace() -> PathBuf {
