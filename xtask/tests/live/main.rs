@@ -448,9 +448,12 @@ async fn library_checks(base_url: &str, key: &str, report: &mut Report) -> Resul
                     ContentPart::image_url(image),
                 ]))
                 .max_tokens(8);
+            // One retry: the check is about the error's words, and the connection it reuses may
+            // be one the server closed after the previous check's 401 (seen once in CI: the
+            // request failed on it, with no retry to go to a fresh one).
             let error = client
                 .chat(request)
-                .max_retries(0)
+                .max_retries(1)
                 .await
                 .err()
                 .ok_or("an image was accepted by a text-only model")?;

@@ -503,6 +503,7 @@ proptest! {
     /// latencies; and it keeps up with the limits (the run ends within 5% + a second of the
     /// time they allow, once everything has arrived).
     #[test]
+    #[cfg_attr(miri, ignore = "64 simulated runs: too slow under Miri (and no unsafe code here)")]
     fn given_the_true_limits_the_limiter_never_causes_a_429(
         rpm in 60u64..3_000,
         tpm in 6_000u64..300_000,
