@@ -344,7 +344,7 @@ fn a_429_pauses_its_budget_for_the_servers_hint() {
 #[test]
 fn without_headers_the_rate_doubles_until_a_429_then_is_cut_and_grows_slowly() {
     let mut limiter = limits(None, None);
-    for _ in 0..10_000 {
+    for _ in 0..200 {
         limiter.enqueue(0, limiter.reserve(&request("hi", 10)));
     }
     let first = admit(&mut limiter, Duration::ZERO);
@@ -619,7 +619,7 @@ fn a_429s_hint_holds_every_admission_whichever_limit_it_named() {
 #[test]
 fn answers_that_keep_growing_the_rate_do_not_shield_it_from_the_next_cut() {
     let mut limiter = limits(None, None);
-    for _ in 0..10_000 {
+    for _ in 0..200 {
         limiter.enqueue(0, limiter.reserve(&request("hi", 10)));
     }
     let mut now = Duration::ZERO;
