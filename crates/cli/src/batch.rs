@@ -121,7 +121,7 @@ pub(crate) async fn run(args: BatchArgs) -> Result<u8, Failure> {
 
     let mut progress = Progress::new(args.progress, total);
     let mut failures: BTreeMap<String, u64> = BTreeMap::new();
-    let nonce = fastrand_u64();
+    let nonce = fastrand::u64(..);
     let mut written = 0u64;
     let mut interrupted = false;
     let mut drain_deadline: Option<tokio::time::Instant> = None;
@@ -331,19 +331,6 @@ fn resume_command() -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// A random 64-bit number (the run's part of each line's id).
-fn fastrand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |since| since.as_nanos()),
-    );
-    hasher.write_u32(std::process::id());
-    hasher.finish()
 }
 
 /// SIGINT and SIGTERM.

@@ -433,7 +433,7 @@ impl BatchStream {
         self.tokens_in_flight = self.tokens_in_flight.saturating_sub(reserved);
         let took = now.saturating_sub(ticket.admitted_at()).as_secs_f64();
         self.latency = Some(self.latency.map_or(took, |seen| seen + 0.1 * (took - seen)));
-        let (outcome, retry_after) = match &result {
+        let error = match &result {
             Ok((answer, meta)) => {
                 let usage = answer.usage.as_ref();
                 let outcome = Outcome::Answered {
@@ -444,22 +444,19 @@ impl BatchStream {
                 self.tokens_spent += usage.map_or(reserved, |usage| usage.total_tokens);
                 return self.finish(ticket, result);
             }
-            Err(error) => classify(error),
+            Err(error) => error,
         };
+        let outcome = classify(error);
         self.limiter.settle_ref(&ticket, now, &outcome);
-        let Err(error) = &result else {
-            unreachable!("successes returned above")
-        };
-        let retryable = match outcome {
-            Outcome::RateLimited { .. } => {
-                self.stats.rate_limited += 1;
-                true
-            }
-            _ => error.api_error().map_or_else(
+        let rate_limited = matches!(outcome, Outcome::RateLimited { .. });
+        let retryable = rate_limited
+            || error.api_error().map_or_else(
                 || error.is_network() || error.is_timeout(),
                 |api| !is_permanent(api),
-            ),
-        };
+            );
+        if rate_limited {
+            self.stats.rate_limited += 1;
+        }
         if error.is_auth() {
             self.halt(StopReason::Unauthorized(error.to_string()));
         }
@@ -467,13 +464,12 @@ impl BatchStream {
         if !retryable || attempts > self.max_retries || self.stop.is_some() {
             return self.finish(ticket, result);
         }
-        match (outcome, retry_after) {
-            // The limiter paused its budget for the hint: the request goes first again.
-            (Outcome::RateLimited { .. }, _) => self.limiter.requeue(ticket),
-            _ => {
-                let backoff = RetryPolicy::default().backoff(attempts - 1, rt::random());
-                self.delayed.push((now + backoff, ticket));
-            }
+        if rate_limited {
+            // The limiter paused for the server's hint: the request goes first again.
+            self.limiter.requeue(ticket);
+        } else {
+            let backoff = RetryPolicy::default().backoff(attempts - 1, rt::random());
+            self.delayed.push((now + backoff, ticket));
         }
     }
 
@@ -521,29 +517,26 @@ impl BatchStream {
     }
 }
 
-/// What the limiter learns from a failed attempt, and the server's retry hint.
-fn classify(error: &Error) -> (Outcome<'static>, Option<Duration>) {
+/// What the limiter learns from a failed attempt.
+fn classify(error: &Error) -> Outcome<'static> {
     let headers = error
         .response_meta()
         .map_or_else(RateLimitHeaders::default, |meta| *meta.rate_limits());
     match error.api_error() {
-        Some(api) if api.status().is_some_and(|s| s.as_u16() == 429) && !is_permanent(api) => {
-            let retry_after = retry_hint(api, rt::system_now());
-            let outcome = Outcome::RateLimited {
+        Some(api)
+            if api.status() == Some(http::StatusCode::TOO_MANY_REQUESTS) && !is_permanent(api) =>
+        {
+            Outcome::RateLimited {
                 kind: limit_kind(api),
-                retry_after,
+                retry_after: retry_hint(api, rt::system_now()),
                 headers,
-            };
-            (outcome, retry_after)
+            }
         }
-        Some(api) if api.status().is_some() => (
-            Outcome::Answered {
-                usage: None,
-                headers,
-            },
-            None,
-        ),
-        _ => (Outcome::NoAnswer, None),
+        Some(api) if api.status().is_some() => Outcome::Answered {
+            usage: None,
+            headers,
+        },
+        _ => Outcome::NoAnswer,
     }
 }
 

@@ -267,29 +267,19 @@ impl LimitedApi {
             format!("{}ms", (seconds * 1000.0).ceil() as u64)
         };
         let mut reply = reply;
-        if self.limits.requests_per_minute != u64::MAX {
-            reply = reply
-                .header(
-                    "x-ratelimit-limit-requests",
-                    &self.limits.requests_per_minute.to_string(),
-                )
-                .header(
-                    "x-ratelimit-remaining-requests",
-                    &(state.requests.level.max(0.0) as u64).to_string(),
-                )
-                .header("x-ratelimit-reset-requests", &reset(&state.requests));
-        }
-        if self.limits.tokens_per_minute != u64::MAX {
-            reply = reply
-                .header(
-                    "x-ratelimit-limit-tokens",
-                    &self.limits.tokens_per_minute.to_string(),
-                )
-                .header(
-                    "x-ratelimit-remaining-tokens",
-                    &(state.tokens.level.max(0.0) as u64).to_string(),
-                )
-                .header("x-ratelimit-reset-tokens", &reset(&state.tokens));
+        for (kind, limit, bucket) in [
+            ("requests", self.limits.requests_per_minute, &state.requests),
+            ("tokens", self.limits.tokens_per_minute, &state.tokens),
+        ] {
+            if limit != u64::MAX {
+                reply = reply
+                    .header(&format!("x-ratelimit-limit-{kind}"), &limit.to_string())
+                    .header(
+                        &format!("x-ratelimit-remaining-{kind}"),
+                        &(bucket.level.max(0.0) as u64).to_string(),
+                    )
+                    .header(&format!("x-ratelimit-reset-{kind}"), &reset(bucket));
+            }
         }
         reply
     }
