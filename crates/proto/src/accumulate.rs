@@ -21,6 +21,11 @@ use crate::wire::{
 };
 use crate::{Error, ErrorKind};
 
+mod size;
+
+/// The charge for a new choice's bookkeeping (its fields and strings).
+const CHOICE: usize = size::ITEM * 8;
+
 /// Folds [`ChatCompletionChunk`]s into a [`ChatCompletion`].
 ///
 /// ```
@@ -45,6 +50,8 @@ pub struct ChunkAccumulator {
     completion: ChatCompletion,
     choices: Vec<ChoiceState>,
     progress: StreamProgress,
+    /// What the folded chunks added, in bytes ([`retained_bytes`](Self::retained_bytes)).
+    retained: usize,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -136,6 +143,14 @@ impl ChunkAccumulator {
         &self.progress
     }
 
+    /// An estimate of the heap the accumulated answer holds, in bytes: its text, and every
+    /// other retained item (a choice, a tool call, a log probability, an unknown field) with a
+    /// fixed charge for its bookkeeping. It only grows; the
+    /// [`StreamDecoder`](crate::StreamDecoder) bounds it.
+    pub fn retained_bytes(&self) -> usize {
+        self.retained
+    }
+
     /// How many chunks were pushed.
     pub fn chunks(&self) -> u64 {
         self.progress.chunks
@@ -178,34 +193,39 @@ impl ChunkAccumulator {
         } else if let Some(usage) = groq_usage(chunk) {
             completion.usage = Some(usage);
         }
+        let mut added = 0;
         if let Some(moderation) = &chunk.moderation {
-            completion.moderation = Some(Value::clone(moderation));
+            let old = completion.moderation.replace(Value::clone(moderation));
+            added += grown(old.as_ref(), moderation);
         }
         for (key, value) in &chunk.extra {
             if key != "x_groq" {
-                merge_value(&mut completion.extra, key, value);
+                added += merge_value(&mut completion.extra, key, value);
             }
         }
         for choice in chunk.choices.iter() {
-            let state = self.choice_mut(choice.index);
-            state.apply(&choice.delta);
+            let state = self.choice_mut(choice.index, &mut added);
+            added += state.apply(&choice.delta);
             if let Some(reason) = &choice.finish_reason {
                 state.finish_reason = Some(reason.clone());
             }
             if let Some(logprobs) = &choice.logprobs {
+                added += size::logprobs(logprobs);
                 append_logprobs(
                     state.logprobs.get_or_insert_with(Logprobs::default),
                     logprobs,
                 );
             }
-            merge_extra(&mut state.choice_extra, &choice.extra);
+            added += merge_extra(&mut state.choice_extra, &choice.extra);
         }
+        self.retained = self.retained.saturating_add(added);
     }
 
-    fn choice_mut(&mut self, index: u32) -> &mut ChoiceState {
+    fn choice_mut(&mut self, index: u32, added: &mut usize) -> &mut ChoiceState {
         let position = match self.choices.iter().position(|choice| choice.index == index) {
             Some(position) => position,
             None => {
+                *added += CHOICE;
                 self.choices.push(ChoiceState {
                     index,
                     ..ChoiceState::default()
@@ -239,42 +259,50 @@ impl ChunkAccumulator {
 }
 
 impl ChoiceState {
-    fn apply(&mut self, delta: &DeltaView<'_>) {
+    /// Folds a delta in; returns the bytes it added (see [`size`]).
+    fn apply(&mut self, delta: &DeltaView<'_>) -> usize {
+        let mut added = 0;
         if self.role.is_none() {
             self.role.clone_from(&delta.role);
         }
         if let Some(content) = &delta.content {
+            added += content.len();
             self.content
                 .get_or_insert_with(String::new)
                 .push_str(content);
         }
-        if let Some(refusal) = &delta.refusal {
-            self.refusal.push_str(refusal);
-        }
-        if let Some(reasoning) = &delta.reasoning_content {
-            self.reasoning_content.push_str(reasoning);
-        }
-        if let Some(reasoning) = &delta.reasoning {
-            self.reasoning.push_str(reasoning);
+        for (text, into) in [
+            (&delta.refusal, &mut self.refusal),
+            (&delta.reasoning_content, &mut self.reasoning_content),
+            (&delta.reasoning, &mut self.reasoning),
+        ] {
+            if let Some(text) = text {
+                added += text.len();
+                into.push_str(text);
+            }
         }
         for fragment in &delta.tool_calls {
-            self.merge_tool_call(fragment);
+            added += self.merge_tool_call(fragment);
         }
         if let Some(fragment) = &delta.function_call {
             let call = self.function_call.get_or_insert_with(FunctionCall::default);
             if let Some(name) = fragment.name.as_deref().filter(|name| !name.is_empty())
                 && call.name.is_empty()
             {
+                added += name.len();
                 call.name = name.to_owned();
             }
             if let Some(arguments) = &fragment.arguments {
+                added += arguments.len();
                 call.arguments.push_str(arguments);
             }
         }
-        merge_extra(&mut self.message_extra, &delta.extra);
+        added + merge_extra(&mut self.message_extra, &delta.extra)
     }
 
-    fn merge_tool_call(&mut self, fragment: &ToolCallView<'_>) {
+    /// Merges a tool call's fragment; returns the bytes it added.
+    fn merge_tool_call(&mut self, fragment: &ToolCallView<'_>) -> usize {
+        let mut added = 0;
         let id = fragment.id.as_deref().filter(|id| !id.is_empty());
         let name = fragment
             .function
@@ -290,6 +318,7 @@ impl ChoiceState {
             },
         };
         let position = position.unwrap_or_else(|| {
+            added += size::ITEM * 4;
             let index = fragment.index.unwrap_or_else(|| {
                 self.tool_calls
                     .iter()
@@ -307,6 +336,7 @@ impl ChoiceState {
         if let Some(id) = id
             && state.call.id.is_empty()
         {
+            added += id.len();
             state.call.id = id.to_owned();
         }
         if let Some(kind) = &fragment.kind
@@ -319,14 +349,16 @@ impl ChoiceState {
             if let Some(name) = name
                 && state.call.function.name.is_empty()
             {
+                added += name.len();
                 state.call.function.name = name.to_owned();
             }
             if let Some(arguments) = &function.arguments {
+                added += arguments.len();
                 state.call.function.arguments.push_str(arguments);
             }
-            merge_extra(&mut state.call.function.extra, &function.extra);
+            added += merge_extra(&mut state.call.function.extra, &function.extra);
         }
-        merge_extra(&mut state.call.extra, &fragment.extra);
+        added + merge_extra(&mut state.call.extra, &fragment.extra)
     }
 
     fn to_choice(&self) -> Choice {
@@ -363,18 +395,26 @@ impl ChoiceState {
 }
 
 /// Merges a chunk's unknown fields into the accumulated ones: later values win, but `null`
-/// never erases a value (the official SDKs' rule for every field).
-fn merge_extra(into: &mut Extra, from: &Extra) {
-    for (key, value) in from {
-        merge_value(into, key, value);
+/// never erases a value (the official SDKs' rule for every field). Returns the bytes added.
+fn merge_extra(into: &mut Extra, from: &Extra) -> usize {
+    from.iter()
+        .map(|(key, value)| merge_value(into, key, value))
+        .sum()
+}
+
+fn merge_value(into: &mut Extra, key: &str, value: &Value) -> usize {
+    if value.is_null() && into.get(key).is_some_and(|old| !old.is_null()) {
+        return 0;
+    }
+    match into.insert(key, value.clone()) {
+        Some(old) => grown(Some(&old), value),
+        None => key.len() + size::value(value),
     }
 }
 
-fn merge_value(into: &mut Extra, key: &str, value: &Value) {
-    if value.is_null() && into.get(key).is_some_and(|old| !old.is_null()) {
-        return;
-    }
-    into.insert(key, value.clone());
+/// What replacing `old` with `new` added.
+fn grown(old: Option<&Value>, new: &Value) -> usize {
+    size::value(new).saturating_sub(old.map_or(0, size::value))
 }
 
 fn append_logprobs(into: &mut Logprobs, from: &Logprobs) {

@@ -65,6 +65,17 @@ pub enum ErrorKind {
         /// How many chunks were received.
         chunks: u64,
     },
+    /// A streamed answer grew past the decoder's answer limit
+    /// ([`StreamDecoder::max_answer_bytes`](crate::StreamDecoder::max_answer_bytes)); the
+    /// stream was abandoned there.
+    AnswerLimit {
+        /// The limit in bytes.
+        limit: usize,
+        /// Everything accumulated before the limit was passed.
+        partial: Option<Box<ChatCompletion>>,
+        /// How many chunks were received.
+        chunks: u64,
+    },
     /// The model refused to answer ([`ChatCompletion::parse`]).
     Refusal {
         /// The model's refusal.
@@ -148,6 +159,12 @@ impl Error {
         matches!(*self.kind, ErrorKind::BufferLimit { .. })
     }
 
+    /// A streamed answer grew past the decoder's answer limit; [`partial`](Self::partial) has
+    /// what was accumulated.
+    pub fn is_answer_limit(&self) -> bool {
+        matches!(*self.kind, ErrorKind::AnswerLimit { .. })
+    }
+
     /// The server answered with an error (see [`api_error`](Self::api_error)).
     pub fn is_api(&self) -> bool {
         matches!(*self.kind, ErrorKind::Api(_))
@@ -159,13 +176,14 @@ impl Error {
     }
 
     /// The server's output broke the protocol: undecodable stream data or response body, an
-    /// oversized event, or a truncated stream.
+    /// oversized event, an answer past the limit, or a truncated stream.
     pub fn is_protocol(&self) -> bool {
         matches!(
             *self.kind,
             ErrorKind::InvalidStreamData { .. }
                 | ErrorKind::InvalidResponse { .. }
                 | ErrorKind::BufferLimit { .. }
+                | ErrorKind::AnswerLimit { .. }
                 | ErrorKind::Truncated { .. }
         )
     }
@@ -258,10 +276,12 @@ impl Error {
         self.api_error().and_then(ApiError::request_id)
     }
 
-    /// What a truncated stream delivered before it ended.
+    /// What a stream delivered before it ended early (truncated, or past the answer limit).
     pub fn partial(&self) -> Option<&ChatCompletion> {
         match &*self.kind {
-            ErrorKind::Truncated { partial, .. } => partial.as_deref(),
+            ErrorKind::Truncated { partial, .. } | ErrorKind::AnswerLimit { partial, .. } => {
+                partial.as_deref()
+            }
             _ => None,
         }
     }
@@ -308,6 +328,11 @@ impl fmt::Display for Error {
             ),
             ErrorKind::Api(api) => fmt::Display::fmt(api, f),
             ErrorKind::Misuse { what } => write!(f, "used out of order: {what}"),
+            ErrorKind::AnswerLimit { limit, chunks, .. } => write!(
+                f,
+                "the streamed answer exceeds the limit of {limit} bytes after {chunks} chunks; \
+                 the stream was abandoned (the partial answer is kept)"
+            ),
             ErrorKind::Refusal { refusal } => write!(f, "the model refused: {refusal:?}"),
             ErrorKind::Unfinished {
                 finish_reason,

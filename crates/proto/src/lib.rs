@@ -120,6 +120,6 @@ pub mod wire;
 pub use accumulate::ChunkAccumulator;
 pub use error::{Error, ErrorKind};
 pub use exchange::{ApiError, ApiErrorKind};
-pub use stream::{StreamDecoder, StreamItem, ViewItem};
+pub use stream::{DEFAULT_MAX_ANSWER_BYTES, StreamDecoder, StreamItem, ViewItem};
 pub use text::Text;
 pub use wire::{ChatCompletion, ChatCompletionChunk, ChatRequest, Message};

@@ -98,7 +98,13 @@ pub struct StreamDecoder {
     current_type: Option<Text>,
     end: End,
     failure: Option<Error>,
+    /// The most bytes the accumulated answer may hold ([`Self::max_answer_bytes`]).
+    max_answer: usize,
 }
+
+/// The default of [`StreamDecoder::max_answer_bytes`]: 64 MiB, as much as the facade reads of a
+/// non-streamed body.
+pub const DEFAULT_MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
@@ -142,7 +148,40 @@ impl StreamDecoder {
             current_type: None,
             end: End::Open,
             failure: None,
+            max_answer: DEFAULT_MAX_ANSWER_BYTES,
         }
+    }
+
+    /// The most an [`accumulating`](Self::accumulating) decoder keeps of the answer, in bytes
+    /// ([`ChunkAccumulator::retained_bytes`]; [`DEFAULT_MAX_ANSWER_BYTES`] by default). A chunk
+    /// that takes it past the limit ends the stream with an error for which
+    /// [`Error::is_answer_limit`] is true, carrying the answer accumulated so far (that chunk
+    /// included): a server that streams forever cannot grow the decoder's memory without bound.
+    ///
+    /// ```
+    /// use gptproto_proto::StreamDecoder;
+    ///
+    /// let mut decoder = StreamDecoder::new().accumulating().max_answer_bytes(1024);
+    /// let chunk = |text: &str| {
+    ///     format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{text}\"}}}}]}}\n\n")
+    /// };
+    /// decoder.push(chunk("Hi"));
+    /// decoder.push(chunk(&"and on ".repeat(200)));
+    /// let error = loop {
+    ///     match decoder.poll_item() {
+    ///         Ok(Some(_)) => continue,
+    ///         Ok(None) => unreachable!("the second chunk passes the limit"),
+    ///         Err(error) => break error,
+    ///     }
+    /// };
+    /// assert!(error.is_answer_limit());
+    /// let partial = error.partial().and_then(|answer| answer.text()).unwrap();
+    /// assert!(partial.starts_with("Hiand on"));
+    /// ```
+    #[must_use]
+    pub fn max_answer_bytes(mut self, bytes: usize) -> Self {
+        self.max_answer = bytes;
+        self
     }
 
     /// Also folds every chunk into a [`ChatCompletion`].
@@ -196,6 +235,7 @@ impl StreamDecoder {
                     progress,
                     accumulator,
                     failure,
+                    max_answer,
                     ..
                 } = self;
                 let mut view = ChunkView::default();
@@ -204,7 +244,7 @@ impl StreamDecoder {
                     current_type,
                     &mut view,
                     progress,
-                    accumulator,
+                    (accumulator, *max_answer),
                     failure,
                 )?;
                 let chunk = view.to_chunk(current);
@@ -232,6 +272,7 @@ impl StreamDecoder {
                     accumulator,
                     failure,
                     view,
+                    max_answer,
                     ..
                 } = self;
                 let slot: &mut ChunkView<'static> = view.get_or_insert_with(Box::default);
@@ -242,7 +283,14 @@ impl StreamDecoder {
                 let slot = unsafe {
                     std::mem::transmute::<&mut ChunkView<'static>, &mut ChunkView<'_>>(slot)
                 };
-                decode(current, current_type, slot, progress, accumulator, failure)?;
+                decode(
+                    current,
+                    current_type,
+                    slot,
+                    progress,
+                    (accumulator, *max_answer),
+                    failure,
+                )?;
                 Ok(Some(ViewItem::Chunk(slot)))
             }
         }
@@ -381,7 +429,8 @@ impl StreamDecoder {
 }
 
 /// Decodes the chunk in `current` into `view` (in its default state), checks it for an error
-/// object, and folds it in. The decoder's fields are passed apart so that the view can borrow
+/// object, and folds it in (into the accumulator, if any, whose size is checked against the
+/// limit given with it). The decoder's fields are passed apart so that the view can borrow
 /// `current`. An error is also kept in `failure`.
 #[inline(always)]
 fn decode<'a>(
@@ -389,7 +438,7 @@ fn decode<'a>(
     current_type: &Option<Text>,
     view: &mut ChunkView<'a>,
     progress: &mut StreamProgress,
-    accumulator: &mut Option<ChunkAccumulator>,
+    (accumulator, max_answer): (&mut Option<ChunkAccumulator>, usize),
     failure: &mut Option<Error>,
 ) -> Result<(), Error> {
     let error = match decode_view_into(current, view) {
@@ -397,10 +446,19 @@ fn decode<'a>(
             None => {
                 // The accumulator keeps its own progress; only track it here without one.
                 match accumulator {
-                    Some(accumulator) => accumulator.push_view(view),
-                    None => progress.observe(view),
+                    Some(accumulator) => {
+                        accumulator.push_view(view);
+                        if accumulator.retained_bytes() > max_answer {
+                            answer_limit(accumulator, max_answer)
+                        } else {
+                            return Ok(());
+                        }
+                    }
+                    None => {
+                        progress.observe(view);
+                        return Ok(());
+                    }
                 }
-                return Ok(());
             }
             Some(error) => ApiError::in_stream(error).into(),
         },
@@ -408,6 +466,16 @@ fn decode<'a>(
     };
     *failure = Some(error.clone());
     Err(error)
+}
+
+/// The error for an answer past the limit, with what was accumulated.
+#[cold]
+fn answer_limit(accumulator: &ChunkAccumulator, limit: usize) -> Error {
+    Error::new(ErrorKind::AnswerLimit {
+        limit,
+        partial: Some(Box::new(accumulator.snapshot())),
+        chunks: accumulator.chunks(),
+    })
 }
 
 /// The error for data that is not a chunk: an error object in another shape, or else

@@ -283,3 +283,80 @@ fn owned_chunks_leave_the_decoder_holding_no_socket_read() {
     assert!(input.is_unique(), "the decoder still holds the read");
     assert_eq!(decoder.snapshot().unwrap().text(), Some("Hi"));
 }
+
+/// Feeds `events` (each a chunk's JSON) one by one through a decoder with `limit`, polling
+/// views; returns the chunks decoded and the error that ended it, if any.
+fn feed_limited(limit: usize, events: impl Iterator<Item = String>) -> (u64, Option<Error>) {
+    let mut decoder = StreamDecoder::new().accumulating().max_answer_bytes(limit);
+    for event in events {
+        decoder.push(format!("data: {event}\n\n"));
+        loop {
+            match decoder.poll_view() {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(error) => return (decoder.chunks(), Some(error)),
+            }
+        }
+    }
+    (decoder.chunks(), None)
+}
+
+#[test]
+fn an_endless_stream_of_text_ends_at_the_answer_limit_with_the_partial_answer() {
+    let text =
+        |i: usize| format!(r#"{{"choices":[{{"index":0,"delta":{{"content":"{i:05} "}}}}]}}"#);
+    let (chunks, error) = feed_limited(64 * 1024, (0..).map(text));
+    let error = error.expect("the limit ends it");
+    assert!(error.is_answer_limit() && error.is_protocol() && !error.is_truncated());
+    let partial = error.partial().and_then(ChatCompletion::text).unwrap();
+    // Six bytes a chunk, the choice's bookkeeping once: stopped right past 64 KiB.
+    assert_eq!(partial.len(), chunks as usize * 6);
+    assert!(
+        partial.len() > 63 * 1024 && partial.len() <= 64 * 1024,
+        "{}",
+        partial.len()
+    );
+    assert!(partial.starts_with("00000 00001 "));
+    assert!(
+        error.to_string().contains("limit of 65536 bytes"),
+        "{error}"
+    );
+}
+
+#[test]
+fn things_that_weigh_nothing_still_count_toward_the_limit() {
+    // A new empty choice in every chunk, a new unknown field in every chunk, millions of empty
+    // tokens: each is retained, and each is charged.
+    let choices = |i: usize| format!(r#"{{"choices":[{{"index":{i},"delta":{{}}}}]}}"#);
+    let fields = |i: usize| format!(r#"{{"f{i}":null,"choices":[]}}"#);
+    let tokens = |_| {
+        r#"{"choices":[{"index":0,"delta":{},"logprobs":{"content":[{"token":"","logprob":0,"top_logprobs":[]}]}}]}"#
+            .to_owned()
+    };
+    for (name, chunks) in [
+        ("choices", feed_limited(1 << 20, (0..).map(choices))),
+        ("fields", feed_limited(1 << 20, (0..).map(fields))),
+        ("tokens", feed_limited(1 << 20, (0..).map(tokens))),
+    ] {
+        let (chunks, error) = chunks;
+        assert!(error.is_some_and(|error| error.is_answer_limit()), "{name}");
+        assert!(chunks < 40_000, "{name}: {chunks} chunks before the limit");
+    }
+}
+
+#[test]
+fn repeated_fields_and_keep_alives_do_not_grow_the_answer() {
+    // The same unknown field replaced in every chunk, usage in every chunk, and keep-alives:
+    // nothing accumulates, so a long stream of them never reaches even a small limit.
+    let mut decoder = StreamDecoder::new().accumulating().max_answer_bytes(4096);
+    for i in 0..20_000 {
+        decoder.push(format!(
+            ": keep-alive\n\ndata: {{\"obfuscation\":\"{:08}\",\"usage\":{{\"prompt_tokens\":1,\"completion_tokens\":{i},\"total_tokens\":{i}}},\"choices\":[]}}\n\n",
+            i
+        ));
+        while let Some(item) = decoder.poll_view().expect("within the limit") {
+            assert!(matches!(item, ViewItem::Chunk(_)));
+        }
+    }
+    assert_eq!(decoder.chunks(), 20_000);
+}
