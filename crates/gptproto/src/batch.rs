@@ -468,7 +468,8 @@ impl BatchStream {
             // The limiter paused for the server's hint: the request goes first again.
             self.limiter.requeue(ticket);
         } else {
-            let backoff = RetryPolicy::default().backoff(attempts - 1, rt::random());
+            let backoff =
+                RetryPolicy::default().backoff(attempts - 1, self.client.inner.jitter.draw());
             self.delayed.push((now + backoff, ticket));
         }
     }

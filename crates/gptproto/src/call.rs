@@ -38,6 +38,7 @@ pub(crate) struct Overrides {
     pub(crate) total: Setting<Option<Duration>>,
     pub(crate) response: Setting<Option<Duration>>,
     pub(crate) idle: Setting<Option<Duration>>,
+    pub(crate) body: Setting<Option<Duration>>,
     pub(crate) max_retries: Setting<u32>,
     pub(crate) extra_body: serde_json::Map<String, Value>,
 }
@@ -61,6 +62,12 @@ macro_rules! overrides {
             /// This call's longest wait between two reads of the body; `None` for none.
             pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
                 self.overrides.idle = Setting::Call(timeout.into());
+                self
+            }
+
+            /// This call's longest read of the response body, head to end; `None` for none.
+            pub fn body_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+                self.overrides.body = Setting::Call(timeout.into());
                 self
             }
 

@@ -13,6 +13,7 @@ use gptproto_transport::HttpConnector;
 
 use crate::call::{ChatCall, ChatStreamCall};
 use crate::error::{Error, Result};
+use crate::rt::Jitter;
 
 // The transport made when no connector is given, and the builder's settings that only it has:
 // hyper over rustls on native targets, the host's fetch on wasm32.
@@ -53,17 +54,27 @@ pub struct Timeouts {
     /// Between two reads of the response body: 600 s by default. Keep-alive comments count as
     /// reads (the connection is alive); they do not extend the total deadline.
     pub idle: Option<Duration>,
+    /// Reading the response body, from its head to its end, streamed or not: 2 h by default
+    /// (the longest answers today, 128k tokens at 20 tokens a second, take under 2 h). It
+    /// bounds a server that trickles forever (each piece inside the idle timeout, or
+    /// keep-alive comments only), which the idle timeout alone does not.
+    pub body: Option<Duration>,
     /// The whole call, retries and the streamed body included: none by default.
     pub total: Option<Duration>,
 }
 
+/// The default of [`Timeouts::body`].
+const BODY_TIMEOUT: Duration = Duration::from_secs(2 * 3600);
+
 impl Default for Timeouts {
-    /// The official SDKs' deadlines: connect 5 s, response head 600 s, idle 600 s, no total.
+    /// The official SDKs' deadlines (connect 5 s, response head 600 s, idle 600 s, no total),
+    /// and a body read in at most 2 h.
     fn default() -> Self {
         Self {
             connect: Some(Duration::from_secs(5)),
             response: Some(Duration::from_secs(600)),
             idle: Some(Duration::from_secs(600)),
+            body: Some(BODY_TIMEOUT),
             total: None,
         }
     }
@@ -76,6 +87,7 @@ impl Timeouts {
             connect: None,
             response: None,
             idle: None,
+            body: None,
             total: None,
         }
     }
@@ -88,12 +100,15 @@ pub(crate) struct Settings {
     pub(crate) retry: RetryPolicy,
     /// The largest non-streamed response body read.
     pub(crate) max_body: usize,
+    /// The most a streamed answer holds, accumulated.
+    pub(crate) max_answer: usize,
 }
 
 pub(crate) struct ClientInner {
     pub(crate) config: ClientConfig,
     pub(crate) connector: Arc<dyn HttpConnector>,
     pub(crate) settings: Settings,
+    pub(crate) jitter: Jitter,
 }
 
 /// A client for chat completions. Cheap to clone: clones share one connection pool.
@@ -165,6 +180,8 @@ pub struct ClientBuilder {
     timeouts: Timeouts,
     retry: RetryPolicy,
     max_body: usize,
+    max_answer: usize,
+    jitter_seed: Option<u64>,
     /// `None`: by the host.
     validation: Option<ValidationRules>,
     /// The built-in transport's own settings (roots and proxy on native targets).
@@ -198,6 +215,8 @@ impl Default for ClientBuilder {
             timeouts: Timeouts::default(),
             retry: RetryPolicy::default(),
             max_body: 64 * 1024 * 1024,
+            max_answer: gptproto_proto::DEFAULT_MAX_ANSWER_BYTES,
+            jitter_seed: None,
             validation: None,
             builtin: builtin::Settings::default(),
             allow_insecure_http: false,
@@ -287,6 +306,16 @@ impl ClientBuilder {
         self
     }
 
+    /// Draws the retry backoff's jitter from a generator seeded with `seed` instead of the
+    /// process's: the same seed gives the same delays (tests in virtual time, reproducible
+    /// runs). Clients built with one seed still spread their retries apart from other
+    /// processes' only if their seeds differ.
+    #[must_use]
+    pub fn retry_jitter_seed(mut self, seed: u64) -> Self {
+        self.jitter_seed = Some(seed);
+        self
+    }
+
     /// The whole retry policy.
     #[must_use]
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
@@ -303,10 +332,29 @@ impl ClientBuilder {
         self
     }
 
+    /// The longest a response body may take to read, from its head to its end (2 h by
+    /// default; see [`Timeouts::body`]).
+    #[must_use]
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.body = Some(timeout);
+        self
+    }
+
     /// The largest non-streamed response body read (64 MiB by default).
     #[must_use]
     pub fn max_response_body(mut self, bytes: usize) -> Self {
         self.max_body = bytes;
+        self
+    }
+
+    /// The most a streamed answer may hold once accumulated (64 MiB by default, as a
+    /// non-streamed body): past it the stream ends with an error for which
+    /// [`Error::is_answer_limit`] is true, carrying the answer so far. See
+    /// [`ChunkAccumulator::retained_bytes`](gptproto_proto::ChunkAccumulator::retained_bytes)
+    /// for what counts.
+    #[must_use]
+    pub fn max_streamed_answer(mut self, bytes: usize) -> Self {
+        self.max_answer = bytes;
         self
     }
 
@@ -396,7 +444,9 @@ impl ClientBuilder {
                     timeouts: self.timeouts,
                     retry: self.retry,
                     max_body: self.max_body,
+                    max_answer: self.max_answer,
                 },
+                jitter: Jitter::new(self.jitter_seed),
             }),
         })
     }

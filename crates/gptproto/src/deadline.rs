@@ -1,23 +1,43 @@
-//! [`Deadline`]: the whole call's deadline, and how long each step may wait within it.
+//! [`Deadline`]: the whole call's deadline (or its body's), and how long each step may wait
+//! within it.
 
 use std::time::Duration;
 
 use crate::error::TimeoutKind;
 use crate::rt::Instant;
 
-/// The whole call's deadline: when it passes, and the total it was set from (which the
-/// timeout error names).
+/// A deadline: when it passes, the duration it was set from (which the timeout error names),
+/// and which timeout it is ([`TimeoutKind::Total`] or [`TimeoutKind::Body`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Deadline {
     pub(crate) at: Instant,
     pub(crate) total: Duration,
+    pub(crate) kind: TimeoutKind,
 }
 
 impl Deadline {
+    /// The whole call's deadline, from now.
     pub(crate) fn after(total: Duration) -> Self {
         Self {
             at: Instant::now() + total,
             total,
+            kind: TimeoutKind::Total,
+        }
+    }
+
+    /// A body's deadline, from now (its head).
+    pub(crate) fn body(limit: Duration) -> Self {
+        Self {
+            kind: TimeoutKind::Body,
+            ..Self::after(limit)
+        }
+    }
+
+    /// The one that passes first.
+    pub(crate) fn sooner(a: Option<Self>, b: Option<Self>) -> Option<Self> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(if b.at < a.at { b } else { a }),
+            (a, b) => a.or(b),
         }
     }
 
@@ -26,28 +46,27 @@ impl Deadline {
     }
 }
 
-/// How long one step may wait: its own limit (a timeout of `kind`), cut by the call's deadline.
+/// How long one step may wait: its own limit (a timeout of `kind`), cut by the deadline.
 pub(crate) fn step_wait(
     limit: Option<Duration>,
     kind: TimeoutKind,
     deadline: Option<Deadline>,
 ) -> Option<(Duration, TimeoutKind)> {
-    let remaining = deadline.map(Deadline::remaining);
-    match (limit, remaining) {
-        (Some(limit), Some(remaining)) if remaining < limit => {
-            Some((remaining, TimeoutKind::Total))
+    let cut = deadline.map(|deadline| (deadline.remaining(), deadline.kind));
+    match (limit, cut) {
+        (Some(limit), Some((remaining, deadline_kind))) if remaining < limit => {
+            Some((remaining, deadline_kind))
         }
         (Some(limit), _) => Some((limit, kind)),
-        (None, Some(remaining)) => Some((remaining, TimeoutKind::Total)),
-        (None, None) => None,
+        (None, cut) => cut,
     }
 }
 
-/// The duration a timeout error names: the whole call's total for the deadline, the wait
+/// The duration a timeout error names: the deadline's own duration when it passed, the wait
 /// otherwise.
 pub(crate) fn reported(kind: TimeoutKind, wait: Duration, deadline: Option<Deadline>) -> Duration {
-    match (kind, deadline) {
-        (TimeoutKind::Total, Some(deadline)) => deadline.total,
+    match deadline {
+        Some(deadline) if deadline.kind == kind => deadline.total,
         _ => wait,
     }
 }

@@ -37,8 +37,12 @@ enum Kind {
     Proto(gptproto_proto::Error),
     /// The transport failed before a response head.
     Transport(TransportError),
-    /// A deadline passed.
-    Timeout { what: TimeoutKind, after: Duration },
+    /// A deadline passed (with what a stream had delivered, when it passed while reading one).
+    Timeout {
+        what: TimeoutKind,
+        after: Duration,
+        partial: Option<Box<ChatCompletion>>,
+    },
     /// The body broke while it was being read.
     Interrupted {
         source: TransportError,
@@ -64,6 +68,8 @@ pub enum TimeoutKind {
     Response,
     /// Nothing received for too long while reading the body.
     Idle,
+    /// The response body took longer than [`Timeouts::body`](crate::Timeouts::body).
+    Body,
     /// The whole call took too long.
     Total,
 }
@@ -84,7 +90,24 @@ impl Error {
     }
 
     pub(crate) fn timeout(what: TimeoutKind, after: Duration) -> Self {
-        Self::new(Kind::Timeout { what, after })
+        Self::new(Kind::Timeout {
+            what,
+            after,
+            partial: None,
+        })
+    }
+
+    /// A deadline that passed while a stream was being read, with what it had delivered.
+    pub(crate) fn stream_timeout(
+        what: TimeoutKind,
+        after: Duration,
+        partial: Option<ChatCompletion>,
+    ) -> Self {
+        Self::new(Kind::Timeout {
+            what,
+            after,
+            partial: partial.map(Box::new),
+        })
     }
 
     pub(crate) fn interrupted(
@@ -246,10 +269,11 @@ impl Error {
             || matches!(&self.inner.kind, Kind::Transport(error) if error.is_config())
     }
 
-    /// What a stream delivered before it ended early.
+    /// What a stream delivered before it ended early: cut, broken, timed out while reading,
+    /// or past the answer limit.
     pub fn partial(&self) -> Option<&ChatCompletion> {
         match &self.inner.kind {
-            Kind::Interrupted { partial, .. } => partial.as_deref(),
+            Kind::Interrupted { partial, .. } | Kind::Timeout { partial, .. } => partial.as_deref(),
             _ => self.proto().and_then(gptproto_proto::Error::partial),
         }
     }
@@ -313,6 +337,10 @@ forwarded! {
     is_rejected;
     /// An SSE event outgrew the decoder's buffer limit.
     is_buffer_limit;
+    /// A streamed answer grew past the client's limit
+    /// ([`ClientBuilder::max_streamed_answer`](crate::ClientBuilder::max_streamed_answer));
+    /// [`partial`](Self::partial) has what was accumulated.
+    is_answer_limit;
     /// The model refused ([`ChatCompletion::parse`]); the refusal is in the message.
     is_refusal;
     /// The answer was cut by `max_tokens` (`finish_reason: "length"`, met by
@@ -353,10 +381,11 @@ impl fmt::Display for Error {
         match &self.inner.kind {
             Kind::Proto(error) => fmt::Display::fmt(error, f)?,
             Kind::Transport(error) => fmt::Display::fmt(error, f)?,
-            Kind::Timeout { what, after } => {
+            Kind::Timeout { what, after, .. } => {
                 let what = match what {
                     TimeoutKind::Response => "no response head",
                     TimeoutKind::Idle => "nothing received",
+                    TimeoutKind::Body => "the response body did not end",
                     TimeoutKind::Total => "the call did not finish",
                 };
                 write!(f, "timed out: {what} within {after:?}")?;

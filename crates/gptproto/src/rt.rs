@@ -3,11 +3,18 @@
 //! module, which takes them from tokio on native targets and from the JavaScript host on
 //! wasm32 (`setTimeout`, `performance.now()`, `Date.now()`, `crypto.getRandomValues`).
 //!
+//! On native targets both the clock ([`Instant`]) and the timers are tokio's: under a paused
+//! runtime (`#[tokio::test(start_paused = true)]`) deadlines, backoffs and idle timeouts run in
+//! virtual time. The retry jitter is drawn from [`Jitter`], which a client can seed
+//! (`ClientBuilder::retry_jitter_seed`), so that such runs are also repeatable.
+//!
 //! Nothing is spawned: every timer is polled by the call or stream that owns it, so there is no
 //! executor to abstract over, only time.
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -18,7 +25,36 @@ mod host;
 #[path = "rt/web.rs"]
 mod host;
 
-pub(crate) use host::{Instant, Sleep, random, system_now};
+pub(crate) use host::{Instant, Sleep, system_now};
+
+/// The random draws of the retry policy's jitter: the process's generator, or a generator of
+/// the client's own from a seed.
+pub(crate) struct Jitter(Option<Mutex<fastrand::Rng>>);
+
+impl Jitter {
+    /// From `seed`, or the process's generator without one.
+    pub(crate) fn new(seed: Option<u64>) -> Self {
+        Self(seed.map(|seed| Mutex::new(fastrand::Rng::with_seed(seed))))
+    }
+
+    /// A uniform draw in `[0, 1)`.
+    pub(crate) fn draw(&self) -> f64 {
+        match &self.0 {
+            Some(rng) => rng.lock().unwrap_or_else(PoisonError::into_inner).f64(),
+            None => fastrand::f64(),
+        }
+    }
+}
+
+impl fmt::Debug for Jitter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Jitter(seeded)"
+        } else {
+            "Jitter(process)"
+        })
+    }
+}
 
 /// Waits `duration`.
 pub(crate) fn sleep(duration: Duration) -> Sleep {
@@ -66,6 +102,28 @@ mod tests {
         let never = std::future::pending::<()>();
         assert!(timeout(Duration::from_millis(40), never).await.is_err());
         assert!(started.elapsed() >= Duration::from_millis(40));
+    }
+
+    #[test]
+    fn a_seeded_jitter_repeats_its_draws() {
+        let draws = |jitter: Jitter| (0..8).map(|_| jitter.draw()).collect::<Vec<_>>();
+        assert_eq!(draws(Jitter::new(Some(7))), draws(Jitter::new(Some(7))));
+        assert_ne!(draws(Jitter::new(Some(7))), draws(Jitter::new(Some(8))));
+        assert!(
+            draws(Jitter::new(None))
+                .iter()
+                .all(|draw| (0.0..1.0).contains(draw))
+        );
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    #[tokio::test(start_paused = true)]
+    async fn under_a_paused_runtime_time_is_virtual() {
+        let started = Instant::now();
+        let real = std::time::Instant::now();
+        sleep(Duration::from_secs(3600)).await;
+        assert_eq!(started.elapsed(), Duration::from_secs(3600));
+        assert!(real.elapsed() < Duration::from_secs(5));
     }
 
     #[tokio::test]

@@ -20,7 +20,7 @@ use crate::meta::ResponseMeta;
 use crate::redact::redacted;
 use crate::redirect::{MAX_REDIRECTS, crossing, resolve};
 use crate::rt;
-use crate::stream::ChatStream;
+use crate::stream::{ChatStream, StreamLimits};
 
 /// The most bytes of an error response body read.
 const ERROR_BODY_LIMIT: usize = 1024 * 1024;
@@ -170,6 +170,7 @@ impl Plan {
         timeouts.total = overrides.total.or(timeouts.total);
         timeouts.response = overrides.response.or(timeouts.response);
         timeouts.idle = overrides.idle.or(timeouts.idle);
+        timeouts.body = overrides.body.or(timeouts.body);
         let mut retry = settings.retry.clone();
         retry.max_retries = overrides.max_retries.or(retry.max_retries);
         let span = tracing::info_span!(
@@ -193,6 +194,11 @@ impl Plan {
 
     fn idle(&self) -> Option<Duration> {
         self.timeouts.idle
+    }
+
+    /// The deadline of a body whose head just came: the call's, or the body's own if sooner.
+    fn body_deadline(&self) -> Option<Deadline> {
+        Deadline::sooner(self.deadline, self.timeouts.body.map(Deadline::body))
     }
 
     /// A fresh copy of the request (the body is shared, not copied), to `uri` (the planned one,
@@ -230,9 +236,12 @@ impl Plan {
         }
         Ok(ChatStream::new(
             response.into_body(),
-            expected_choices,
-            self.idle(),
-            self.deadline,
+            StreamLimits {
+                expected_choices,
+                max_answer: self.client.inner.settings.max_answer,
+                idle: self.idle(),
+                deadline: self.body_deadline(),
+            },
             request_id,
         ))
     }
@@ -241,7 +250,7 @@ impl Plan {
     async fn completion(&self, response: http::Response<ResponseBody>) -> Result<ChatCompletion> {
         let (parts, body) = response.into_parts();
         let max_body = self.client.inner.settings.max_body;
-        let body = read_body(body, max_body, self.idle(), self.deadline).await?;
+        let body = read_body(body, max_body, self.idle(), self.body_deadline()).await?;
         Ok(classify_response(parts.status, &parts.headers, &body)?)
     }
 
@@ -280,8 +289,12 @@ impl Plan {
     }
 
     fn decide(&self, retries: u32, failure: &Failure<'_>) -> RetryDecision {
-        self.retry
-            .decide(retries, failure, rt::system_now(), rt::random())
+        self.retry.decide(
+            retries,
+            failure,
+            rt::system_now(),
+            self.client.inner.jitter.draw(),
+        )
     }
 
     /// One attempt, redirects included.
@@ -352,7 +365,7 @@ impl Plan {
                 body,
                 ERROR_BODY_LIMIT,
                 self.idle(),
-                self.deadline,
+                self.body_deadline(),
             ))
             .await
             .unwrap_or_default();

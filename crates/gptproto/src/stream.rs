@@ -47,7 +47,7 @@ pub struct ChatStream {
     decoder: StreamDecoder,
     idle_timeout: Option<Duration>,
     idle: Option<Sleep>,
-    deadline: Option<(Duration, Sleep)>,
+    deadline: Option<(Deadline, Sleep)>,
     request_id: Option<String>,
     ended: bool,
     /// After `[DONE]`: reading what is left of the body to its end (see [`DRAIN_WAIT`]).
@@ -61,6 +61,16 @@ pub struct ChatStream {
 const DRAIN_WAIT: Duration = Duration::from_millis(250);
 /// The most bytes read after `[DONE]` before the body is dropped.
 const DRAIN_LIMIT: usize = 64 * 1024;
+
+/// What bounds a stream: its answer's size, the wait between reads, its deadline.
+pub(crate) struct StreamLimits {
+    /// The request's `n`.
+    pub(crate) expected_choices: u32,
+    pub(crate) max_answer: usize,
+    pub(crate) idle: Option<Duration>,
+    /// The call's or the body's, whichever passes first.
+    pub(crate) deadline: Option<Deadline>,
+}
 
 struct Drain {
     until: Sleep,
@@ -80,19 +90,20 @@ impl fmt::Debug for ChatStream {
 impl ChatStream {
     pub(crate) fn new(
         body: ResponseBody,
-        expected_choices: u32,
-        idle_timeout: Option<Duration>,
-        deadline: Option<Deadline>,
+        limits: StreamLimits,
         request_id: Option<String>,
     ) -> Self {
         Self {
             body: Some(body),
             decoder: StreamDecoder::new()
-                .expect_choices(expected_choices)
-                .accumulating(),
-            idle_timeout,
-            idle: idle_timeout.map(rt::sleep),
-            deadline: deadline.map(|deadline| (deadline.total, Sleep::until(deadline.at))),
+                .expect_choices(limits.expected_choices)
+                .accumulating()
+                .max_answer_bytes(limits.max_answer),
+            idle_timeout: limits.idle,
+            idle: limits.idle.map(rt::sleep),
+            deadline: limits
+                .deadline
+                .map(|deadline| (deadline, Sleep::until(deadline.at))),
             request_id,
             ended: false,
             drain: None,
@@ -261,10 +272,14 @@ impl ChatStream {
 
     /// Moves one body frame into the decoder, or finishes it at the end of the body.
     fn poll_body(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        if let Some((total, deadline)) = &mut self.deadline
-            && deadline.poll_elapsed(cx).is_ready()
+        if let Some((deadline, sleep)) = &mut self.deadline
+            && sleep.poll_elapsed(cx).is_ready()
         {
-            return Poll::Ready(Err(Error::timeout(TimeoutKind::Total, *total)));
+            return Poll::Ready(Err(Error::stream_timeout(
+                deadline.kind,
+                deadline.total,
+                self.decoder.snapshot(),
+            )));
         }
         let Some(body) = &mut self.body else {
             return Poll::Ready(Ok(()));
@@ -301,7 +316,11 @@ impl ChatStream {
                     if let (Some(idle), Some(timeout)) = (&mut self.idle, self.idle_timeout)
                         && idle.poll_elapsed(cx).is_ready()
                     {
-                        return Poll::Ready(Err(Error::timeout(TimeoutKind::Idle, timeout)));
+                        return Poll::Ready(Err(Error::stream_timeout(
+                            TimeoutKind::Idle,
+                            timeout,
+                            self.decoder.snapshot(),
+                        )));
                     }
                     return Poll::Pending;
                 }

@@ -9,6 +9,7 @@
 pub mod fixtures;
 mod frame_server;
 mod limited;
+mod memory;
 mod nginx;
 mod proxy;
 mod reply;
@@ -30,6 +31,7 @@ use serve::Shared;
 
 pub use frame_server::{FRAME_SERVER_BODY, FrameScript, FrameServer};
 pub use limited::{LimitedApi, Limits, Served, server_prompt_tokens};
+pub use memory::{MemoryConnector, MemoryReply, Scripted, Step, Taken};
 pub use nginx::{Nginx, NginxSite, REQUIRE_NGINX};
 pub use proxy::TestProxy;
 pub use reply::{Ending, Gate, Reply, sse_body};

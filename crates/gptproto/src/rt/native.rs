@@ -1,11 +1,12 @@
-//! Time on native targets: tokio's timers, the standard clocks, fastrand.
+//! Time on native targets: tokio's clock and timers (so that a paused tokio runtime drives
+//! every deadline and backoff of the client in virtual time), and the system's wall clock.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
-pub(crate) use std::time::Instant;
+pub(crate) use tokio::time::Instant;
 
 /// A timer that ends at an instant, which can be moved.
 #[derive(Debug)]
@@ -14,12 +15,12 @@ pub(crate) struct Sleep(Pin<Box<tokio::time::Sleep>>);
 impl Sleep {
     /// Ends at `at`.
     pub(crate) fn until(at: Instant) -> Self {
-        Self(Box::pin(tokio::time::sleep_until(at.into())))
+        Self(Box::pin(tokio::time::sleep_until(at)))
     }
 
     /// Ends at `at` instead.
     pub(crate) fn reset(&mut self, at: Instant) {
-        self.0.as_mut().reset(at.into());
+        self.0.as_mut().reset(at);
     }
 
     /// Ready once the instant has passed.
@@ -39,9 +40,4 @@ impl Future for Sleep {
 /// The wall clock (for `retry-after` dates).
 pub(crate) fn system_now() -> SystemTime {
     SystemTime::now()
-}
-
-/// A uniform draw in `[0, 1)` (the retry policy's jitter).
-pub(crate) fn random() -> f64 {
-    fastrand::f64()
 }

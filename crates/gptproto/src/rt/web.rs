@@ -64,8 +64,3 @@ fn wait_until(at: Instant) -> Duration {
 pub(crate) fn system_now() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs_f64(js_sys::Date::now() / 1000.0)
 }
-
-/// A uniform draw in `[0, 1)` (the retry policy's jitter).
-pub(crate) fn random() -> f64 {
-    fastrand::f64()
-}
