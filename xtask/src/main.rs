@@ -11,12 +11,15 @@
 //! - `browser-demo [--check]`: `examples/browser/`'s page streaming from the local model (with
 //!   `--check`, driven by headless Chromium, a screenshot saved).
 //! - `plot-batch RPM TPM`: `docs/batch.png` from the batch benchmark's series (matplotlib).
+//! - `fuzz [--minutes M] [--runs N] [--targets a,b] [--sanitizer address|none] [--minimize]`:
+//!   every fuzz target, then a table of libFuzzer's figures (nightly, cargo-fuzz).
 //! - `conformance [--offline | --live]`: the transcript corpus, then the client and the CLI
 //!   against that server.
 
 mod browser;
 mod codegen;
 mod conformance;
+mod fuzz;
 mod invariants;
 mod local_model;
 mod plot;
@@ -39,13 +42,16 @@ fn main() -> ExitCode {
         Some("wasm-test") => wasm::command(&args[1..]),
         Some("browser-demo") => browser::command(&args[1..]),
         Some("plot-batch") => plot::command(&args[1..]),
+        Some("fuzz") => fuzz::command(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\ncommands:\n  test                    run every test (what CI runs)\n  invariants              check the architecture and tidy invariants\n  local-model [--port P]  run a local llama.cpp model server until Ctrl-C\n  demo                    the gptproto CLI streaming a chat from the local model\n  conformance [--offline | --live]\n                          the transcript corpus; the client and CLI against the local model\n  codegen [--check]       regenerate (or check) the generated files in docs/
   public-api [--check]    the published libraries' public API listings in docs/api/ (nightly)
   wasm-test [--node-only] the wasm32 tests under Node and headless Chromium
   browser-demo [--check]  the wasm client in a page, streaming from the local model
-  plot-batch RPM TPM      docs/batch.png from the batch benchmark's series"
+  plot-batch RPM TPM      docs/batch.png from the batch benchmark's series
+  fuzz [--minutes M] [--runs N] [--targets a,b] [--sanitizer address|none] [--minimize]
+                          every fuzz target in turn, then its figures (nightly)"
             );
             return ExitCode::from(2);
         }

@@ -1,0 +1,298 @@
+//! `cargo xtask fuzz`: every fuzz target of `fuzz/` in turn, each for a time or a number of
+//! executions, on its corpus in the repository; then a table of what each did (executions,
+//! speed, coverage, corpus) from libFuzzer's own figures. A crash fails the command and names
+//! the reproducer.
+//!
+//! Options: `--minutes M` (per target; default 1), `--runs N` (per target: stop after N
+//! executions, the campaign mode), `--targets a,b`, `--sanitizer address|none` (default
+//! address; `none` runs several times faster, for long campaigns), `--minimize` (afterwards,
+//! `cargo fuzz cmin` each corpus: what the repository keeps).
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use crate::{nightly_cargo, project_root, run, target_dir};
+
+/// Every target, in the order they run.
+pub(crate) const TARGETS: [&str; 5] = [
+    "sse_split",
+    "stream_accumulate",
+    "classify_response",
+    "decode_differential",
+    "client_e2e",
+];
+
+struct Options {
+    seconds: u64,
+    runs: Option<u64>,
+    targets: Vec<String>,
+    sanitizer: String,
+    minimize: bool,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        seconds: 60,
+        runs: None,
+        targets: TARGETS.iter().map(|t| (*t).to_owned()).collect(),
+        sanitizer: "address".to_owned(),
+        minimize: false,
+    };
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let mut value = || {
+            args.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--minutes" => {
+                let minutes: f64 = value()?
+                    .parse()
+                    .map_err(|_| "--minutes: not a number".to_owned())?;
+                options.seconds = (minutes * 60.0).round().max(1.0) as u64;
+            }
+            "--runs" => {
+                options.runs = Some(
+                    value()?
+                        .replace('_', "")
+                        .parse()
+                        .map_err(|_| "--runs: not a count".to_owned())?,
+                );
+            }
+            "--targets" => {
+                options.targets = value()?.split(',').map(str::to_owned).collect();
+                if let Some(unknown) = options
+                    .targets
+                    .iter()
+                    .find(|t| !TARGETS.contains(&t.as_str()))
+                {
+                    return Err(format!(
+                        "no fuzz target {unknown:?}; the targets: {}",
+                        TARGETS.join(", ")
+                    ));
+                }
+            }
+            "--sanitizer" => {
+                options.sanitizer = value()?;
+                if !matches!(options.sanitizer.as_str(), "address" | "none") {
+                    return Err("--sanitizer: address or none".to_owned());
+                }
+            }
+            "--minimize" => options.minimize = true,
+            other => {
+                return Err(format!(
+                    "unknown option {other}; usage: cargo xtask fuzz [--minutes M] [--runs N] \
+                     [--targets a,b] [--sanitizer address|none] [--minimize]"
+                ));
+            }
+        }
+    }
+    Ok(options)
+}
+
+/// What libFuzzer reported for one target.
+#[derive(Debug, Default)]
+struct Figures {
+    runs: u64,
+    seconds: u64,
+    coverage: u64,
+    features: u64,
+    corpus: u64,
+    peak_rss_mb: u64,
+    per_second: u64,
+}
+
+pub(crate) fn command(args: &[String]) -> Result<(), String> {
+    let options = parse(args)?;
+    let cargo_fuzz = cargo_fuzz()?;
+    let logs = target_dir().join("fuzz-logs");
+    std::fs::create_dir_all(&logs)
+        .map_err(|error| format!("cannot create {}: {error}", logs.display()))?;
+    let mut table = Vec::new();
+    for target in &options.targets {
+        let log = logs.join(format!("{target}.log"));
+        let mut libfuzzer = vec![
+            format!("-max_total_time={}", options.seconds),
+            "-print_final_stats=1".to_owned(),
+        ];
+        if let Some(runs) = options.runs {
+            libfuzzer.push(format!("-runs={runs}"));
+        }
+        let mut command = fuzz_command(&cargo_fuzz, "run", &options.sanitizer);
+        command
+            .arg(target)
+            .arg(format!("corpus/{target}"))
+            .arg("--")
+            .args(&libfuzzer);
+        let limit = options
+            .runs
+            .map_or(format!("{} s", options.seconds), |runs| {
+                format!("{runs} executions (at most {} s)", options.seconds)
+            });
+        eprintln!(
+            "xtask: fuzzing {target} for {limit}, sanitizer {} (log: {})",
+            options.sanitizer,
+            log.display()
+        );
+        let started = Instant::now();
+        let file = std::fs::File::create(&log)
+            .map_err(|error| format!("cannot create {}: {error}", log.display()))?;
+        let status = command
+            .stdout(Stdio::null())
+            .stderr(file)
+            .status()
+            .map_err(|error| format!("cannot run cargo fuzz: {error}"))?;
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if !status.success() {
+            let reproducer = text
+                .lines()
+                .find(|line| line.contains("Test unit written to"))
+                .unwrap_or("(see the log)");
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            eprintln!("{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+            return Err(format!(
+                "fuzz target {target} failed ({status}): {reproducer}"
+            ));
+        }
+        let mut figures = figures(&text);
+        if figures.seconds == 0 {
+            figures.seconds = started.elapsed().as_secs();
+        }
+        eprintln!(
+            "xtask: {target}: {} executions in {} s, cov {}, ft {}, corpus {} inputs, 0 crashes",
+            figures.runs, figures.seconds, figures.coverage, figures.features, figures.corpus
+        );
+        table.push((target.clone(), figures));
+        if options.minimize {
+            minimize(&cargo_fuzz, &options.sanitizer, target)?;
+        }
+    }
+    println!(
+        "\n| target | executions | seconds | executions/s | coverage (cov) | features (ft) | corpus | peak RSS | crashes |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (target, f) in &table {
+        println!(
+            "| {target} | {} | {} | {} | {} | {} | {} | {} MB | 0 |",
+            f.runs, f.seconds, f.per_second, f.coverage, f.features, f.corpus, f.peak_rss_mb
+        );
+    }
+    Ok(())
+}
+
+/// `cargo +nightly fuzz <subcommand> -O -s <sanitizer>`, run in `fuzz/` with cargo-fuzz on the
+/// `PATH`.
+fn fuzz_command(cargo_fuzz: &std::path::Path, subcommand: &str, sanitizer: &str) -> Command {
+    let mut command = nightly_cargo();
+    command.current_dir(project_root().join("fuzz"));
+    let tools = cargo_fuzz.parent().expect("a bin folder").to_owned();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let paths = std::iter::once(tools).chain(std::env::split_paths(&path));
+    command.env("PATH", std::env::join_paths(paths).expect("a PATH"));
+    command.args(["fuzz", subcommand, "-O", "-s", sanitizer]);
+    command
+}
+
+/// `cargo fuzz cmin`: the corpus cut to the inputs that keep its coverage.
+fn minimize(cargo_fuzz: &std::path::Path, sanitizer: &str, target: &str) -> Result<(), String> {
+    let corpus = project_root().join("fuzz/corpus").join(target);
+    let before = count(&corpus);
+    let mut command = fuzz_command(cargo_fuzz, "cmin", sanitizer);
+    command.arg(target);
+    run(&mut command)?;
+    eprintln!(
+        "xtask: {target}: corpus minimised from {before} to {} inputs",
+        count(&corpus)
+    );
+    Ok(())
+}
+
+fn count(folder: &std::path::Path) -> usize {
+    std::fs::read_dir(folder).map_or(0, Iterator::count)
+}
+
+/// The figures of libFuzzer's last status line (`#N DONE cov: C ft: F corp: K/...`), its
+/// `Done N runs in S second(s)`, and its final stats (`stat::number_of_executed_units`,
+/// `stat::average_exec_per_sec`, `stat::peak_rss_mb`).
+fn figures(log: &str) -> Figures {
+    let mut figures = Figures::default();
+    let after = |line: &str, key: &str| -> Option<u64> {
+        let rest = &line[line.find(key)? + key.len()..];
+        let digits: String = rest
+            .trim_start()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    };
+    for line in log.lines() {
+        // The status lines: `#N\tNEW cov: ...`, `#N\tDONE cov: ...`.
+        if line.starts_with('#') && line.contains("cov:") {
+            if let Some(coverage) = after(line, "cov:") {
+                figures.coverage = coverage;
+            }
+            if let Some(features) = after(line, "ft:") {
+                figures.features = features;
+            }
+            if let Some(corpus) = after(line, "corp:") {
+                figures.corpus = corpus;
+            }
+        }
+        if let Some(runs) = after(line, "stat::number_of_executed_units:") {
+            figures.runs = runs;
+        }
+        if let Some(rss) = after(line, "stat::peak_rss_mb:") {
+            figures.peak_rss_mb = rss;
+        }
+        if let Some(speed) = after(line, "stat::average_exec_per_sec:") {
+            figures.per_second = speed;
+        }
+        if line.starts_with("Done ")
+            && let Some(seconds) = after(line, "runs in")
+        {
+            figures.seconds = seconds;
+        }
+    }
+    figures
+}
+
+/// `target/tools/bin/cargo-fuzz`, installed there first if missing.
+fn cargo_fuzz() -> Result<PathBuf, String> {
+    let root = target_dir().join("tools");
+    let binary = root.join("bin/cargo-fuzz");
+    if !binary.is_file() {
+        eprintln!("xtask: installing cargo-fuzz into {}", root.display());
+        run(crate::cargo()
+            .args(["install", "cargo-fuzz", "--locked", "--root"])
+            .arg(&root))?;
+    }
+    Ok(binary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libfuzzers_figures_are_read_from_its_log() {
+        let log = "#2\tINITED cov: 10 ft: 11 corp: 1/1b exec/s: 0 rss: 30Mb\n\
+                   #584073\tDONE   cov: 11380 ft: 28927 corp: 4603/850Kb lim: 575 exec/s: 6418 rss: 613Mb\n\
+                   Done 584073 runs in 91 second(s)\n\
+                   stat::number_of_executed_units: 584073\n\
+                   stat::average_exec_per_sec:     6418\n\
+                   stat::peak_rss_mb:              613\n";
+        let figures = figures(log);
+        assert_eq!(
+            (
+                figures.runs,
+                figures.coverage,
+                figures.features,
+                figures.corpus,
+                figures.peak_rss_mb
+            ),
+            (584_073, 11_380, 28_927, 4_603, 613)
+        );
+    }
+}
