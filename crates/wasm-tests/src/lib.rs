@@ -67,3 +67,47 @@ pub fn decode(body: Bytes) -> serde_json::Value {
         Err(error) => json!({ "error": error.to_string() }),
     }
 }
+
+// The exports' round trip, natively: what CI runs under Miri (the raw pointers and boxes of
+// the C interface are this crate's only unsafe code).
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    /// Calls the module as its host does: allocate, write the body, decode, read the
+    /// length-prefixed result, free both buffers.
+    fn call(body: &[u8]) -> serde_json::Value {
+        let input = gptproto_alloc(body.len());
+        // SAFETY: `input` is a fresh buffer of `body.len()` bytes; `gptproto_decode` takes it
+        // back; the result is read within its length prefix and freed once.
+        unsafe {
+            std::ptr::copy_nonoverlapping(body.as_ptr(), input, body.len());
+            let output = gptproto_decode(input, body.len());
+            let mut length = [0u8; 4];
+            std::ptr::copy_nonoverlapping(output, length.as_mut_ptr(), 4);
+            let length = u32::from_le_bytes(length) as usize;
+            let result = std::slice::from_raw_parts(output.add(4), length).to_vec();
+            gptproto_free(output, 4 + length);
+            serde_json::from_slice(&result).expect("the result is JSON")
+        }
+    }
+
+    #[test]
+    fn the_exports_decode_a_stream_and_report_errors() {
+        let body = b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+        assert_eq!(
+            call(body),
+            json!({"text": "Hello", "finish_reason": "stop"})
+        );
+        let cut = b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"He";
+        assert!(
+            call(cut)["error"].as_str().unwrap().contains("ended early"),
+            "{}",
+            call(cut)
+        );
+        assert!(call(b"")["error"].is_string());
+        let empty = gptproto_alloc(0);
+        // SAFETY: a buffer of 0 bytes from `gptproto_alloc`, freed once.
+        unsafe { gptproto_free(empty, 0) };
+    }
+}
