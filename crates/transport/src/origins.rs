@@ -7,7 +7,8 @@
 //! starts a TLS connection of its own (a burst of 1,000 requests makes 1,000 handshakes); once
 //! it knows, it sends every request on one HTTP/2 connection, and past the server's
 //! `SETTINGS_MAX_CONCURRENT_STREAMS` the rest wait inside hyper until a stream ends. So an
-//! origin's first requests wait for one probe connection, and an HTTP/2 origin's streams are
+//! origin's first requests wait for one probe connection (which, when the server chooses
+//! HTTP/1.1, the pool then takes for the first of them), and an HTTP/2 origin's streams are
 //! spread over lanes. Every connection the transport makes reports its ALPN to the routing,
 //! so the knowledge follows the server.
 //!
@@ -16,6 +17,7 @@
 //! sending it (hyper hands it back), one on a stream above the last stream id of the server's
 //! GOAWAY, or one refused with `REFUSED_STREAM`. Nothing else is resent here.
 
+use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
@@ -56,6 +58,44 @@ pub(crate) struct Reporting<C> {
     inner: C,
     table: Weak<Table>,
     timeout: Option<Duration>,
+    /// Connections made by a probe that found HTTP/1.1, for the pool's next connection to the
+    /// same origin (shared by every connector of the transport).
+    parked: Arc<Parked>,
+}
+
+/// A probe's HTTP/1.1 connection, waiting for the pool: the request that waited for the probe
+/// goes through the pool next, and its connection is this one instead of a second handshake.
+/// Kept at most [`PARKED_FOR`]; one per origin.
+#[derive(Default)]
+pub(crate) struct Parked(
+    std::sync::Mutex<Vec<(Box<str>, tokio::time::Instant, Box<dyn Any + Send>)>>,
+);
+
+/// How long a probe's HTTP/1.1 connection waits for the pool to take it.
+const PARKED_FOR: Duration = Duration::from_secs(5);
+
+impl Parked {
+    fn put<T: Send + 'static>(&self, key: Box<str>, io: T) {
+        let mut parked = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        parked.retain(|(parked_key, at, _)| *parked_key != key && at.elapsed() < PARKED_FOR);
+        parked.push((key, tokio::time::Instant::now(), Box::new(io)));
+    }
+
+    fn take<T: 'static>(&self, key: &str) -> Option<T> {
+        let mut parked = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        parked.retain(|(_, at, _)| at.elapsed() < PARKED_FOR);
+        let position = parked
+            .iter()
+            .position(|(parked_key, ..)| &**parked_key == key)?;
+        let (.., io) = parked.swap_remove(position);
+        io.downcast::<T>().ok().map(|io| *io)
+    }
 }
 
 impl<C: Clone> Clone for Reporting<C> {
@@ -64,6 +104,7 @@ impl<C: Clone> Clone for Reporting<C> {
             inner: self.inner.clone(),
             table: self.table.clone(),
             timeout: self.timeout,
+            parked: self.parked.clone(),
         }
     }
 }
@@ -106,6 +147,13 @@ where
 
     fn call(&mut self, destination: Uri) -> Self::Future {
         let key = origin_key(&destination);
+        if let Some(io) = key
+            .as_deref()
+            .and_then(|key| self.parked.take::<C::Response>(key))
+        {
+            // The probe's connection (its protocol already reported).
+            return Box::pin(async move { Ok(io) });
+        }
         let table = self.table.clone();
         let connecting = self.inner.call(destination);
         let timeout = self.timeout;
@@ -212,10 +260,12 @@ where
             _ => Protocol::Unknown,
         };
         let table = Arc::new(Table::new(first, streams_per_connection));
+        let parked = Arc::new(Parked::default());
         let reporting = |offered| Reporting {
             inner: connector(offered),
             table: Arc::downgrade(&table),
             timeout: connect_timeout,
+            parked: parked.clone(),
         };
         Self {
             shared: build(reporting((http1, http2))),
@@ -330,6 +380,7 @@ where
             self.lane_connector.clone()
         };
         let destination = destination(uri);
+        let key = origin_key(uri);
         let idle_timeout = self.idle_timeout;
         let connect_timeout = self.connect_timeout;
         let table = self.table.clone();
@@ -341,6 +392,10 @@ where
                 // making of the connection by the connect timeout.
                 let io = connector.call(destination).await?;
                 if !io.connected().is_negotiated_h2() {
+                    // HTTP/1.1: the waiting request goes through the pool, on this connection.
+                    if let Some(key) = key {
+                        connector.parked.put(key, io);
+                    }
                     return Ok(None);
                 }
                 let handshake = async { Ok(lanes::handshake(io).await?) };
