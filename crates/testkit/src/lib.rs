@@ -6,6 +6,7 @@
 //!
 //! Used by the client's, the CLI's and the benchmarks' tests; not published.
 
+mod fault;
 pub mod fixtures;
 mod frame_server;
 mod limited;
@@ -29,6 +30,7 @@ use tokio::sync::watch;
 
 use serve::Shared;
 
+pub use fault::{At, ConnectionPlan, Fault, FaultProxy, Shape};
 pub use frame_server::{FRAME_SERVER_BODY, FrameScript, FrameServer};
 pub use limited::{LimitedApi, Limits, Served, server_prompt_tokens};
 pub use memory::{MemoryConnector, MemoryReply, Scripted, Step, Taken};
@@ -160,6 +162,7 @@ impl TestServer {
             idle_timeout: options.idle_timeout,
             goaway: watch::Sender::new(0),
             cors: std::sync::atomic::AtomicBool::new(false),
+            meters: Mutex::new(std::collections::HashMap::new()),
         });
         let (stop, stopped) = watch::channel(false);
         serve::accept_loop(listener, shared.clone(), stopped);
@@ -193,6 +196,21 @@ impl TestServer {
     /// The test CA that issued the server's certificate (TLS servers only).
     pub fn ca(&self) -> Option<&TestCa> {
         self.tls.as_ref()
+    }
+
+    /// Where the responses on the connection from `client` (the client's address, as the
+    /// server saw it) began and where each piece of their bodies began, as offsets in the
+    /// bytes the server wrote on that socket (TLS records included): a response's head mark,
+    /// then one mark per piece. Empty for an unknown connection. A fault-injecting proxy below
+    /// TLS ([`FaultProxy`]) cuts a connection at such a mark.
+    pub fn marks(&self, client: SocketAddr) -> Vec<u64> {
+        self.shared
+            .meters
+            .lock()
+            .expect("not poisoned")
+            .get(&client)
+            .map(|meter| meter.marks())
+            .unwrap_or_default()
     }
 
     /// Every request received so far, in order.

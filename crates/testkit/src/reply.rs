@@ -37,6 +37,8 @@ pub struct Reply {
     linger: Duration,
     ending: Ending,
     hold: Option<Hold>,
+    /// Offsets in the body where a piece must end ([`Reply::cut_at`]).
+    cuts: Vec<usize>,
 }
 
 /// A point in a body where the reply waits for a [`Gate`] to open.
@@ -96,6 +98,7 @@ impl Reply {
             delay: Duration::ZERO,
             first_delay: Duration::ZERO,
             linger: Duration::ZERO,
+            cuts: Vec::new(),
             ending: Ending::Complete,
             hold: None,
         }
@@ -127,6 +130,15 @@ impl Reply {
     #[must_use]
     pub fn in_pieces(mut self, size: usize) -> Self {
         self.piece_size = size.max(1);
+        self
+    }
+
+    /// Also ends a piece at each of these body offsets (with [`paced`](Self::paced), each piece
+    /// is then written on its own: its own TLS record, its own DATA frame).
+    #[must_use]
+    pub fn cut_at(mut self, offsets: &[usize]) -> Self {
+        self.cuts = offsets.to_vec();
+        self.cuts.sort_unstable();
         self
     }
 
@@ -181,6 +193,7 @@ impl Reply {
         self,
         abandoned: std::sync::Arc<std::sync::atomic::AtomicUsize>,
         busy: Busy,
+        meter: Option<Arc<crate::serve::Meter>>,
     ) -> http::Response<ReplyBody> {
         let (sender, receiver) = mpsc::channel(1);
         let mut builder = http::Response::builder().status(self.status);
@@ -200,11 +213,23 @@ impl Reply {
             let mut hold = self.hold;
             while !rest.is_empty() {
                 let until_hold = hold.as_ref().map_or(usize::MAX, |hold| hold.at - sent);
-                let size = self.piece_size.min(until_hold).min(rest.len());
+                let until_cut = self
+                    .cuts
+                    .iter()
+                    .find(|&&cut| cut > sent)
+                    .map_or(usize::MAX, |cut| cut - sent);
+                let size = self
+                    .piece_size
+                    .min(until_hold)
+                    .min(until_cut)
+                    .min(rest.len());
                 let piece = rest.split_to(size);
                 sent += size;
                 if !self.delay.is_zero() {
                     tokio::time::sleep(self.delay).await;
+                }
+                if let Some(meter) = &meter {
+                    meter.mark();
                 }
                 if sender.send(Ok(Frame::data(piece))).await.is_err() {
                     // The client went away before the end of the body.
@@ -225,6 +250,12 @@ impl Reply {
                         }
                     }
                 }
+            }
+            if let Some(meter) = &meter {
+                // The end's mark, once the last piece is written (the body's own end, a last
+                // chunk or END_STREAM, comes after the linger).
+                tokio::time::sleep(self.delay).await;
+                meter.mark();
             }
             match self.ending {
                 Ending::Complete => {

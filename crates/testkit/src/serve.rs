@@ -1,16 +1,21 @@
 //! How the test server accepts and serves connections, and the controls a test has over them:
 //! a GOAWAY to every open connection, an idle timeout, and stopping and listening again.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use http_body_util::BodyExt;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::{Handler, Recorded, reply};
@@ -31,6 +36,67 @@ pub(crate) struct Shared {
     pub(crate) goaway: watch::Sender<u64>,
     /// Answers as a server that browsers may call from any origin ([`crate::TestServer::allow_cors`]).
     pub(crate) cors: AtomicBool,
+    /// Each connection's meter, by the client's address.
+    pub(crate) meters: Mutex<HashMap<SocketAddr, Arc<Meter>>>,
+}
+
+/// What a connection wrote on its socket (TLS records included), and where each response's
+/// pieces began: [`crate::TestServer::marks`].
+#[derive(Debug, Default)]
+pub(crate) struct Meter {
+    written: AtomicU64,
+    marks: Mutex<Vec<u64>>,
+}
+
+impl Meter {
+    /// Marks the present offset: the next bytes written begin a new piece (every earlier piece
+    /// was written, as replies are paced).
+    pub(crate) fn mark(&self) {
+        let written = self.written.load(Ordering::SeqCst);
+        self.marks.lock().expect("not poisoned").push(written);
+    }
+
+    pub(crate) fn marks(&self) -> Vec<u64> {
+        self.marks.lock().expect("not poisoned").clone()
+    }
+}
+
+/// A socket that counts what is written to it.
+struct Metered {
+    inner: TcpStream,
+    meter: Arc<Meter>,
+}
+
+impl AsyncRead for Metered {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Metered {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let written = Pin::new(&mut self.inner).poll_write(cx, data);
+        if let Poll::Ready(Ok(n)) = written {
+            self.meter.written.fetch_add(n as u64, Ordering::SeqCst);
+        }
+        written
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// The response headers a page may read (CORS hides every other but a few).
@@ -62,7 +128,7 @@ pub(crate) fn accept_loop(
 ) {
     tokio::spawn(async move {
         loop {
-            let (tcp, _) = tokio::select! {
+            let (tcp, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
                     Err(_) => continue,
@@ -76,14 +142,24 @@ pub(crate) fn accept_loop(
             tokio::spawn(async move {
                 shared.open.fetch_add(1, Ordering::SeqCst);
                 let _open = Decrement(&shared.open);
+                let meter = Arc::new(Meter::default());
+                shared
+                    .meters
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(peer, meter.clone());
+                let tcp = Metered {
+                    inner: tcp,
+                    meter: meter.clone(),
+                };
                 match shared.acceptor.clone() {
                     Some(acceptor) => {
                         let Ok(tls) = acceptor.accept(tcp).await else {
                             return;
                         };
-                        serve(TokioIo::new(tls), &shared, stop).await;
+                        serve(TokioIo::new(tls), &shared, stop, meter).await;
                     }
-                    None => serve(TokioIo::new(tcp), &shared, stop).await,
+                    None => serve(TokioIo::new(tcp), &shared, stop, meter).await,
                 }
             });
         }
@@ -100,7 +176,7 @@ impl Drop for Decrement<'_> {
 
 /// Serves one connection until it ends, the server stops, or it is shut down gracefully (a
 /// GOAWAY asked for, or idle for the idle timeout).
-async fn serve<I>(io: I, shared: &Arc<Shared>, mut stop: watch::Receiver<bool>)
+async fn serve<I>(io: I, shared: &Arc<Shared>, mut stop: watch::Receiver<bool>, meter: Arc<Meter>)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -111,7 +187,8 @@ where
         service_fn(move |request| {
             let shared = shared.clone();
             let busy = Busy::new(activity.clone());
-            async move { Ok::<_, Infallible>(answer(request, &shared, busy).await) }
+            let meter = meter.clone();
+            async move { Ok::<_, Infallible>(answer(request, &shared, busy, meter).await) }
         })
     };
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -196,6 +273,7 @@ async fn answer(
     request: http::Request<hyper::body::Incoming>,
     shared: &Shared,
     busy: Busy,
+    meter: Arc<Meter>,
 ) -> http::Response<reply::ReplyBody> {
     let cors = shared.cors.load(Ordering::SeqCst);
     if cors && request.method() == http::Method::OPTIONS {
@@ -224,7 +302,9 @@ async fn answer(
     if !reply.head_delay().is_zero() {
         tokio::time::sleep(reply.head_delay()).await;
     }
-    let mut response = reply.into_response(shared.abandoned.clone(), busy);
+    // The head's mark: everything before it (the handshake, earlier responses) is written.
+    meter.mark();
+    let mut response = reply.into_response(shared.abandoned.clone(), busy, Some(meter));
     if cors {
         let headers = response.headers_mut();
         headers.insert(
