@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use futures_util::stream::{self, StreamExt as _};
+use futures_util::stream;
+use gptproto::transport::{HyperTransport, KeepAlive};
 use gptproto::{ChatRequest, Client, Error, Proxy, Roots, TimeoutKind};
 use gptproto_testkit::fixtures::{chunk, completion};
 use gptproto_testkit::{
@@ -161,11 +162,26 @@ fn text_of(partial: Option<&gptproto::ChatCompletion>) -> Option<String> {
     partial.and_then(|answer| answer.text()).map(str::to_owned)
 }
 
-async fn run(cell: Cell, shape: Option<Shape>) -> Observed {
-    run_with(cell, shape, 1).await
+/// The client's settings that a cell changes.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    retries: u32,
+    response_timeout: Duration,
+    /// HTTP/2 PINGs as set on the transport (`None`: the transport's defaults).
+    keep_alive: Option<KeepAlive>,
 }
 
-async fn run_with(cell: Cell, shape: Option<Shape>, retries: u32) -> Observed {
+const SETTINGS: Settings = Settings {
+    retries: 1,
+    response_timeout: Duration::from_secs(2),
+    keep_alive: None,
+};
+
+async fn run(cell: Cell, shape: Option<Shape>) -> Observed {
+    run_with(cell, shape, SETTINGS).await
+}
+
+async fn run_with(cell: Cell, shape: Option<Shape>, settings: Settings) -> Observed {
     let options = TlsOptions {
         http2: cell.http2,
         ..TlsOptions::default()
@@ -192,18 +208,27 @@ async fn run_with(cell: Cell, shape: Option<Shape>, retries: u32) -> Observed {
         }
     };
     let proxy = FaultProxy::start(server.address(), plan, move |peer| marks.marks(peer)).await;
-    let client = Client::builder()
+    let roots = Roots::Custom(server.ca().expect("TLS").root_store());
+    let builder = Client::builder()
         .ignore_env()
         .base_url(format!("https://localhost:{}/v1", proxy.address().port()))
         .api_key("sk-test")
-        .proxy(Proxy::none())
-        .roots(Roots::Custom(server.ca().expect("TLS").root_store()))
-        .response_timeout(Duration::from_secs(2))
+        .response_timeout(settings.response_timeout)
         .idle_timeout(Duration::from_secs(1))
         .timeout(Duration::from_secs(30))
-        .max_retries(retries)
-        .build()
-        .unwrap();
+        .max_retries(settings.retries);
+    let builder = match settings.keep_alive {
+        None => builder.proxy(Proxy::none()).roots(roots),
+        Some(keep_alive) => builder.connector(Arc::new(
+            HyperTransport::builder()
+                .proxy(Proxy::none())
+                .roots(roots)
+                .http2_keep_alive(Some(keep_alive))
+                .build()
+                .unwrap(),
+        )),
+    };
+    let client = builder.build().unwrap();
     let request = ChatRequest::new("m").user("hi");
     let started = Instant::now();
     let outcome = if cell.streamed {
@@ -420,7 +445,15 @@ async fn a_cut_before_the_head_may_have_reached_the_server_and_is_retryable() {
                 position: Position::BeforeHead,
                 fault,
             };
-            let observed = run_with(cell, None, 0).await;
+            let observed = run_with(
+                cell,
+                None,
+                Settings {
+                    retries: 0,
+                    ..SETTINGS
+                },
+            )
+            .await;
             let error = observed.outcome.expect_err("no head came");
             assert!(
                 error.is_network() && !error.is_truncated(),
@@ -437,5 +470,42 @@ async fn a_cut_before_the_head_may_have_reached_the_server_and_is_retryable() {
                 name(&cell)
             );
         }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_connection_gone_silent_is_found_by_its_pings_and_not_used_again() {
+    // The stall of the matrix's HTTP/2 "before the head" cell, with a response timeout long
+    // enough for the PINGs to act: the stalled connection is closed when its PING goes
+    // unanswered, and the retry goes on a new one.
+    let keep_alive = KeepAlive {
+        interval: Duration::from_millis(300),
+        timeout: Duration::from_millis(300),
+    };
+    for streamed in [true, false] {
+        let cell = Cell {
+            http2: true,
+            streamed,
+            position: Position::BeforeHead,
+            fault: Fault::Stall,
+        };
+        let settings = Settings {
+            response_timeout: Duration::from_secs(20),
+            keep_alive: Some(keep_alive),
+            ..SETTINGS
+        };
+        let observed = run_with(cell, None, settings).await;
+        assert!(observed.outcome.is_ok(), "{:?}", observed.outcome.err());
+        assert_eq!(observed.requests, 2);
+        assert!(
+            observed.took < Duration::from_secs(5),
+            "{:?}",
+            observed.took
+        );
+        println!(
+            "HTTP/2 {}: a stalled connection found by PING; answered on a new one in {:.2} s",
+            if streamed { "streamed" } else { "JSON" },
+            observed.took.as_secs_f64()
+        );
     }
 }

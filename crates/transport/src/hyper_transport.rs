@@ -12,7 +12,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use crate::lanes::{Slot, SlotBody};
+use crate::lanes::{KeepAlive, Slot, SlotBody};
 use crate::origins::{Origins, Routed, origin_key};
 use crate::proxy::{Proxy, ProxyConnector};
 use crate::tls::{self, Roots};
@@ -59,6 +59,7 @@ pub struct HyperTransportBuilder {
     http1: bool,
     http2_streams_per_connection: usize,
     http2_lanes: bool,
+    http2_keep_alive: Option<KeepAlive>,
     allow_insecure_http: bool,
 }
 
@@ -74,6 +75,10 @@ impl Default for HyperTransportBuilder {
             http1: true,
             http2_streams_per_connection: 100,
             http2_lanes: true,
+            http2_keep_alive: Some(KeepAlive {
+                interval: Duration::from_secs(10),
+                timeout: Duration::from_secs(10),
+            }),
             allow_insecure_http: false,
         }
     }
@@ -154,6 +159,16 @@ impl HyperTransportBuilder {
         self
     }
 
+    /// HTTP/2 PINGs while streams are open: after `interval` (10 s by default) with nothing
+    /// received, a PING; no answer within `timeout` (10 s) closes the connection and fails its
+    /// streams, instead of waiting for their response or idle timeouts (600 s by default) and
+    /// sending retries on a connection gone silent. `None` sends no PINGs.
+    #[must_use]
+    pub fn http2_keep_alive(mut self, keep_alive: Option<KeepAlive>) -> Self {
+        self.http2_keep_alive = keep_alive;
+        self
+    }
+
     /// Allows plain `http://` to hosts that are not loopback (refused by default: the API key
     /// would travel in clear).
     #[must_use]
@@ -181,6 +196,10 @@ impl HyperTransportBuilder {
             .pool_idle_timeout(self.pool_idle_timeout)
             .pool_max_idle_per_host(self.pool_max_idle_per_host)
             .http2_only(!self.http1);
+        if let Some(keep_alive) = self.http2_keep_alive {
+            pool.http2_keep_alive_interval(keep_alive.interval)
+                .http2_keep_alive_timeout(keep_alive.timeout);
+        }
         let https = match tls {
             Ok(tls) => {
                 let offered = (self.http1, self.http2);
@@ -189,7 +208,7 @@ impl HyperTransportBuilder {
                     |connector| pool.build(connector),
                     offered,
                     self.http2_streams_per_connection,
-                    self.pool_idle_timeout,
+                    (self.pool_idle_timeout, self.http2_keep_alive),
                     self.connect_timeout,
                     self.http2_lanes,
                 )))

@@ -129,15 +129,35 @@ type Connection<T> = http2::Connection<T, Full<Bytes>, TokioExecutor>;
 
 /// Makes an HTTP/2 connection over `io`: its sender, and hyper's request side of it, for a
 /// [`LaneTask`] to drive.
-pub(crate) async fn handshake<T>(io: T) -> hyper::Result<(Sender, Connection<T>)>
+pub(crate) async fn handshake<T>(
+    io: T,
+    keep_alive: Option<KeepAlive>,
+) -> hyper::Result<(Sender, Connection<T>)>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    http2::Builder::new(TokioExecutor::new())
+    let mut builder = http2::Builder::new(TokioExecutor::new());
+    builder
         .timer(hyper_util::rt::TokioTimer::new())
-        .initial_max_send_streams(UNREAD)
-        .handshake(io)
-        .await
+        .initial_max_send_streams(UNREAD);
+    if let Some(keep_alive) = keep_alive {
+        builder
+            .keep_alive_interval(keep_alive.interval)
+            .keep_alive_timeout(keep_alive.timeout);
+    }
+    builder.handshake(io).await
+}
+
+/// HTTP/2 PINGs on a connection with streams open: one after `interval` with nothing
+/// received; no answer within `timeout` closes the connection, failing its streams (their
+/// requests may have reached the server), so that a connection gone silent (a stalled peer, a
+/// dead network path) is not waited on for the response timeout, nor used again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepAlive {
+    /// Silence before a PING.
+    pub interval: std::time::Duration,
+    /// How long the PING's answer may take.
+    pub timeout: std::time::Duration,
 }
 
 /// Drives a lane's connection and reports what becomes of it to the routing (see the module

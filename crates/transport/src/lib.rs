@@ -77,6 +77,9 @@ pub use fetch::{FetchTransport, FetchTransportBuilder};
 pub use hyper_transport::{HyperTransport, HyperTransportBuilder};
 #[cfg(not(target_arch = "wasm32"))]
 #[cfg_attr(docsrs, doc(cfg(not(target_arch = "wasm32"))))]
+pub use lanes::KeepAlive;
+#[cfg(not(target_arch = "wasm32"))]
+#[cfg_attr(docsrs, doc(cfg(not(target_arch = "wasm32"))))]
 pub use proxy::Proxy;
 #[cfg(not(target_arch = "wasm32"))]
 #[cfg_attr(docsrs, doc(cfg(not(target_arch = "wasm32"))))]

@@ -67,9 +67,10 @@ pub(crate) struct Reporting<C> {
 /// goes through the pool next, and its connection is this one instead of a second handshake.
 /// Kept at most [`PARKED_FOR`]; one per origin.
 #[derive(Default)]
-pub(crate) struct Parked(
-    std::sync::Mutex<Vec<(Box<str>, tokio::time::Instant, Box<dyn Any + Send>)>>,
-);
+pub(crate) struct Parked(std::sync::Mutex<Vec<ParkedConnection>>);
+
+/// A parked connection: its origin, since when, and the connection (the connector's type).
+type ParkedConnection = (Box<str>, tokio::time::Instant, Box<dyn Any + Send>);
 
 /// How long a probe's HTTP/1.1 connection waits for the pool to take it.
 const PARKED_FOR: Duration = Duration::from_secs(5);
@@ -184,6 +185,7 @@ pub(crate) struct Origins<C> {
     /// Connects the lanes of an HTTP/2 origin: only `h2` offered.
     lane_connector: Reporting<C>,
     idle_timeout: Duration,
+    keep_alive: Option<lanes::KeepAlive>,
     connect_timeout: Option<Duration>,
     /// `false`: every request through the shared pool (no lanes, no probe).
     lanes: bool,
@@ -250,7 +252,7 @@ where
         build: impl FnOnce(Reporting<C>) -> Client<Reporting<C>, Full<Bytes>>,
         (http1, http2): (bool, bool),
         streams_per_connection: usize,
-        idle_timeout: Duration,
+        (idle_timeout, keep_alive): (Duration, Option<lanes::KeepAlive>),
         connect_timeout: Option<Duration>,
         lanes: bool,
     ) -> Self {
@@ -273,6 +275,7 @@ where
             lane_connector: reporting((false, true)),
             table,
             idle_timeout,
+            keep_alive,
             connect_timeout,
             lanes,
         }
@@ -382,6 +385,7 @@ where
         let destination = destination(uri);
         let key = origin_key(uri);
         let idle_timeout = self.idle_timeout;
+        let keep_alive = self.keep_alive;
         let connect_timeout = self.connect_timeout;
         let table = self.table.clone();
         async move {
@@ -398,7 +402,7 @@ where
                     }
                     return Ok(None);
                 }
-                let handshake = async { Ok(lanes::handshake(io).await?) };
+                let handshake = async { Ok(lanes::handshake(io, keep_alive).await?) };
                 Ok::<_, BoxError>(Some(
                     within(connect_timeout, "the HTTP/2 handshake", handshake).await?,
                 ))

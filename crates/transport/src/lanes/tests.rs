@@ -42,7 +42,7 @@ async fn lane_to_server(
         connection.graceful_shutdown();
         let _ = std::future::poll_fn(|cx| connection.poll_closed(cx)).await;
     });
-    let (sender, connection) = handshake(TokioIo::new(client))
+    let (sender, connection) = handshake(TokioIo::new(client), None)
         .await
         .expect("client handshake");
     (table, lane, connection, sender, goaway)
