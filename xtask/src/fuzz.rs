@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::{nightly_cargo, project_root, run, target_dir};
+use crate::{project_root, run, target_dir};
 
 /// Every target, in the order they run.
 pub(crate) const TARGETS: [&str; 5] = [
@@ -182,16 +182,14 @@ pub(crate) fn command(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// `cargo +nightly fuzz <subcommand> -O -s <sanitizer>`, run in `fuzz/` with cargo-fuzz on the
-/// `PATH`.
+/// `cargo fuzz <subcommand> -O -s <sanitizer>` with the nightly toolchain, run in `fuzz/`
+/// (cargo-fuzz called directly, as cargo would call it).
 fn fuzz_command(cargo_fuzz: &std::path::Path, subcommand: &str, sanitizer: &str) -> Command {
-    let mut command = nightly_cargo();
-    command.current_dir(project_root().join("fuzz"));
-    let tools = cargo_fuzz.parent().expect("a bin folder").to_owned();
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let paths = std::iter::once(tools).chain(std::env::split_paths(&path));
-    command.env("PATH", std::env::join_paths(paths).expect("a PATH"));
-    command.args(["fuzz", subcommand, "-O", "-s", sanitizer]);
+    let mut command = Command::new(cargo_fuzz);
+    command
+        .current_dir(project_root().join("fuzz"))
+        .env("RUSTUP_TOOLCHAIN", "nightly")
+        .args(["fuzz", subcommand, "-O", "-s", sanitizer]);
     command
 }
 
