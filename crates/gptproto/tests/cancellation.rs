@@ -1,0 +1,166 @@
+//! Cancellation at every poll: a call (and, streamed, the reading of its stream) is dropped
+//! after k polls, for every k from 0 to the polls a whole call takes; after each drop the same
+//! client answers a whole call, and after them all nothing is left behind: the server's
+//! connections, the runtime's tasks and the process's file descriptors are back to where one
+//! answered call leaves them. Over TLS, HTTP/1.1 and HTTP/2, streamed and not.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use gptproto::{ChatRequest, Client, Proxy, Roots};
+use gptproto_testkit::fixtures::{completion, story};
+use gptproto_testkit::{Reply, TestServer, TlsOptions};
+
+/// `future`, polled at most `limit` times: `None` if it had not finished by then (it is then
+/// dropped), with the polls made.
+struct Limited<F: Future> {
+    future: Pin<Box<F>>,
+    limit: usize,
+    polls: usize,
+}
+
+impl<F: Future> Future for Limited<F> {
+    type Output = (Option<F::Output>, usize);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.polls == self.limit {
+            return Poll::Ready((None, self.polls));
+        }
+        self.polls += 1;
+        let polls = self.polls;
+        self.future
+            .as_mut()
+            .poll(cx)
+            .map(|output| (Some(output), polls))
+    }
+}
+
+fn limited<F: Future>(future: F, limit: usize) -> Limited<F> {
+    Limited {
+        future: Box::pin(future),
+        limit,
+        polls: 0,
+    }
+}
+
+/// A whole call: the answer's text.
+async fn call(client: Client, streamed: bool) -> Result<String, gptproto::Error> {
+    let request = ChatRequest::new("m").user("hi");
+    if streamed {
+        let mut stream = client.chat_stream(request).await?;
+        let mut text = String::new();
+        while let Some(chunk) = stream.next().await {
+            text += chunk?.text().unwrap_or_default();
+        }
+        Ok(text)
+    } else {
+        Ok(client
+            .chat(request)
+            .await?
+            .text()
+            .unwrap_or_default()
+            .to_owned())
+    }
+}
+
+fn descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
+}
+
+fn tasks() -> usize {
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
+}
+
+/// Waits (at most 5 s) until `done` holds.
+async fn settle(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..500 {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    done()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_dropped_after_any_number_of_polls_leaves_nothing_behind() {
+    for http2 in [false, true] {
+        for streamed in [true, false] {
+            let options = TlsOptions {
+                http2,
+                ..TlsOptions::default()
+            };
+            let server = TestServer::start_tls_with(options, move |_| {
+                if streamed {
+                    Reply::sse(&story(12))
+                        .in_pieces(40)
+                        .paced(Duration::from_millis(1))
+                } else {
+                    Reply::json(200, &completion(&["done"]))
+                        .delayed(Duration::from_millis(2))
+                        .in_pieces(64)
+                        .paced(Duration::from_millis(1))
+                }
+            })
+            .await;
+            let client = Client::builder()
+                .ignore_env()
+                .base_url(server.base_url())
+                .api_key("sk-test")
+                .proxy(Proxy::none())
+                .roots(Roots::Custom(server.ca().unwrap().root_store()))
+                .max_retries(0)
+                .build()
+                .unwrap();
+            let label = format!(
+                "{} {}",
+                if http2 { "HTTP/2" } else { "HTTP/1.1" },
+                if streamed { "streamed" } else { "JSON" }
+            );
+            // A whole call: its polls, and what it leaves (a pooled connection).
+            let (whole, polls) = limited(call(client.clone(), streamed), usize::MAX).await;
+            let expected = whole.unwrap().unwrap();
+            assert!(settle(|| server.open_connections() == 1).await, "{label}");
+            let baseline = (server.open_connections(), tasks(), descriptors());
+
+            for limit in 0..=polls + 2 {
+                let (outcome, _) = limited(call(client.clone(), streamed), limit).await;
+                if limit >= polls {
+                    assert_eq!(
+                        outcome.unwrap().unwrap(),
+                        expected,
+                        "{label}, {limit} polls"
+                    );
+                }
+                // The client goes on.
+                let answer =
+                    tokio::time::timeout(Duration::from_secs(10), call(client.clone(), streamed))
+                        .await
+                        .unwrap_or_else(|_| {
+                            panic!("{label}: the call after a drop at poll {limit} hung")
+                        });
+                assert_eq!(
+                    answer.unwrap(),
+                    expected,
+                    "{label}: after a drop at poll {limit}"
+                );
+            }
+            let left =
+                settle(|| (server.open_connections(), tasks(), descriptors()) <= baseline).await;
+            let now = (server.open_connections(), tasks(), descriptors());
+            println!(
+                "{label}: dropped at each of 0..={} polls (a whole call takes {polls}); connections, tasks, descriptors: {baseline:?} before, {now:?} after",
+                polls + 2
+            );
+            assert!(
+                left,
+                "{label}: left behind: {baseline:?} before, {now:?} after"
+            );
+        }
+    }
+}
