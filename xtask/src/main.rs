@@ -11,6 +11,9 @@
 //! - `browser-demo [--check]`: `examples/browser/`'s page streaming from the local model (with
 //!   `--check`, driven by headless Chromium, a screenshot saved).
 //! - `plot-batch RPM TPM`: `docs/batch.png` from the batch benchmark's series (matplotlib).
+//! - `soak [--minutes M]`: the client over TLS, HTTP/1.1 and HTTP/2, with faults mixed in, for M
+//!   minutes (2 by default), memory, descriptors, tasks and connections sampled
+//!   (`crates/soak`).
 //! - `fuzz [--minutes M] [--runs N] [--targets a,b] [--sanitizer address|none] [--minimize]`:
 //!   every fuzz target, then a table of libFuzzer's figures (nightly, cargo-fuzz).
 //! - `conformance [--offline | --live]`: the transcript corpus, then the client and the CLI
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         Some("browser-demo") => browser::command(&args[1..]),
         Some("plot-batch") => plot::command(&args[1..]),
         Some("fuzz") => fuzz::command(&args[1..]),
+        Some("soak") => soak(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\ncommands:\n  test                    run every test (what CI runs)\n  invariants              check the architecture and tidy invariants\n  local-model [--port P]  run a local llama.cpp model server until Ctrl-C\n  demo                    the gptproto CLI streaming a chat from the local model\n  conformance [--offline | --live]\n                          the transcript corpus; the client and CLI against the local model\n  codegen [--check]       regenerate (or check) the generated files in docs/
@@ -51,7 +55,8 @@ fn main() -> ExitCode {
   browser-demo [--check]  the wasm client in a page, streaming from the local model
   plot-batch RPM TPM      docs/batch.png from the batch benchmark's series
   fuzz [--minutes M] [--runs N] [--targets a,b] [--sanitizer address|none] [--minimize]
-                          every fuzz target in turn, then its figures (nightly)"
+                          every fuzz target in turn, then its figures (nightly)
+  soak [--minutes M]      the client under faults for M minutes (2), its resources sampled"
             );
             return ExitCode::from(2);
         }
@@ -77,6 +82,18 @@ fn test() -> Result<(), String> {
     ]))?;
     run(cargo().args(["test", "--workspace", "--doc"]))?;
     Ok(())
+}
+
+/// `cargo xtask soak [--minutes M]`: the soak run (`crates/soak`), built as the tests build it.
+fn soak(args: &[String]) -> Result<(), String> {
+    let minutes = match args {
+        [] => "2".to_owned(),
+        [flag, minutes] if flag == "--minutes" => minutes.clone(),
+        _ => return Err("usage: cargo xtask soak [--minutes M]".to_owned()),
+    };
+    run(cargo()
+        .args(["run", "--quiet", "-p", "gptproto-soak", "--", "--minutes"])
+        .arg(minutes))
 }
 
 /// `cargo xtask local-model [--port P]`: runs the server until Ctrl-C (which stops both).

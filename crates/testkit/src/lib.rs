@@ -213,6 +213,11 @@ impl TestServer {
             .unwrap_or_default()
     }
 
+    /// Forgets the requests received so far (a long run's memory stays flat).
+    pub fn clear_requests(&self) {
+        self.shared.recorded.lock().expect("not poisoned").clear();
+    }
+
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared.recorded.lock().expect("not poisoned").clone()

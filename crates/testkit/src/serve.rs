@@ -53,13 +53,20 @@ impl Meter {
     /// was written, as replies are paced).
     pub(crate) fn mark(&self) {
         let written = self.written.load(Ordering::SeqCst);
-        self.marks.lock().expect("not poisoned").push(written);
+        let mut marks = self.marks.lock().expect("not poisoned");
+        if marks.len() < MAX_MARKS {
+            marks.push(written);
+        }
     }
 
     pub(crate) fn marks(&self) -> Vec<u64> {
         self.marks.lock().expect("not poisoned").clone()
     }
 }
+
+/// The marks kept per connection (a long-lived connection's later responses are not marked:
+/// a soak run's memory stays flat).
+const MAX_MARKS: usize = 1024;
 
 /// A socket that counts what is written to it.
 struct Metered {
@@ -148,6 +155,7 @@ pub(crate) fn accept_loop(
                     .lock()
                     .expect("not poisoned")
                     .insert(peer, meter.clone());
+                let _forget = Forget(&shared, peer);
                 let tcp = Metered {
                     inner: tcp,
                     meter: meter.clone(),
@@ -164,6 +172,15 @@ pub(crate) fn accept_loop(
             });
         }
     });
+}
+
+/// Forgets a connection's meter when it ends.
+struct Forget<'a>(&'a Shared, SocketAddr);
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.0.meters.lock().expect("not poisoned").remove(&self.1);
+    }
 }
 
 struct Decrement<'a>(&'a AtomicUsize);
