@@ -14,6 +14,8 @@
 //! - `soak [--minutes M]`: the client over TLS, HTTP/1.1 and HTTP/2, with faults mixed in, for M
 //!   minutes (2 by default), memory, descriptors, tasks and connections sampled
 //!   (`crates/soak`).
+//! - `adversarial`: hostile servers (endless, trickling, huge heads, 1 GiB bodies, 64 MiB lines,
+//!   deep JSON, gzip) against the client, each measured in a child process (release build).
 //! - `fuzz [--minutes M] [--runs N] [--targets a,b] [--sanitizer address|none] [--minimize]`:
 //!   every fuzz target, then a table of libFuzzer's figures (nightly, cargo-fuzz).
 //! - `conformance [--offline | --live]`: the transcript corpus, then the client and the CLI
@@ -47,6 +49,15 @@ fn main() -> ExitCode {
         Some("plot-batch") => plot::command(&args[1..]),
         Some("fuzz") => fuzz::command(&args[1..]),
         Some("soak") => soak(&args[1..]),
+        Some("adversarial") => run(cargo().args([
+            "run",
+            "--release",
+            "--quiet",
+            "-p",
+            "gptproto-soak",
+            "--bin",
+            "adversarial",
+        ])),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\ncommands:\n  test                    run every test (what CI runs)\n  invariants              check the architecture and tidy invariants\n  local-model [--port P]  run a local llama.cpp model server until Ctrl-C\n  demo                    the gptproto CLI streaming a chat from the local model\n  conformance [--offline | --live]\n                          the transcript corpus; the client and CLI against the local model\n  codegen [--check]       regenerate (or check) the generated files in docs/
@@ -56,7 +67,8 @@ fn main() -> ExitCode {
   plot-batch RPM TPM      docs/batch.png from the batch benchmark's series
   fuzz [--minutes M] [--runs N] [--targets a,b] [--sanitizer address|none] [--minimize]
                           every fuzz target in turn, then its figures (nightly)
-  soak [--minutes M]      the client under faults for M minutes (2), its resources sampled"
+  soak [--minutes M]      the client under faults for M minutes (2), its resources sampled
+  adversarial             hostile servers against the client: outcome, peak RSS, CPU (release)"
             );
             return ExitCode::from(2);
         }

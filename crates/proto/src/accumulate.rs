@@ -246,6 +246,21 @@ impl ChunkAccumulator {
         completion
     }
 
+    /// The completion as accumulated so far, moved out (no copy of its text): the accumulator
+    /// is left empty but for its progress.
+    pub(crate) fn take_snapshot(&mut self) -> ChatCompletion {
+        let mut completion = std::mem::take(&mut self.completion);
+        completion.object = ObjectKind::ChatCompletion;
+        let mut choices: Vec<Choice> = std::mem::take(&mut self.choices)
+            .into_iter()
+            .map(ChoiceState::into_choice)
+            .collect();
+        choices.sort_by_key(|choice| choice.index);
+        completion.choices = choices;
+        self.retained = 0;
+        completion
+    }
+
     /// The completion, or a [truncation error](Error::is_truncated) carrying it when the stream
     /// is not complete.
     pub fn finish(self) -> Result<ChatCompletion, Error> {
@@ -362,34 +377,34 @@ impl ChoiceState {
     }
 
     fn to_choice(&self) -> Choice {
-        let mut tool_calls: Vec<&ToolCallState> = self.tool_calls.iter().collect();
+        self.clone().into_choice()
+    }
+
+    fn into_choice(self) -> Choice {
+        let mut tool_calls = self.tool_calls;
         tool_calls.sort_by_key(|call| call.index);
-        let tool_calls: Vec<ToolCall> = tool_calls
-            .into_iter()
-            .map(|call| call.call.clone())
-            .collect();
+        let tool_calls: Vec<ToolCall> = tool_calls.into_iter().map(|call| call.call).collect();
         // OpenAI streams `"content": ""` ahead of tool calls; the non-streamed answer has null.
         let content = self
             .content
-            .clone()
             .filter(|content| !content.is_empty() || tool_calls.is_empty());
-        let non_empty = |text: &String| (!text.is_empty()).then(|| text.clone());
+        let non_empty = |text: String| (!text.is_empty()).then_some(text);
         Choice {
             index: self.index,
             message: Message {
-                role: self.role.clone().unwrap_or(Role::Assistant),
+                role: self.role.unwrap_or(Role::Assistant),
                 content: content.map(Content::Text),
-                refusal: non_empty(&self.refusal),
-                reasoning_content: non_empty(&self.reasoning_content),
-                reasoning: non_empty(&self.reasoning),
+                refusal: non_empty(self.refusal),
+                reasoning_content: non_empty(self.reasoning_content),
+                reasoning: non_empty(self.reasoning),
                 tool_calls,
-                function_call: self.function_call.clone(),
-                extra: self.message_extra.clone(),
+                function_call: self.function_call,
+                extra: self.message_extra,
                 ..Message::default()
             },
-            finish_reason: self.finish_reason.clone(),
-            logprobs: self.logprobs.clone(),
-            extra: self.choice_extra.clone(),
+            finish_reason: self.finish_reason,
+            logprobs: self.logprobs,
+            extra: self.choice_extra,
         }
     }
 }

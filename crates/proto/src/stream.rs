@@ -468,13 +468,14 @@ fn decode<'a>(
     Err(error)
 }
 
-/// The error for an answer past the limit, with what was accumulated.
+/// The error for an answer past the limit, with what was accumulated (moved into it: an
+/// answer at the limit is not copied).
 #[cold]
-fn answer_limit(accumulator: &ChunkAccumulator, limit: usize) -> Error {
+fn answer_limit(accumulator: &mut ChunkAccumulator, limit: usize) -> Error {
     Error::new(ErrorKind::AnswerLimit {
         limit,
-        partial: Some(Box::new(accumulator.snapshot())),
         chunks: accumulator.chunks(),
+        partial: Some(Box::new(accumulator.take_snapshot())),
     })
 }
 

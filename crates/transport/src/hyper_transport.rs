@@ -312,10 +312,18 @@ pub(crate) fn read_head(
 ) -> Result<http::Response<Incoming>, TransportError> {
     response.map_err(|error| {
         if error.is_connect() {
-            crate::error::connect_error("connection failed", Box::new(error))
-        } else {
-            TransportError::new(TransportErrorKind::Request, "request failed").with_source(error)
+            return crate::error::connect_error("connection failed", Box::new(error));
         }
+        // A head hyper could not read says so (a hostile or broken server), not just "failed".
+        let hyper =
+            std::error::Error::source(&error).and_then(|e| e.downcast_ref::<hyper::Error>());
+        let message = match hyper {
+            Some(hyper) if hyper.is_parse() => {
+                "the response head could not be read (not HTTP, or over 100 headers or 400 KiB)"
+            }
+            _ => "request failed",
+        };
+        TransportError::new(TransportErrorKind::Request, message).with_source(error)
     })
 }
 
