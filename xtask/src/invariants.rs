@@ -104,6 +104,14 @@ const RUNTIME_BOUNDARY: &[(&str, &str)] = &[
     ("crates/gptproto/src/rt.rs", "tokio"),
     ("crates/gptproto/src/rt/native.rs", "tokio"),
     ("crates/gptproto/src/rt.rs", "target_arch"),
+    // The clock and the jitter's generator: rt.rs (its test compares the virtual clock with
+    // the real one) and its two hosts.
+    ("crates/gptproto/src/rt.rs", "std::time::Instant"),
+    ("crates/gptproto/src/rt.rs", "fastrand"),
+    ("crates/gptproto/src/rt/native.rs", "SystemTime::now"),
+    ("crates/gptproto/src/rt/web.rs", "std::time::Instant"),
+    ("crates/gptproto/src/rt/web.rs", "SystemTime::now"),
+    ("crates/gptproto/src/rt/web.rs", "fastrand"),
     ("crates/gptproto/src/client.rs", "target_arch"),
     ("crates/gptproto/src/client/hyper.rs", "target_arch"),
     ("crates/gptproto/src/lib.rs", "target_arch"),
@@ -111,8 +119,10 @@ const RUNTIME_BOUNDARY: &[(&str, &str)] = &[
     ("crates/transport/src/error.rs", "target_arch"),
 ];
 
-/// The facade names tokio only in its runtime module, and the facade and the transport choose
-/// a target (`cfg(target_arch)`) only in the files of [`RUNTIME_BOUNDARY`].
+/// The facade names tokio, the standard clocks and the random generator only in its runtime
+/// module (so that a paused runtime and a seeded jitter drive all of its time), and the facade
+/// and the transport choose a target (`cfg(target_arch)`) only in the files of
+/// [`RUNTIME_BOUNDARY`].
 pub(crate) fn runtime_boundary() -> Result<(), String> {
     let root = project_root();
     let mut texts = Vec::new();
@@ -143,7 +153,13 @@ fn boundary_crossings(texts: &[(String, String)]) -> Vec<String> {
     let mut crossings = Vec::new();
     for (path, text) in texts {
         let watched: &[&str] = if path.starts_with("crates/gptproto/") {
-            &["tokio", "target_arch"]
+            &[
+                "tokio",
+                "target_arch",
+                "std::time::Instant",
+                "SystemTime::now",
+                "fastrand",
+            ]
         } else {
             &["target_arch"]
         };
