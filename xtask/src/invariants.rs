@@ -422,12 +422,18 @@ mod tests {
                 "crates/transport/src/fetch.rs".to_owned(),
                 "#[cfg(target_arch = \"wasm32\")]".to_owned(),
             ),
+            (
+                "crates/gptproto/src/batch.rs".to_owned(),
+                "let t = std::time::Instant::now();\nlet j = fastrand::f64();".to_owned(),
+            ),
         ];
         assert_eq!(
             boundary_crossings(&texts),
             [
                 "crates/gptproto/src/send.rs:2: names tokio",
                 "crates/transport/src/fetch.rs:1: names target_arch",
+                "crates/gptproto/src/batch.rs:1: names std::time::Instant",
+                "crates/gptproto/src/batch.rs:2: names fastrand",
             ]
         );
         runtime_boundary().unwrap();
