@@ -6,7 +6,8 @@
 //! Options: `--minutes M` (per target; default 1), `--runs N` (per target: stop after N
 //! executions, the campaign mode), `--targets a,b`, `--sanitizer address|none` (default
 //! address; `none` runs several times faster, for long campaigns), `--minimize` (afterwards,
-//! `cargo fuzz cmin` each corpus: what the repository keeps).
+//! the new inputs merged into the repository's corpus and `cargo fuzz cmin` run on it: what
+//! the repository keeps). Without `--minimize` the new inputs stay in `target/fuzz-corpus/`.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -120,9 +121,13 @@ pub(crate) fn command(args: &[String]) -> Result<(), String> {
         if let Some(runs) = options.runs {
             libfuzzer.push(format!("-runs={runs}"));
         }
+        // New inputs go to a scratch corpus under target/; the repository's is read only (a
+        // run leaves the checkout as it was, unless `--minimize` merges them in).
+        let scratch = scratch_corpus(target)?;
         let mut command = fuzz_command(&cargo_fuzz, "run", &options.sanitizer);
         command
             .arg(target)
+            .arg(&scratch)
             .arg(format!("corpus/{target}"))
             .arg("--")
             .args(&libfuzzer);
@@ -196,6 +201,20 @@ fn fuzz_command(cargo_fuzz: &std::path::Path, subcommand: &str, sanitizer: &str)
 /// `cargo fuzz cmin`: the corpus cut to the inputs that keep its coverage.
 fn minimize(cargo_fuzz: &std::path::Path, sanitizer: &str, target: &str) -> Result<(), String> {
     let corpus = project_root().join("fuzz/corpus").join(target);
+    let scratch = scratch_corpus(target)?;
+    for entry in
+        std::fs::read_dir(&scratch).map_err(|error| format!("{}: {error}", scratch.display()))?
+    {
+        let entry = entry.map_err(|error| error.to_string())?;
+        std::fs::rename(entry.path(), corpus.join(entry.file_name()))
+            .or_else(|_| std::fs::copy(entry.path(), corpus.join(entry.file_name())).map(drop))
+            .map_err(|error| {
+                format!(
+                    "cannot move {} into the corpus: {error}",
+                    entry.path().display()
+                )
+            })?;
+    }
     let before = count(&corpus);
     let mut command = fuzz_command(cargo_fuzz, "cmin", sanitizer);
     command.arg(target);
@@ -205,6 +224,14 @@ fn minimize(cargo_fuzz: &std::path::Path, sanitizer: &str, target: &str) -> Resu
         count(&corpus)
     );
     Ok(())
+}
+
+/// `target/fuzz-corpus/<target>`, where a run writes the inputs it finds.
+fn scratch_corpus(target: &str) -> Result<PathBuf, String> {
+    let scratch = target_dir().join("fuzz-corpus").join(target);
+    std::fs::create_dir_all(&scratch)
+        .map_err(|error| format!("cannot create {}: {error}", scratch.display()))?;
+    Ok(scratch)
 }
 
 fn count(folder: &std::path::Path) -> usize {
