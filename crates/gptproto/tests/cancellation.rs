@@ -9,10 +9,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use gptproto::{ChatRequest, Client, Proxy, Roots};
+use gptproto::{Client, Proxy, Roots};
 use gptproto_testkit::fixtures::{completion, story};
 use gptproto_testkit::{Reply, TestServer, TlsOptions};
+
+mod support;
+use support::{call_text, descriptors, tasks};
 
 /// `future`, polled at most `limit` times: `None` if it had not finished by then (it is then
 /// dropped), with the polls made.
@@ -44,36 +46,6 @@ fn limited<F: Future>(future: F, limit: usize) -> Limited<F> {
         limit,
         polls: 0,
     }
-}
-
-/// A whole call: the answer's text.
-async fn call(client: Client, streamed: bool) -> Result<String, gptproto::Error> {
-    let request = ChatRequest::new("m").user("hi");
-    if streamed {
-        let mut stream = client.chat_stream(request).await?;
-        let mut text = String::new();
-        while let Some(chunk) = stream.next().await {
-            text += chunk?.text().unwrap_or_default();
-        }
-        Ok(text)
-    } else {
-        Ok(client
-            .chat(request)
-            .await?
-            .text()
-            .unwrap_or_default()
-            .to_owned())
-    }
-}
-
-fn descriptors() -> usize {
-    std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
-}
-
-fn tasks() -> usize {
-    tokio::runtime::Handle::current()
-        .metrics()
-        .num_alive_tasks()
 }
 
 /// Waits (at most 5 s) until `done` holds.
@@ -123,13 +95,13 @@ async fn a_call_dropped_after_any_number_of_polls_leaves_nothing_behind() {
                 if streamed { "streamed" } else { "JSON" }
             );
             // A whole call: its polls, and what it leaves (a pooled connection).
-            let (whole, polls) = limited(call(client.clone(), streamed), usize::MAX).await;
+            let (whole, polls) = limited(call_text(&client, streamed), usize::MAX).await;
             let expected = whole.unwrap().unwrap();
             assert!(settle(|| server.open_connections() == 1).await, "{label}");
             let baseline = (server.open_connections(), tasks(), descriptors());
 
             for limit in 0..=polls + 2 {
-                let (outcome, _) = limited(call(client.clone(), streamed), limit).await;
+                let (outcome, _) = limited(call_text(&client, streamed), limit).await;
                 if limit >= polls {
                     assert_eq!(
                         outcome.unwrap().unwrap(),
@@ -139,7 +111,7 @@ async fn a_call_dropped_after_any_number_of_polls_leaves_nothing_behind() {
                 }
                 // The client goes on.
                 let answer =
-                    tokio::time::timeout(Duration::from_secs(10), call(client.clone(), streamed))
+                    tokio::time::timeout(Duration::from_secs(10), call_text(&client, streamed))
                         .await
                         .unwrap_or_else(|_| {
                             panic!("{label}: the call after a drop at poll {limit} hung")

@@ -13,14 +13,16 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
-use gptproto::{ChatRequest, Client, HttpConnector, ResponseBody, TransportError};
+use gptproto::{Client, HttpConnector, ResponseBody, TransportError};
 use gptproto_testkit::fixtures::{chunk, completion};
 use gptproto_transport::BoxFuture;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
+
+mod support;
+use support::{call_text, descriptors, tasks};
 
 /// Counts the operations that complete; makes the `fail_at`-th one (0-based) fail instead.
 #[derive(Debug, Default)]
@@ -184,25 +186,6 @@ impl HttpConnector for TortureConnector {
     }
 }
 
-async fn call(client: &Client, streamed: bool) -> Result<String, gptproto::Error> {
-    let request = ChatRequest::new("m").user("hi");
-    if streamed {
-        let mut stream = client.chat_stream(request).await?;
-        let mut text = String::new();
-        while let Some(chunk) = stream.next().await {
-            text += chunk?.text().unwrap_or_default();
-        }
-        Ok(text)
-    } else {
-        Ok(client
-            .chat(request)
-            .await?
-            .text()
-            .unwrap_or_default()
-            .to_owned())
-    }
-}
-
 fn client(http2: bool, plan: Arc<Plan>) -> Client {
     Client::builder()
         .ignore_env()
@@ -214,12 +197,6 @@ fn client(http2: bool, plan: Arc<Plan>) -> Client {
         .response_timeout(Duration::from_secs(2))
         .build()
         .unwrap()
-}
-
-fn tasks() -> usize {
-    tokio::runtime::Handle::current()
-        .metrics()
-        .num_alive_tasks()
 }
 
 /// Panics anywhere in the process (a spawned connection task's too, which tokio would catch).
@@ -241,13 +218,14 @@ async fn failing_each_io_operation_in_turn_ends_typed_and_leaves_no_task() {
             );
             let counting = Arc::new(Plan::default());
             assert_eq!(
-                call(&client(http2, counting.clone()), streamed)
+                call_text(&client(http2, counting.clone()), streamed)
                     .await
                     .unwrap(),
                 "abc"
             );
             let operations = counting.operations.load(Ordering::SeqCst);
             let baseline = tasks();
+            let baseline_descriptors = descriptors();
             let (mut answered, mut failed) = (0, 0);
             for fail_at in 0..operations {
                 let plan = Arc::new(Plan {
@@ -256,7 +234,7 @@ async fn failing_each_io_operation_in_turn_ends_typed_and_leaves_no_task() {
                 });
                 let outcome = tokio::time::timeout(
                     Duration::from_secs(10),
-                    call(&client(http2, plan.clone()), streamed),
+                    call_text(&client(http2, plan.clone()), streamed),
                 )
                 .await
                 .unwrap_or_else(|_| panic!("{label}: failing operation {fail_at} hung the call"));
@@ -277,7 +255,7 @@ async fn failing_each_io_operation_in_turn_ends_typed_and_leaves_no_task() {
                     }
                 }
                 let settled = async {
-                    while tasks() > baseline {
+                    while tasks() > baseline || descriptors() > baseline_descriptors {
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
                 };
@@ -291,7 +269,7 @@ async fn failing_each_io_operation_in_turn_ends_typed_and_leaves_no_task() {
                     });
             }
             println!(
-                "{label}: {operations} I/O operations; each failed in turn: {failed} typed errors, {answered} whole answers, no panic, no hang, no task left"
+                "{label}: {operations} I/O operations; each failed in turn: {failed} typed errors, {answered} whole answers, no panic, no hang, no task or descriptor left"
             );
             assert!(failed > 0, "{label}: no failure mattered");
             assert_eq!(PANICS.load(Ordering::SeqCst), 0, "{label}: a task panicked");
