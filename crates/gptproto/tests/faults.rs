@@ -509,3 +509,33 @@ async fn an_http2_connection_gone_silent_is_found_by_its_pings_and_not_used_agai
         );
     }
 }
+
+#[tokio::test]
+async fn a_window_that_never_opens_ends_at_the_response_timeout() {
+    use gptproto_testkit::{FrameScript, FrameServer};
+    // HTTP/2 at frame level: SETTINGS_INITIAL_WINDOW_SIZE = 0 and no WINDOW_UPDATE ever: the
+    // request's body cannot be sent. The call ends at its response timeout, not never.
+    let server = FrameServer::start(FrameScript::ZeroWindow { open_after: None }).await;
+    let client = Client::builder()
+        .ignore_env()
+        .base_url(server.base_url())
+        .api_key("sk-test")
+        .proxy(Proxy::none())
+        .roots(Roots::Custom(server.ca().root_store()))
+        .response_timeout(Duration::from_secs(1))
+        .max_retries(0)
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let error = client
+        .chat(ChatRequest::new("m").user("hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.timeout_kind(),
+        Some(TimeoutKind::Response),
+        "{error:#}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(server.answered(), 0);
+}

@@ -21,6 +21,7 @@ const RST_STREAM: u8 = 0x3;
 const SETTINGS: u8 = 0x4;
 const PING: u8 = 0x6;
 const GOAWAY: u8 = 0x7;
+const WINDOW_UPDATE: u8 = 0x8;
 const END_STREAM: u8 = 0x1;
 const ACK: u8 = 0x1;
 const END_HEADERS: u8 = 0x4;
@@ -49,6 +50,22 @@ pub enum FrameScript {
     /// The first connection answers nothing until the test says ([`FrameServer::lower_limit`],
     /// [`FrameServer::goaway_answering_first`]); later connections answer every request.
     Held,
+    /// Every connection allows this many concurrent streams (`SETTINGS_MAX_CONCURRENT_STREAMS`)
+    /// and answers each request `answer_after` its end; a request past the limit on its
+    /// connection is refused (`REFUSED_STREAM`) and counted ([`FrameServer::over_limit`]).
+    Limit {
+        /// The streams allowed.
+        streams: u32,
+        /// How long each answer waits.
+        answer_after: std::time::Duration,
+    },
+    /// Every connection gives each stream a zero send window (`SETTINGS_INITIAL_WINDOW_SIZE`
+    /// = 0): the client can send a request's headers but not its body. After `open_after`, if
+    /// given, a WINDOW_UPDATE opens the stream's window; else it stays shut.
+    ZeroWindow {
+        /// When the window opens, from the request's headers.
+        open_after: Option<std::time::Duration>,
+    },
 }
 
 /// What a test tells a [`FrameScript::Held`] connection.
@@ -65,6 +82,7 @@ pub struct FrameServer {
     ca: TestCa,
     seen: Arc<Mutex<Vec<(usize, u32)>>>,
     answered: Arc<AtomicUsize>,
+    over_limit: Arc<AtomicUsize>,
     commands: tokio::sync::mpsc::UnboundedSender<Command>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -74,6 +92,7 @@ struct Shared {
     seen: Arc<Mutex<Vec<(usize, u32)>>>,
     answered: Arc<AtomicUsize>,
     refused: AtomicUsize,
+    over_limit: Arc<AtomicUsize>,
     /// For the first connection of a [`FrameScript::Held`] server.
     commands: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Command>>>,
 }
@@ -93,9 +112,11 @@ impl FrameServer {
             seen: Arc::default(),
             answered: Arc::default(),
             refused: AtomicUsize::new(0),
+            over_limit: Arc::default(),
             commands: Mutex::new(Some(received)),
         });
         let (seen, answered) = (shared.seen.clone(), shared.answered.clone());
+        let over_limit = shared.over_limit.clone();
         let task = tokio::spawn(async move {
             let mut index = 0;
             while let Ok((tcp, _)) = listener.accept().await {
@@ -114,9 +135,15 @@ impl FrameServer {
             ca,
             seen,
             answered,
+            over_limit,
             commands,
             task,
         }
+    }
+
+    /// [`FrameScript::Limit`]: requests that arrived past their connection's stream limit.
+    pub fn over_limit(&self) -> usize {
+        self.over_limit.load(Ordering::SeqCst)
     }
 
     /// [`FrameScript::Held`]: the first connection lowers its `SETTINGS_MAX_CONCURRENT_STREAMS`
@@ -168,8 +195,13 @@ where
     if preface != PREFACE {
         return Ok(());
     }
-    // SETTINGS_MAX_CONCURRENT_STREAMS = 100.
-    write_frame(&mut writer, SETTINGS, 0, 0, &settings(100)).await?;
+    let initial = match shared.script {
+        FrameScript::Limit { streams, .. } => settings(streams),
+        // SETTINGS_INITIAL_WINDOW_SIZE (0x4) = 0, and 100 streams.
+        FrameScript::ZeroWindow { .. } => [settings(100), vec![0, 4, 0, 0, 0, 0]].concat(),
+        _ => settings(100),
+    };
+    write_frame(&mut writer, SETTINGS, 0, 0, &initial).await?;
     // Frames are read by a task of their own, so that waiting for one can be put aside for a
     // test's command without losing half a frame.
     let (frames, mut incoming) = tokio::sync::mpsc::channel(64);
@@ -187,9 +219,28 @@ where
         None
     };
     let mut complete = Vec::new();
+    // Limit: answers due (when, stream); ZeroWindow: windows to open (when, stream).
+    let mut due: Vec<(tokio::time::Instant, u32)> = Vec::new();
     loop {
-        let frame = match &mut commands {
-            Some(commands) => tokio::select! {
+        let next_due = due.iter().map(|(at, _)| *at).min();
+        let frame = match (&mut commands, next_due) {
+            (None, Some(at)) => tokio::select! {
+                frame = incoming.recv() => frame,
+                () = tokio::time::sleep_until(at) => {
+                    let now = tokio::time::Instant::now();
+                    let (ready, later): (Vec<_>, Vec<_>) = due.drain(..).partition(|(at, _)| *at <= now);
+                    due = later;
+                    for (_, stream) in ready {
+                        if let FrameScript::ZeroWindow { .. } = shared.script {
+                            write_frame(&mut writer, WINDOW_UPDATE, 0, stream, &65_535u32.to_be_bytes()).await?;
+                        } else {
+                            answer(&mut writer, stream, shared).await?;
+                        }
+                    }
+                    continue;
+                }
+            },
+            (Some(commands), _) => tokio::select! {
                 frame = incoming.recv() => frame,
                 command = commands.recv() => {
                     match command {
@@ -210,7 +261,7 @@ where
                     continue;
                 }
             },
-            None => incoming.recv().await,
+            (None, None) => incoming.recv().await,
         };
         let Some((kind, flags, stream, payload)) = frame else {
             return Ok(());
@@ -218,6 +269,15 @@ where
         match kind {
             SETTINGS if flags & ACK == 0 => write_frame(&mut writer, SETTINGS, ACK, 0, &[]).await?,
             PING if flags & ACK == 0 => write_frame(&mut writer, PING, ACK, 0, &payload).await?,
+            HEADERS if flags & END_STREAM == 0 => {
+                if let FrameScript::ZeroWindow {
+                    open_after: Some(after),
+                } = shared.script
+                {
+                    due.push((tokio::time::Instant::now() + after, stream));
+                }
+                continue;
+            }
             HEADERS | DATA if flags & END_STREAM != 0 => {
                 shared
                     .seen
@@ -239,6 +299,26 @@ where
                 answer(&mut writer, last, shared).await?;
                 writer.shutdown().await?;
                 return Ok(());
+            }
+            FrameScript::Limit {
+                streams,
+                answer_after,
+            } => {
+                for stream in std::mem::take(&mut complete) {
+                    if due.len() >= streams as usize {
+                        shared.over_limit.fetch_add(1, Ordering::SeqCst);
+                        write_frame(
+                            &mut writer,
+                            RST_STREAM,
+                            0,
+                            stream,
+                            &REFUSED_STREAM.to_be_bytes(),
+                        )
+                        .await?;
+                    } else {
+                        due.push((tokio::time::Instant::now() + answer_after, stream));
+                    }
+                }
             }
             FrameScript::Refuse { first }
                 if !complete.is_empty()

@@ -560,3 +560,66 @@ async fn without_lanes_streams_wait_inside_one_connection_as_rfc_9113_asks() {
     assert_eq!(server.connections(), 1, "no other connection is opened");
     drop((first, held));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_allowing_one_stream_gets_one_at_a_time_per_connection() {
+    use gptproto_testkit::{FRAME_SERVER_BODY, FrameScript, FrameServer};
+    // SETTINGS_MAX_CONCURRENT_STREAMS = 1, each answer 200 ms after its request: twelve
+    // requests at once never open a second stream on a connection (the server would refuse it
+    // and count it), none waits for another, and all are answered.
+    let server = FrameServer::start(FrameScript::Limit {
+        streams: 1,
+        answer_after: std::time::Duration::from_millis(200),
+    })
+    .await;
+    let transport = transport_trusting(server.ca());
+    let url = server.base_url();
+    let started = std::time::Instant::now();
+    let calls = (0..12).map(|_| {
+        let (transport, url) = (transport.clone(), url.clone());
+        async move { body_text(transport.send(post(&url)).await.unwrap()).await }
+    });
+    let bodies = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        futures_util::future::join_all(calls),
+    )
+    .await
+    .expect("no request queued forever");
+    assert!(bodies.iter().all(|body| body == FRAME_SERVER_BODY));
+    assert_eq!(server.over_limit(), 0, "a stream past the server's limit");
+    assert_eq!(server.answered(), 12);
+    let connections: std::collections::HashSet<usize> = server
+        .streams()
+        .iter()
+        .map(|(connection, _)| *connection)
+        .collect();
+    assert!(connections.len() >= 6, "{} connections", connections.len());
+    // In parallel, not one after another (12 x 200 ms).
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_zero_window_holds_the_body_until_the_server_opens_it() {
+    use gptproto_testkit::{FRAME_SERVER_BODY, FrameScript, FrameServer};
+    // SETTINGS_INITIAL_WINDOW_SIZE = 0: the request's headers go, its body waits for the
+    // WINDOW_UPDATE the server sends 300 ms later; then the request completes and is answered.
+    let server = FrameServer::start(FrameScript::ZeroWindow {
+        open_after: Some(std::time::Duration::from_millis(300)),
+    })
+    .await;
+    let transport = transport_trusting(server.ca());
+    let started = std::time::Instant::now();
+    let response = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        transport.send(post(&server.base_url())),
+    )
+    .await
+    .expect("the body was sent once the window opened")
+    .unwrap();
+    assert_eq!(body_text(response).await, FRAME_SERVER_BODY);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+}
