@@ -123,7 +123,9 @@ impl Cell {
         match (self.fault, self.position) {
             // No head: a connection error (the request may have reached the server), retried
             // on a new connection.
-            (Fault::Reset | Fault::Close, BeforeHead | InHead) => Outcome::Answer { requests: 2 },
+            (Fault::Reset | Fault::Close | Fault::SlowClose(_), BeforeHead | InHead) => {
+                Outcome::Answer { requests: 2 }
+            }
             // No head: the response timeout, retried. HTTP/1.1 retries on a new connection;
             // HTTP/2 on the same one (it is open, and nothing says it is dead), where the
             // retry stalls too: it never reaches the server.
@@ -135,7 +137,7 @@ impl Cell {
             (Fault::Stall, BeforeHead | InHead) => Outcome::Answer { requests: 2 },
             // `[DONE]` arrived: the answer is whole, whatever happens after.
             (_, AfterEnd) if self.streamed => Outcome::Answer { requests: 1 },
-            (Fault::Reset | Fault::Close, _) => Outcome::Truncated {
+            (Fault::Reset | Fault::Close | Fault::SlowClose(_), _) => Outcome::Truncated {
                 partial: if self.streamed { partial } else { None },
             },
             (Fault::Stall, _) => Outcome::Timeout {
@@ -143,7 +145,6 @@ impl Cell {
                 partial,
                 requests: 1,
             },
-            (Fault::SlowClose(_), _) => unreachable!("not in the matrix"),
         }
     }
 }
@@ -303,7 +304,12 @@ fn cells() -> Vec<Cell> {
                 ]
             };
             for &position in positions {
-                for fault in [Fault::Reset, Fault::Close, Fault::Stall] {
+                for fault in [
+                    Fault::Reset,
+                    Fault::Close,
+                    Fault::SlowClose(Duration::from_millis(300)),
+                    Fault::Stall,
+                ] {
                     cells.push(Cell {
                         http2,
                         streamed,
