@@ -8,6 +8,7 @@ use gptproto_proto::wire::ChatCompletion;
 use gptproto_transport::TransportError;
 
 use crate::meta::ResponseMeta;
+use crate::redirect::MAX_REDIRECTS;
 
 #[cfg(test)]
 mod tests;
@@ -53,8 +54,13 @@ enum Kind {
     Config(String),
     /// A response body larger than allowed.
     BodyTooLarge { limit: usize },
-    /// A redirect that was not followed.
-    Redirect { status: u16, location: String },
+    /// A redirect that was not followed: one the client does not follow (not 307/308), one
+    /// without a usable `Location`, or one past the most redirects.
+    Redirect {
+        status: u16,
+        location: String,
+        too_many: bool,
+    },
     /// The tool-call loop could not go on (too many rounds, no choice).
     #[cfg(feature = "tools")]
     Tools(gptproto_tools::Error),
@@ -134,6 +140,16 @@ impl Error {
         Self::new(Kind::Redirect {
             status,
             location: location.into(),
+            too_many: false,
+        })
+    }
+
+    /// More redirects than followed in one attempt; the last one's status and target.
+    pub(crate) fn too_many_redirects(status: u16, location: impl Into<String>) -> Self {
+        Self::new(Kind::Redirect {
+            status,
+            location: location.into(),
+            too_many: true,
         })
     }
 
@@ -255,10 +271,20 @@ impl Error {
     }
 
     /// The server's output broke the protocol: undecodable data, a truncated stream, an
-    /// oversized event, a body over the limit.
+    /// oversized event, a body over the limit, a redirect not followed (see
+    /// [`is_redirect`](Self::is_redirect)).
     pub fn is_protocol(&self) -> bool {
-        matches!(&self.inner.kind, Kind::BodyTooLarge { .. })
-            || self.asks_proto(gptproto_proto::Error::is_protocol)
+        matches!(
+            &self.inner.kind,
+            Kind::BodyTooLarge { .. } | Kind::Redirect { .. }
+        ) || self.asks_proto(gptproto_proto::Error::is_protocol)
+    }
+
+    /// The server answered with a redirect (3xx) that was not followed: only 307 and 308 are
+    /// (a POST's body cannot go to a 301/302/303's target), at most 5 of them; a base URL that
+    /// redirects is usually the wrong one (`http://` for `https://`, a missing `/v1`).
+    pub fn is_redirect(&self) -> bool {
+        matches!(&self.inner.kind, Kind::Redirect { .. })
     }
 
     /// The client's configuration is unusable (base URL, headers, key, TLS roots, a refused
@@ -412,7 +438,25 @@ impl fmt::Display for Error {
             Kind::BodyTooLarge { limit } => {
                 write!(f, "the response body exceeds the limit of {limit} bytes")?;
             }
-            Kind::Redirect { status, location } => {
+            Kind::Redirect {
+                status,
+                location,
+                too_many: true,
+            } => write!(
+                f,
+                "more than {MAX_REDIRECTS} redirects (the last: HTTP {status} to {location})"
+            )?,
+            Kind::Redirect {
+                status, location, ..
+            } if location.is_empty() => {
+                write!(
+                    f,
+                    "HTTP {status} response without a Location: not an answer, and nowhere to go"
+                )?;
+            }
+            Kind::Redirect {
+                status, location, ..
+            } => {
                 write!(f, "HTTP {status} redirect to {location} was not followed")?;
             }
             #[cfg(feature = "tools")]

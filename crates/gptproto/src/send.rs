@@ -304,6 +304,8 @@ impl Plan {
     ) -> std::result::Result<http::Response<ResponseBody>, Failed> {
         // The hop's URI: the planned one, then each redirect's target.
         let mut uri = self.uri.clone();
+        // The last redirect followed (for the error when there are too many).
+        let mut last_redirect = (0, String::new());
         // Set once a redirect crossed to another origin: the credentials stay dropped.
         let mut credentials_dropped = false;
         for _ in 0..=MAX_REDIRECTS {
@@ -355,6 +357,7 @@ impl Plan {
                     Failed::Final(Error::redirect(status.as_u16(), location.clone()))
                 })?;
                 crossing(&uri, &target, &mut credentials_dropped);
+                last_redirect = (status.as_u16(), location);
                 uri = target;
                 continue;
             }
@@ -378,9 +381,10 @@ impl Plan {
             );
             return Err(Failed::Api(api, meta));
         }
-        Err(Failed::Final(Error::config(format!(
-            "more than {MAX_REDIRECTS} redirects"
-        ))))
+        Err(Failed::Final(Error::too_many_redirects(
+            last_redirect.0,
+            last_redirect.1,
+        )))
     }
 }
 

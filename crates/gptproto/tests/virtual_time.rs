@@ -262,3 +262,31 @@ async fn an_endless_stream_ends_at_the_answer_limit_with_the_answer_so_far() {
     assert!(text.starts_with("word word "));
     assert_eq!(connector.open_bodies(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn redirects_not_followed_are_typed_errors() {
+    // Found by the client_e2e fuzz target: a 304 without a Location was an error no predicate
+    // answered. Every redirect not followed is `is_redirect` and `is_protocol`.
+    let cases = [
+        (
+            MemoryReply::new(304, vec![]),
+            "HTTP 304 response without a Location",
+        ),
+        (
+            MemoryReply::new(302, vec![]).header("location", "https://elsewhere.test/v1"),
+            "HTTP 302 redirect to https://elsewhere.test/v1 was not followed",
+        ),
+        (
+            MemoryReply::new(307, vec![]).header("location", "/v1/chat/completions"),
+            "more than 5 redirects (the last: HTTP 307 to /v1/chat/completions)",
+        ),
+    ];
+    for (reply, message) in cases {
+        let (client, connector) = scripted(vec![Scripted::Respond(reply)]);
+        let error = client.chat(request()).await.unwrap_err();
+        assert!(error.is_redirect() && error.is_protocol(), "{error:#}");
+        assert!(!error.is_config() && !error.is_network(), "{error:#}");
+        assert!(error.to_string().starts_with(message), "{error}");
+        assert!(connector.count() <= 6, "{} requests", connector.count());
+    }
+}
