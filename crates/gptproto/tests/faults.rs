@@ -386,9 +386,10 @@ async fn sliced_delayed_and_throttled_bytes_give_the_same_answer() {
             },
         ),
         (
-            "latency 15 ms a read",
+            "latency 10 ms + up to 20 ms of jitter a read",
             Shape {
-                latency: Duration::from_millis(15),
+                latency: Duration::from_millis(10),
+                jitter: Duration::from_millis(20),
                 ..Shape::default()
             },
         ),

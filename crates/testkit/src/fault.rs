@@ -1,5 +1,6 @@
 //! [`FaultProxy`]: a TCP proxy that sits below TLS and HTTP/2 framing and misbehaves on cue,
-//! per connection and per direction: latency, a bandwidth cap, a slicer (1–7-byte segments),
+//! per connection and per direction: latency and jitter, a bandwidth cap, a slicer (1–7-byte
+//! segments),
 //! and at a chosen byte — an offset, or one of the test server's marks ([`crate::TestServer::marks`])
 //! plus some bytes — a reset, a stall with no close, a clean close (a FIN, no TLS
 //! close_notify), or a slow close.
@@ -21,6 +22,8 @@ pub struct Shape {
     pub slicer: Option<u64>,
     /// Waits this long before forwarding each read.
     pub latency: Duration,
+    /// And up to this much more, drawn for each read (from the slicer's seed, or a fixed one).
+    pub jitter: Duration,
     /// At most this many bytes a second.
     pub bytes_per_second: Option<u64>,
     /// What happens, and where.
@@ -264,6 +267,7 @@ async fn pump(
     segments: Option<Arc<AtomicUsize>>,
 ) -> (Ended, (OwnedReadHalf, OwnedWriteHalf)) {
     let mut random = shape.slicer.map(fastrand::Rng::with_seed);
+    let mut jitter = fastrand::Rng::with_seed(shape.slicer.unwrap_or(0x5eed));
     let mut forwarded: u64 = 0;
     let mut buffer = vec![0u8; 16 * 1024];
     loop {
@@ -274,8 +278,9 @@ async fn pump(
             }
             Ok(read) => read,
         };
-        if !shape.latency.is_zero() {
-            tokio::time::sleep(shape.latency).await;
+        if !(shape.latency.is_zero() && shape.jitter.is_zero()) {
+            let extra = shape.jitter.mul_f64(jitter.f64());
+            tokio::time::sleep(shape.latency + extra).await;
         }
         let mut data = &buffer[..read];
         // Where the fault falls in what was read (its mark is known by now: the server marks
