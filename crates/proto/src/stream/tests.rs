@@ -302,6 +302,10 @@ fn feed_limited(limit: usize, events: impl Iterator<Item = String>) -> (u64, Opt
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "tens of thousands of chunks: too slow under Miri (the other tests cover the unsafe code)"
+)]
 fn an_endless_stream_of_text_ends_at_the_answer_limit_with_the_partial_answer() {
     let text =
         |i: usize| format!(r#"{{"choices":[{{"index":0,"delta":{{"content":"{i:05} "}}}}]}}"#);
@@ -324,6 +328,10 @@ fn an_endless_stream_of_text_ends_at_the_answer_limit_with_the_partial_answer() 
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "tens of thousands of chunks: too slow under Miri (the other tests cover the unsafe code)"
+)]
 fn things_that_weigh_nothing_still_count_toward_the_limit() {
     // A new empty choice in every chunk, a new unknown field in every chunk, millions of empty
     // tokens: each is retained, and each is charged.
@@ -345,6 +353,10 @@ fn things_that_weigh_nothing_still_count_toward_the_limit() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "tens of thousands of chunks: too slow under Miri (the other tests cover the unsafe code)"
+)]
 fn repeated_fields_and_keep_alives_do_not_grow_the_answer() {
     // The same unknown field replaced in every chunk, usage in every chunk, and keep-alives:
     // nothing accumulates, so a long stream of them never reaches even a small limit.
