@@ -160,18 +160,14 @@ fn check(fault: Fault, outcome: &Result<String, Error>) -> Result<&'static str, 
     match (fault, outcome) {
         (Fault::None | Fault::RateLimited, Ok(text)) => whole(text, &TEXT.repeat(6)),
         (Fault::Utf8Split, Ok(text)) => whole(text, &UTF8_TEXT.repeat(6)),
-        (Fault::Reset, Err(error)) if error.is_truncated() => {
-            // What arrived of the two events sent (the server's abort may overtake them).
+        (Fault::Reset | Fault::Utf8Reset, Err(error)) if error.is_truncated() => {
+            // What arrived must begin what was sent (the server's abort may overtake it).
+            let sent = match fault {
+                Fault::Reset => TEXT.repeat(2),
+                _ => UTF8_TEXT.repeat(6),
+            };
             let partial = error.partial().and_then(|p| p.text()).unwrap_or_default();
-            if TEXT.repeat(2).starts_with(partial) {
-                Ok("truncated")
-            } else {
-                Err(format!("{fault:?}: partial {partial:?}"))
-            }
-        }
-        (Fault::Utf8Reset, Err(error)) if error.is_truncated() => {
-            let partial = error.partial().and_then(|p| p.text()).unwrap_or_default();
-            if UTF8_TEXT.repeat(6).starts_with(partial) {
+            if sent.starts_with(partial) {
                 Ok("truncated")
             } else {
                 Err(format!("{fault:?}: partial {partial:?}"))

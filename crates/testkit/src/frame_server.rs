@@ -307,14 +307,7 @@ where
                 for stream in std::mem::take(&mut complete) {
                     if due.len() >= streams as usize {
                         shared.over_limit.fetch_add(1, Ordering::SeqCst);
-                        write_frame(
-                            &mut writer,
-                            RST_STREAM,
-                            0,
-                            stream,
-                            &REFUSED_STREAM.to_be_bytes(),
-                        )
-                        .await?;
+                        refuse(&mut writer, stream).await?;
                     } else {
                         due.push((tokio::time::Instant::now() + answer_after, stream));
                     }
@@ -325,14 +318,7 @@ where
                     && shared.refused.fetch_add(1, Ordering::SeqCst) < first =>
             {
                 for stream in complete.drain(..) {
-                    write_frame(
-                        &mut writer,
-                        RST_STREAM,
-                        0,
-                        stream,
-                        &REFUSED_STREAM.to_be_bytes(),
-                    )
-                    .await?;
+                    refuse(&mut writer, stream).await?;
                 }
             }
             _ => {
@@ -356,6 +342,11 @@ fn goaway(last: u32) -> Vec<u8> {
     let mut payload = last.to_be_bytes().to_vec();
     payload.extend_from_slice(&0u32.to_be_bytes());
     payload
+}
+
+/// `RST_STREAM` with `REFUSED_STREAM`: the stream was not processed.
+async fn refuse<W: AsyncWrite + Unpin>(writer: &mut W, stream: u32) -> std::io::Result<()> {
+    write_frame(writer, RST_STREAM, 0, stream, &REFUSED_STREAM.to_be_bytes()).await
 }
 
 /// `200`, `content-type: application/json`, and [`FRAME_SERVER_BODY`].
