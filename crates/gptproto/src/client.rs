@@ -14,6 +14,7 @@ use gptproto_transport::HttpConnector;
 use crate::call::{ChatCall, ChatStreamCall};
 use crate::error::{Error, Result};
 use crate::rt::Jitter;
+use crate::telemetry::{Telemetry, TelemetryOptions};
 
 // The transport made when no connector is given, and the builder's settings that only it has:
 // hyper over rustls on native targets, the host's fetch on wasm32.
@@ -109,6 +110,7 @@ pub(crate) struct ClientInner {
     pub(crate) connector: Arc<dyn HttpConnector>,
     pub(crate) settings: Settings,
     pub(crate) jitter: Jitter,
+    pub(crate) telemetry: Arc<Telemetry>,
 }
 
 /// A client for chat completions. Cheap to clone: clones share one connection pool.
@@ -182,6 +184,7 @@ pub struct ClientBuilder {
     max_body: usize,
     max_answer: usize,
     jitter_seed: Option<u64>,
+    telemetry: TelemetryOptions,
     /// `None`: by the host.
     validation: Option<ValidationRules>,
     /// The built-in transport's own settings (roots and proxy on native targets).
@@ -217,6 +220,7 @@ impl Default for ClientBuilder {
             max_body: 64 * 1024 * 1024,
             max_answer: gptproto_proto::DEFAULT_MAX_ANSWER_BYTES,
             jitter_seed: None,
+            telemetry: TelemetryOptions::default(),
             validation: None,
             builtin: builtin::Settings::default(),
             allow_insecure_http: false,
@@ -375,6 +379,43 @@ impl ClientBuilder {
         self
     }
 
+    /// The provider the calls' telemetry names (`gen_ai.provider.name`). By default it is
+    /// told from the base URL's host: `gptproto` for GPTProto, the GenAI conventions' name for
+    /// OpenAI, Azure OpenAI, DeepSeek, Groq, Mistral, xAI, Perplexity and Gemini, `dashscope`
+    /// and `openrouter`, and `openai` (the API's flavour) for any other server.
+    #[must_use]
+    pub fn provider_name(mut self, name: impl Into<String>) -> Self {
+        self.telemetry.provider = Some(name.into());
+        self
+    }
+
+    /// Records prompts and answers on the calls' spans (`gen_ai.input.messages`,
+    /// `gen_ai.output.messages`, `gen_ai.system_instructions`, `gen_ai.tool.definitions`).
+    /// Off by default, unless `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`; this
+    /// switch wins over the variable. Headers (the API key) are never recorded.
+    ///
+    /// ```
+    /// let client = gptproto::Client::builder()
+    ///     .api_key("sk-test")
+    ///     .capture_message_content(true)
+    ///     .message_content_limit(16 * 1024)
+    ///     .build()?;
+    /// # Ok::<(), gptproto::Error>(())
+    /// ```
+    #[must_use]
+    pub fn capture_message_content(mut self, capture: bool) -> Self {
+        self.telemetry.capture = Some(capture);
+        self
+    }
+
+    /// The most bytes of text each captured content attribute holds (64 KiB by default): text
+    /// past it is cut at a character boundary with a note of how many bytes were left out.
+    #[must_use]
+    pub fn message_content_limit(mut self, bytes: usize) -> Self {
+        self.telemetry.content_limit = Some(bytes);
+        self
+    }
+
     /// Ignores `GPTPROTO_API_KEY` and `GPTPROTO_BASE_URL`.
     #[must_use]
     pub fn ignore_env(mut self) -> Self {
@@ -436,8 +477,13 @@ impl ClientBuilder {
                 &self.transport_settings,
             )?,
         };
+        let telemetry = Arc::new(Telemetry::new(
+            &self.telemetry,
+            config.chat_completions_uri(),
+        ));
         Ok(Client {
             inner: Arc::new(ClientInner {
+                telemetry,
                 config,
                 connector,
                 settings: Settings {

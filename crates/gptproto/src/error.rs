@@ -295,6 +295,77 @@ impl Error {
             || matches!(&self.inner.kind, Kind::Transport(error) if error.is_config())
     }
 
+    /// The error's class as telemetry records it (`error.type` of the GenAI conventions): the
+    /// HTTP status of an error response (`"429"`, `"401"`, ...), else one of a short fixed list
+    /// (low cardinality: safe as a metric attribute).
+    ///
+    /// | class | when |
+    /// | --- | --- |
+    /// | `"401"`, `"429"`, `"500"`... | the server answered with that status |
+    /// | `api_error` | an error reported inside a stream (no status) |
+    /// | `timeout` | a deadline passed (response head, idle, body, total, connect) |
+    /// | `tls` | the server's certificate was not trusted |
+    /// | `connect` | no connection could be made |
+    /// | `network` | the connection failed otherwise before the response |
+    /// | `stream_truncated` | the answer ended early, cleanly or with a broken connection |
+    /// | `answer_limit` | a streamed answer outgrew the client's limit |
+    /// | `stream_parse` | the response broke the protocol (undecodable data, an oversized event or body) |
+    /// | `validation` | the request was refused before it was sent |
+    /// | `config` | the client's configuration is unusable |
+    /// | `tools` | the tool-call loop could not go on |
+    /// | `_OTHER` | anything else |
+    ///
+    /// A call or stream dropped before its end is recorded as `cancelled` (no error exists).
+    ///
+    /// ```
+    /// use gptproto::{ChatRequest, Client};
+    ///
+    /// let error = Client::builder()
+    ///     .ignore_env()
+    ///     .base_url("not a url")
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(error.error_type(), "config");
+    /// ```
+    pub fn error_type(&self) -> std::borrow::Cow<'static, str> {
+        use std::borrow::Cow;
+        if let Some(status) = self.status() {
+            return Cow::Owned(status.as_u16().to_string());
+        }
+        Cow::Borrowed(if self.is_timeout() {
+            "timeout"
+        } else if self.is_certificate() {
+            "tls"
+        } else if self.is_connect() {
+            "connect"
+        } else if self.is_truncated() {
+            "stream_truncated"
+        } else if self.is_network() {
+            "network"
+        } else if self.is_api() {
+            "api_error"
+        } else if self.is_answer_limit() {
+            "answer_limit"
+        } else if self.is_protocol() {
+            "stream_parse"
+        } else if self.is_validation() {
+            "validation"
+        } else if self.is_config() {
+            "config"
+        } else if self.is_tools() {
+            "tools"
+        } else {
+            "_OTHER"
+        })
+    }
+
+    fn is_tools(&self) -> bool {
+        #[cfg(feature = "tools")]
+        return matches!(&self.inner.kind, Kind::Tools(_));
+        #[cfg(not(feature = "tools"))]
+        false
+    }
+
     /// What a stream delivered before it ended early: cut, broken, timed out while reading,
     /// or past the answer limit.
     pub fn partial(&self) -> Option<&ChatCompletion> {

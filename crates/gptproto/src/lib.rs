@@ -39,6 +39,9 @@
 //! # Features
 //! - `webpki-roots` (default) / `native-roots`: which certificate authorities to trust.
 //! - `ring` (default) / `aws-lc-rs`: rustls's crypto provider.
+//! - `otel`: the OpenTelemetry GenAI metrics, and `gptproto::otel`, which exports spans and
+//!   metrics over OTLP (see `docs/observability.md`). The spans themselves are always there,
+//!   through `tracing`.
 //! - `tools`: `gptproto::tools`: function tools and structured outputs with schemars, the
 //!   tool router and the tool-call loop (`Client::run_tools`). Not a default: it adds
 //!   schemars and two proc-macro crates (about 11% of a cold build) that chat alone does not
@@ -74,11 +77,15 @@ mod client;
 mod deadline;
 mod error;
 mod meta;
+#[cfg(all(feature = "otel", not(target_arch = "wasm32")))]
+#[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+pub mod otel;
 mod redact;
 mod redirect;
 mod rt;
 mod send;
 mod stream;
+mod telemetry;
 #[cfg(feature = "tools")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tools")))]
 pub mod tools;
@@ -88,6 +95,7 @@ pub use client::{Client, ClientBuilder, ENV_API_KEY, ENV_BASE_URL, Timeouts};
 pub use error::{Error, Result, TimeoutKind};
 pub use meta::ResponseMeta;
 pub use stream::{ChatStream, TextDeltas};
+pub use telemetry::ENV_CAPTURE_MESSAGE_CONTENT;
 
 pub use gptproto_proto as proto;
 pub use gptproto_transport as transport;

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use gptproto_proto::accumulate::AnswerOutline;
 use gptproto_proto::exchange::{ApiError, api_error, classify_response, is_event_stream};
 use gptproto_proto::retry::{Failure, RetryDecision, RetryPolicy};
 use gptproto_proto::wire::{ChatCompletion, ChatRequest};
@@ -21,6 +22,7 @@ use crate::redact::redacted;
 use crate::redirect::{MAX_REDIRECTS, crossing, resolve};
 use crate::rt;
 use crate::stream::{ChatStream, StreamLimits};
+use crate::telemetry::CallRecord;
 
 /// The most bytes of an error response body read.
 const ERROR_BODY_LIMIT: usize = 1024 * 1024;
@@ -34,9 +36,7 @@ pub(crate) fn chat(call: ChatCall) -> BoxFuture<'static, Result<ChatCompletion>>
         Plan::new(&call.client, call.request, &call.overrides),
         |plan| async move {
             let response = plan.send().await?;
-            let completion = plan.completion(response).await?;
-            tracing::debug!(choices = completion.choices.len(), "completion received");
-            Ok(completion)
+            plan.completion(response).await
         },
     )
 }
@@ -77,22 +77,67 @@ pub(crate) fn chat_stream_with_response(
     })
 }
 
-/// The call's future: `run` on its plan inside its span, or the planning's error at once.
-fn planned<T: Send + 'static, F>(
-    planning: Result<(Plan, tracing::Span)>,
+/// The call's future: `run` on its plan inside its span, its record settled with the outcome;
+/// or the planning's error at once.
+fn planned<T: Outcome + Send + 'static, F>(
+    planning: Result<Planned>,
     run: impl FnOnce(Plan) -> F,
 ) -> BoxFuture<'static, Result<T>>
 where
     F: std::future::Future<Output = Result<T>> + Send + 'static,
 {
     match planning {
-        Ok((plan, span)) => Box::pin(run(plan).instrument(span)),
+        Ok((plan, None)) => Box::pin(run(plan)),
+        Ok((plan, Some(record))) => {
+            let span = record.span().clone();
+            let call = run(plan);
+            Box::pin(
+                async move {
+                    // Dropped with the future when the call is: then the record says so.
+                    let mut record = record;
+                    let mut outcome = call.await;
+                    match &mut outcome {
+                        Ok(value) => value.settle(record),
+                        Err(error) => record.failed(error),
+                    }
+                    outcome
+                }
+                .instrument(span),
+            )
+        }
         Err(error) => Box::pin(std::future::ready(Err(error))),
     }
 }
 
+/// A call's plan and its telemetry record (none when nobody listens).
+type Planned = (Plan, Option<Box<CallRecord>>);
+
+/// What a call gives back, which ends (or carries on) its telemetry record.
+trait Outcome {
+    fn settle(&mut self, record: Box<CallRecord>);
+}
+
+impl Outcome for ChatCompletion {
+    fn settle(&mut self, mut record: Box<CallRecord>) {
+        record.answered(&AnswerOutline::of(self), || Some(&*self));
+    }
+}
+
+impl Outcome for ChatStream {
+    /// The stream carries the record on, to its end.
+    fn settle(&mut self, record: Box<CallRecord>) {
+        self.observe(record);
+    }
+}
+
+impl<T: Outcome> Outcome for (T, ResponseMeta) {
+    fn settle(&mut self, record: Box<CallRecord>) {
+        self.0.settle(record);
+    }
+}
+
 /// A streamed call's planning (the request asks to stream), and the choices expected.
-fn stream_plan(call: ChatStreamCall) -> (Result<(Plan, tracing::Span)>, u32) {
+fn stream_plan(call: ChatStreamCall) -> (Result<Planned>, u32) {
     let request = if call.request.is_stream() {
         call.request
     } else {
@@ -141,12 +186,12 @@ impl Failed {
 }
 
 impl Plan {
-    /// The plan, and the call's tracing span.
+    /// The plan, and the call's telemetry record (none when nobody listens).
     fn new(
         client: &Client,
         request: ChatRequest,
         overrides: &Overrides,
-    ) -> Result<(Self, tracing::Span)> {
+    ) -> Result<Planned> {
         let settings = &client.inner.settings;
         let request = if overrides.extra_body.is_empty() {
             request
@@ -173,12 +218,7 @@ impl Plan {
         timeouts.body = overrides.body.or(timeouts.body);
         let mut retry = settings.retry.clone();
         retry.max_retries = overrides.max_retries.or(retry.max_retries);
-        let span = tracing::info_span!(
-            "gptproto.chat",
-            model = %request.model,
-            stream = request.is_stream(),
-            url = %redacted(&parts.uri),
-        );
+        let record = client.inner.telemetry.call(&request);
         let plan = Self {
             client: client.clone(),
             method: parts.method,
@@ -189,7 +229,7 @@ impl Plan {
             timeouts,
             retry,
         };
-        Ok((plan, span))
+        Ok((plan, record))
     }
 
     fn idle(&self) -> Option<Duration> {
@@ -279,7 +319,13 @@ impl Plan {
                         .is_none_or(|deadline| after < deadline.remaining()) =>
                 {
                     let error = failed.into_error();
-                    tracing::warn!(attempt = retries + 1, delay_ms = after.as_millis() as u64, %error, "retrying");
+                    tracing::warn!(
+                        attempt = retries + 1,
+                        delay_s = after.as_secs_f64(),
+                        error.type = &*error.error_type(),
+                        %error,
+                        "retrying"
+                    );
                     rt::sleep(after).await;
                     retries += 1;
                 }

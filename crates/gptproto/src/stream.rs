@@ -17,6 +17,7 @@ use http_body::Body;
 use crate::deadline::Deadline;
 use crate::error::{Error, Result, TimeoutKind};
 use crate::rt::{self, Instant, Sleep};
+use crate::telemetry::CallRecord;
 
 /// A streamed chat completion: a [`Stream`] of [`ChatCompletionChunk`]s.
 ///
@@ -52,6 +53,8 @@ pub struct ChatStream {
     ended: bool,
     /// After `[DONE]`: reading what is left of the body to its end (see [`DRAIN_WAIT`]).
     drain: Option<Drain>,
+    /// The call's telemetry, ended with the stream (dropped before its end: cancelled).
+    record: Option<Box<CallRecord>>,
 }
 
 /// How long the stream waits, after `[DONE]`, for the body to end: servers end it right after
@@ -107,6 +110,7 @@ impl ChatStream {
             request_id,
             ended: false,
             drain: None,
+            record: None,
         }
     }
 
@@ -177,6 +181,20 @@ impl ChatStream {
             request_id,
             ended: false,
             drain: None,
+            record: None,
+        }
+    }
+
+    /// Carries the call's telemetry record on to the stream's end.
+    pub(crate) fn observe(&mut self, record: Box<CallRecord>) {
+        self.record = Some(record);
+        self.note_chunks();
+    }
+
+    /// Tells the record how many chunks were decoded.
+    fn note_chunks(&mut self) {
+        if let Some(record) = &mut self.record {
+            record.chunks_seen(self.decoder.chunks());
         }
     }
 
@@ -247,7 +265,11 @@ impl ChatStream {
                 self.end();
                 return Poll::Ready(None);
             }
-            match take(&mut self.decoder) {
+            let taken = take(&mut self.decoder);
+            if self.record.is_some() {
+                self.note_chunks();
+            }
+            match taken {
                 Ok(Polled::Item(item)) => return Poll::Ready(Some(Ok(item))),
                 Ok(Polled::Skip) => continue,
                 Ok(Polled::End) => {
@@ -261,7 +283,7 @@ impl ChatStream {
                 Err(error) => return Poll::Ready(Some(Err(self.fail(error.into())))),
             }
             if self.body.is_none() {
-                self.ended = true;
+                self.end();
                 return Poll::Ready(None);
             }
             if let Err(error) = ready!(self.poll_body(cx)) {
@@ -353,6 +375,11 @@ impl ChatStream {
     fn end(&mut self) {
         self.ended = true;
         self.body = None;
+        if let Some(record) = &mut self.record
+            && let Some(outline) = self.decoder.outline()
+        {
+            record.answered(&outline, || self.decoder.snapshot());
+        }
     }
 
     /// Ends the stream with `error`.
@@ -360,6 +387,9 @@ impl ChatStream {
         self.ended = true;
         self.body = None;
         tracing::debug!(%error, "stream ended with an error");
+        if let Some(record) = &mut self.record {
+            record.failed(&error);
+        }
         error
     }
 }

@@ -630,7 +630,7 @@ async fn the_key_is_never_printed() {
     let server = TestServer::start(|_| Reply::sse(&story(2))).await;
     streamed(&self::client(&server)).await.unwrap();
     let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("gptproto.chat"), "{logs}");
+    assert!(logs.contains("gen_ai.request.model"), "{logs}");
     assert!(!logs.contains("0123456789abcdef"), "{logs}");
 }
 

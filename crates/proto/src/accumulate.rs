@@ -21,7 +21,10 @@ use crate::wire::{
 };
 use crate::{Error, ErrorKind};
 
+mod outline;
 mod size;
+
+pub use outline::AnswerOutline;
 
 /// The charge for a new choice's bookkeeping (its fields and strings).
 const CHOICE: usize = size::ITEM * 8;

@@ -408,6 +408,12 @@ impl StreamDecoder {
         &self.sse
     }
 
+    /// The outline of the answer so far (id, model, finish reasons, usage: no text copied),
+    /// when [`accumulating`](Self::accumulating).
+    pub fn outline(&self) -> Option<crate::accumulate::AnswerOutline<'_>> {
+        self.accumulator.as_ref().map(ChunkAccumulator::outline)
+    }
+
     /// The accumulated completion so far, when [`accumulating`](Self::accumulating).
     pub fn snapshot(&self) -> Option<ChatCompletion> {
         self.accumulator.as_ref().map(ChunkAccumulator::snapshot)

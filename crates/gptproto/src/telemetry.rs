@@ -1,0 +1,414 @@
+//! What a call tells the outside: a `tracing` span per call following OpenTelemetry's GenAI
+//! semantic conventions (v1.41.0), and, with the `otel` feature, the conventions' metrics.
+//!
+//! The span is named `chat` (`otel.name` = `chat {model}`, kind client) and declares every
+//! field up front, so that without a subscriber listening it costs one callsite check: nothing
+//! is formatted, measured or copied then (a call without a span and without metrics has no
+//! [`CallRecord`] at all). The fields, and what each holds, are listed in
+//! `docs/observability.md`.
+//!
+//! A call's record ends once: with its answer (the response's id, model, finish reasons and
+//! usage, as the server reported them: nothing is invented), with its error (`error.type`,
+//! [`Error::error_type`]), or dropped before either (`cancelled`). A stream's record lives in
+//! the [`ChatStream`](crate::ChatStream) and ends with it.
+
+use std::borrow::{Borrow, Cow};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gptproto_proto::accumulate::AnswerOutline;
+use gptproto_proto::wire::{ChatCompletion, ChatRequest, ResponseFormat};
+use http::Uri;
+use tracing::Span;
+use tracing::field::Empty;
+
+use crate::error::Error;
+use crate::rt::Instant;
+
+mod content;
+#[cfg(all(feature = "otel", not(target_arch = "wasm32")))]
+pub(crate) mod metrics;
+mod provider;
+
+/// The default of [`ClientBuilder::message_content_limit`](crate::ClientBuilder::message_content_limit).
+pub(crate) const DEFAULT_CONTENT_LIMIT: usize = 64 * 1024;
+
+/// The environment variable that turns content capture on (`true`), as OpenTelemetry's GenAI
+/// instrumentations read it.
+pub const ENV_CAPTURE_MESSAGE_CONTENT: &str = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT";
+
+/// A client's telemetry settings, fixed when it is built.
+#[derive(Debug)]
+pub(crate) struct Telemetry {
+    provider: Cow<'static, str>,
+    server_address: String,
+    server_port: u16,
+    /// The most bytes of text each content attribute holds, when content is captured.
+    capture: Option<usize>,
+    #[cfg(all(feature = "otel", not(target_arch = "wasm32")))]
+    metrics: Option<metrics::Instruments>,
+}
+
+/// What the builder says of telemetry.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TelemetryOptions {
+    pub(crate) provider: Option<String>,
+    /// `None`: from [`ENV_CAPTURE_MESSAGE_CONTENT`].
+    pub(crate) capture: Option<bool>,
+    pub(crate) content_limit: Option<usize>,
+}
+
+impl Telemetry {
+    pub(crate) fn new(options: &TelemetryOptions, uri: &Uri) -> Self {
+        let (server_address, server_port) = provider::server_of(uri);
+        let provider = match &options.provider {
+            Some(name) => Cow::Owned(name.clone()),
+            None => Cow::Borrowed(provider::provider_of(&server_address)),
+        };
+        let capture = options.capture.unwrap_or_else(|| {
+            std::env::var(ENV_CAPTURE_MESSAGE_CONTENT)
+                .is_ok_and(|value| value.trim().eq_ignore_ascii_case("true"))
+        });
+        Self {
+            provider,
+            server_address,
+            server_port,
+            capture: capture.then_some(options.content_limit.unwrap_or(DEFAULT_CONTENT_LIMIT)),
+            #[cfg(all(feature = "otel", not(target_arch = "wasm32")))]
+            metrics: Some(metrics::Instruments::from_global()),
+        }
+    }
+
+    /// The record of a call about to be made, or `None` when nobody listens (no span enabled,
+    /// no metrics).
+    pub(crate) fn call(self: &Arc<Self>, request: &ChatRequest) -> Option<Box<CallRecord>> {
+        let span = self.span(request);
+        let measured = self.is_measured();
+        if span.is_disabled() && !measured {
+            return None;
+        }
+        if !span.is_disabled() {
+            self.describe(&span, request);
+        }
+        Some(Box::new(CallRecord {
+            telemetry: Arc::clone(self),
+            span,
+            started: Instant::now(),
+            #[cfg(all(feature = "otel", not(target_arch = "wasm32")))]
+            attributes: if measured {
+                self.attributes(request)
+            } else {
+                Vec::new()
+            },
+            streamed: request.is_stream(),
+            first_chunk: None,
+            last_chunk: None,
+            chunks: 0,
+            ended: false,
+        }))
+    }
+
+    /// The metrics' attributes of a request to this client's server.
+    #[cfg(all(feature = "otel", not(target_arch = "wasm32")))]
+    fn attributes(&self, request: &ChatRequest) -> Vec<opentelemetry::KeyValue> {
+        use opentelemetry::KeyValue;
+        vec![
+            KeyValue::new("gen_ai.operation.name", "chat"),
+            KeyValue::new("gen_ai.provider.name", self.provider.to_string()),
+            KeyValue::new("gen_ai.request.model", request.model.clone()),
+            KeyValue::new("server.address", self.server_address.clone()),
+            KeyValue::new("server.port", i64::from(self.server_port)),
+        ]
+    }
+
+    fn is_measured(&self) -> bool {
+        #[cfg(all(feature = "otel", not(target_arch = "wasm32")))]
+        return self.metrics.is_some();
+        #[cfg(not(all(feature = "otel", not(target_arch = "wasm32"))))]
+        false
+    }
+
+    /// The call's span, every field declared (at most 32: `tracing`'s limit).
+    fn span(&self, request: &ChatRequest) -> Span {
+        tracing::info_span!(
+            "chat",
+            otel.name = Empty,
+            otel.kind = "client",
+            otel.status_code = Empty,
+            otel.status_description = Empty,
+            gen_ai.operation.name = "chat",
+            gen_ai.provider.name = &*self.provider,
+            gen_ai.request.model = request.model.as_str(),
+            gen_ai.request.stream = request.is_stream(),
+            gen_ai.request.max_tokens = Empty,
+            gen_ai.request.temperature = Empty,
+            gen_ai.request.top_p = Empty,
+            gen_ai.request.frequency_penalty = Empty,
+            gen_ai.request.presence_penalty = Empty,
+            gen_ai.request.stop_sequences = Empty,
+            gen_ai.request.seed = Empty,
+            gen_ai.request.choice.count = Empty,
+            gen_ai.output.type = Empty,
+            server.address = self.server_address.as_str(),
+            server.port = self.server_port,
+            gen_ai.response.id = Empty,
+            gen_ai.response.model = Empty,
+            gen_ai.response.finish_reasons = Empty,
+            gen_ai.response.time_to_first_chunk = Empty,
+            gen_ai.usage.input_tokens = Empty,
+            gen_ai.usage.output_tokens = Empty,
+            gen_ai.usage.cache_read.input_tokens = Empty,
+            gen_ai.usage.reasoning.output_tokens = Empty,
+            error.type = Empty,
+            gen_ai.system_instructions = Empty,
+            gen_ai.input.messages = Empty,
+            gen_ai.output.messages = Empty,
+            gen_ai.tool.definitions = Empty,
+        )
+    }
+
+    /// Records the request's attributes on an enabled span (those the request sets only).
+    fn describe(&self, span: &Span, request: &ChatRequest) {
+        span.record("otel.name", format_args!("chat {}", request.model));
+        if let Some(max) = request.max_completion_tokens.or(request.max_tokens) {
+            span.record("gen_ai.request.max_tokens", max);
+        }
+        for (field, value) in [
+            ("gen_ai.request.temperature", request.temperature),
+            ("gen_ai.request.top_p", request.top_p),
+            (
+                "gen_ai.request.frequency_penalty",
+                request.frequency_penalty,
+            ),
+            ("gen_ai.request.presence_penalty", request.presence_penalty),
+        ] {
+            if let Some(value) = value {
+                span.record(field, value);
+            }
+        }
+        if let Some(stop) = &request.stop {
+            span.record(
+                "gen_ai.request.stop_sequences",
+                serde_json::to_string(stop.as_slice()).unwrap_or_default(),
+            );
+        }
+        if let Some(seed) = request.seed {
+            span.record("gen_ai.request.seed", seed);
+        }
+        if let Some(n) = request.n.filter(|&n| n != 1) {
+            span.record("gen_ai.request.choice.count", n);
+        }
+        if let Some(format) = &request.response_format {
+            span.record("gen_ai.output.type", output_type(format));
+        }
+        if let Some(limit) = self.capture {
+            let captured = content::request(request, limit);
+            if let Some(instructions) = &captured.system_instructions {
+                span.record("gen_ai.system_instructions", instructions.as_str());
+            }
+            span.record("gen_ai.input.messages", captured.input_messages.as_str());
+            if let Some(tools) = &captured.tool_definitions {
+                span.record("gen_ai.tool.definitions", tools.as_str());
+            }
+        }
+    }
+
+    /// The content limit when content is captured.
+    fn capture(&self) -> Option<usize> {
+        self.capture
+    }
+}
+
+/// `gen_ai.output.type` of a response format.
+fn output_type(format: &ResponseFormat) -> &'static str {
+    match format {
+        ResponseFormat::Text => "text",
+        _ => "json",
+    }
+}
+
+/// One call's span and measurements, from its planning to its end.
+#[derive(Debug)]
+pub(crate) struct CallRecord {
+    telemetry: Arc<Telemetry>,
+    span: Span,
+    started: Instant,
+    /// The metrics' attributes known from the request (when measured).
+    #[cfg(all(feature = "otel", not(target_arch = "wasm32")))]
+    attributes: Vec<opentelemetry::KeyValue>,
+    streamed: bool,
+    first_chunk: Option<Instant>,
+    last_chunk: Option<Instant>,
+    /// Chunks seen so far.
+    chunks: u64,
+    ended: bool,
+}
+
+impl CallRecord {
+    /// The span the call runs in.
+    pub(crate) fn span(&self) -> &Span {
+        &self.span
+    }
+
+    /// A stream has decoded `chunks` chunks in all: the time to the first one, and between
+    /// the later ones (chunks decoded from one read share its interval evenly).
+    pub(crate) fn chunks_seen(&mut self, chunks: u64) {
+        if chunks <= self.chunks {
+            return;
+        }
+        let now = Instant::now();
+        let new = chunks - self.chunks;
+        let previous = self.last_chunk.replace(now);
+        self.chunks = chunks;
+        // The first chunk's wait, and the interval of each later one.
+        let (first, each, later) = match previous {
+            None => {
+                let first = now.saturating_duration_since(self.started);
+                self.first_chunk = Some(now);
+                self.span
+                    .record("gen_ai.response.time_to_first_chunk", first.as_secs_f64());
+                (Some(first), Duration::ZERO, new - 1)
+            }
+            Some(last) => (
+                None,
+                now.saturating_duration_since(last) / u32::try_from(new).unwrap_or(u32::MAX),
+                new,
+            ),
+        };
+        #[cfg(all(feature = "otel", not(target_arch = "wasm32")))]
+        if let Some(metrics) = &self.telemetry.metrics {
+            let attributes = self.attributes(None, None);
+            if let Some(first) = first {
+                metrics.time_to_first_chunk(first, &attributes);
+            }
+            for _ in 0..later {
+                metrics.time_per_output_chunk(each, &attributes);
+            }
+        }
+        #[cfg(not(all(feature = "otel", not(target_arch = "wasm32"))))]
+        let _ = (first, each, later);
+    }
+
+    /// The call ended with an answer. `content` gives the whole answer when content is
+    /// captured (streams build it then only).
+    pub(crate) fn answered<C: Borrow<ChatCompletion>>(
+        &mut self,
+        outline: &AnswerOutline<'_>,
+        content: impl FnOnce() -> Option<C>,
+    ) {
+        if std::mem::replace(&mut self.ended, true) {
+            return;
+        }
+        let telemetry = &*self.telemetry;
+        let span = &self.span;
+        if !span.is_disabled() {
+            if !outline.id.is_empty() {
+                span.record("gen_ai.response.id", outline.id);
+            }
+            if !outline.model.is_empty() {
+                span.record("gen_ai.response.model", outline.model);
+            }
+            span.record(
+                "gen_ai.response.finish_reasons",
+                serde_json::to_string(&outline.finish_reasons).unwrap_or_default(),
+            );
+            if let Some(usage) = outline.usage {
+                span.record("gen_ai.usage.input_tokens", usage.prompt_tokens);
+                span.record("gen_ai.usage.output_tokens", usage.completion_tokens);
+                if let Some(cached) = usage
+                    .prompt_tokens_details
+                    .as_ref()
+                    .and_then(|d| d.cached_tokens)
+                {
+                    span.record("gen_ai.usage.cache_read.input_tokens", cached);
+                }
+                if let Some(reasoning) = usage
+                    .completion_tokens_details
+                    .as_ref()
+                    .and_then(|details| details.reasoning_tokens)
+                {
+                    span.record("gen_ai.usage.reasoning.output_tokens", reasoning);
+                }
+            }
+            if let Some(limit) = telemetry.capture()
+                && let Some(completion) = content()
+            {
+                span.record(
+                    "gen_ai.output.messages",
+                    content::output(completion.borrow(), limit).as_str(),
+                );
+            }
+        }
+        #[cfg(all(feature = "otel", not(target_arch = "wasm32")))]
+        if let Some(metrics) = &telemetry.metrics {
+            let response_model = (!outline.model.is_empty()).then_some(outline.model);
+            let attributes = self.attributes(response_model, None);
+            metrics.operation(self.started.elapsed(), &attributes);
+            if let Some(usage) = outline.usage {
+                metrics.usage(usage, &attributes);
+            }
+        }
+    }
+
+    /// The call ended with `error`.
+    pub(crate) fn failed(&mut self, error: &Error) {
+        self.end_with(&error.error_type(), error);
+    }
+
+    /// Ends the record as `error_type`, `description` saying why.
+    fn end_with(&mut self, error_type: &str, description: &dyn std::fmt::Display) {
+        if std::mem::replace(&mut self.ended, true) {
+            return;
+        }
+        self.span.record("error.type", error_type);
+        self.span.record("otel.status_code", "ERROR");
+        self.span
+            .record("otel.status_description", format_args!("{description:#}"));
+        #[cfg(all(feature = "otel", not(target_arch = "wasm32")))]
+        if let Some(metrics) = &self.telemetry.metrics {
+            let attributes = self.attributes(None, Some(error_type));
+            metrics.operation(self.started.elapsed(), &attributes);
+        }
+    }
+
+    /// Ends a record whose call (or stream) was dropped before its end.
+    fn cancelled(&mut self) {
+        let what = if self.streamed && self.first_chunk.is_some() {
+            "the stream was dropped before its end"
+        } else {
+            "the call was dropped before its answer"
+        };
+        self.end_with("cancelled", &what);
+    }
+
+    /// The metrics' attributes: the request's, and the response model or the error type.
+    #[cfg(all(feature = "otel", not(target_arch = "wasm32")))]
+    fn attributes(
+        &self,
+        response_model: Option<&str>,
+        error_type: Option<&str>,
+    ) -> Cow<'_, [opentelemetry::KeyValue]> {
+        use opentelemetry::KeyValue;
+        if response_model.is_none() && error_type.is_none() {
+            return Cow::Borrowed(&self.attributes);
+        }
+        let mut attributes = self.attributes.clone();
+        if let Some(model) = response_model {
+            attributes.push(KeyValue::new("gen_ai.response.model", model.to_owned()));
+        }
+        if let Some(error_type) = error_type {
+            attributes.push(KeyValue::new("error.type", error_type.to_owned()));
+        }
+        Cow::Owned(attributes)
+    }
+}
+
+impl Drop for CallRecord {
+    /// A record dropped before its end: the call or its stream was dropped.
+    fn drop(&mut self) {
+        self.cancelled();
+    }
+}
+
+#[cfg(test)]
+mod tests;
