@@ -28,18 +28,32 @@ use crate::exit::Failure;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // OTLP export when the standard variables ask for it; flushed before exiting.
+    let otlp = match gptproto::otel::Otlp::from_env() {
+        Ok(otlp) => otlp,
+        Err(error) => {
+            eprintln!("gptproto: {error:#}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
     let result = match cli.command {
         Command::Chat(args) => {
-            init_tracing(args.verbose);
+            init_tracing(args.verbose, otlp.as_ref());
             // One thread: one call.
             on_runtime(false, chat::run(args)).map(|()| 0)
         }
         Command::Batch(args) => {
-            init_tracing(args.verbose);
+            init_tracing(args.verbose, otlp.as_ref());
             // Two worker threads: the batch and its connections.
             on_runtime(true, batch::run(args))
         }
     };
+    if let Some(otlp) = otlp
+        && let Err(error) = otlp.shutdown()
+    {
+        // The answer is given: a failed export is said, not an error of the command.
+        eprintln!("gptproto: warning: {error:#}");
+    }
     match result {
         Ok(status) => ExitCode::from(status),
         Err(failure) => ExitCode::from(report(failure)),
@@ -91,9 +105,14 @@ fn report(failure: Failure) -> u8 {
 }
 
 /// `-v`: the client's spans and events on stderr (debug); `-vv`: trace, and the HTTP and TLS
-/// libraries' own messages at info. They carry no header and no key.
-fn init_tracing(verbose: u8) {
-    if verbose == 0 {
+/// libraries' own messages at info. They carry no header and no key. With OTLP export, the
+/// call spans go to the exporter too.
+fn init_tracing(verbose: u8, otlp: Option<&gptproto::otel::Otlp>) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    if verbose == 0 && otlp.is_none() {
         return;
     }
     let filter = if verbose == 1 {
@@ -101,10 +120,15 @@ fn init_tracing(verbose: u8) {
     } else {
         "info,gptproto=trace,gptproto_transport=trace,gptproto_proto=trace"
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
+    let log = (verbose > 0).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_target(false)
+            .with_filter(tracing_subscriber::EnvFilter::new(filter))
+    });
+    tracing_subscriber::registry()
+        .with(otlp.map(gptproto::otel::Otlp::layer))
+        .with(log)
         .init();
 }

@@ -187,11 +187,7 @@ impl Failed {
 
 impl Plan {
     /// The plan, and the call's telemetry record (none when nobody listens).
-    fn new(
-        client: &Client,
-        request: ChatRequest,
-        overrides: &Overrides,
-    ) -> Result<Planned> {
+    fn new(client: &Client, request: ChatRequest, overrides: &Overrides) -> Result<Planned> {
         let settings = &client.inner.settings;
         let request = if overrides.extra_body.is_empty() {
             request

@@ -256,6 +256,11 @@ impl ChatStream {
             &mut StreamDecoder,
         ) -> std::result::Result<Polled<T>, gptproto_proto::Error>,
     ) -> Poll<Option<Result<T>>> {
+        // The call's span covers the stream: entered while it is read.
+        let _entered = self
+            .record
+            .as_ref()
+            .map(|record| record.span().clone().entered());
         loop {
             if self.ended {
                 return Poll::Ready(None);

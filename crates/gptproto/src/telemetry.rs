@@ -150,7 +150,7 @@ impl Telemetry {
             gen_ai.request.choice.count = Empty,
             gen_ai.output.type = Empty,
             server.address = self.server_address.as_str(),
-            server.port = self.server_port,
+            server.port = i64::from(self.server_port),
             gen_ai.response.id = Empty,
             gen_ai.response.model = Empty,
             gen_ai.response.finish_reasons = Empty,
@@ -171,7 +171,7 @@ impl Telemetry {
     fn describe(&self, span: &Span, request: &ChatRequest) {
         span.record("otel.name", format_args!("chat {}", request.model));
         if let Some(max) = request.max_completion_tokens.or(request.max_tokens) {
-            span.record("gen_ai.request.max_tokens", max);
+            span.record("gen_ai.request.max_tokens", i64::from(max));
         }
         for (field, value) in [
             ("gen_ai.request.temperature", request.temperature),
@@ -196,7 +196,7 @@ impl Telemetry {
             span.record("gen_ai.request.seed", seed);
         }
         if let Some(n) = request.n.filter(|&n| n != 1) {
-            span.record("gen_ai.request.choice.count", n);
+            span.record("gen_ai.request.choice.count", i64::from(n));
         }
         if let Some(format) = &request.response_format {
             span.record("gen_ai.output.type", output_type(format));
@@ -217,6 +217,12 @@ impl Telemetry {
     fn capture(&self) -> Option<usize> {
         self.capture
     }
+}
+
+/// A count as a signed integer: OpenTelemetry's attributes have no unsigned one (and
+/// `tracing-opentelemetry` records a `u64` as text).
+fn int(count: u64) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
 }
 
 /// `gen_ai.output.type` of a response format.
@@ -313,21 +319,21 @@ impl CallRecord {
                 serde_json::to_string(&outline.finish_reasons).unwrap_or_default(),
             );
             if let Some(usage) = outline.usage {
-                span.record("gen_ai.usage.input_tokens", usage.prompt_tokens);
-                span.record("gen_ai.usage.output_tokens", usage.completion_tokens);
+                span.record("gen_ai.usage.input_tokens", int(usage.prompt_tokens));
+                span.record("gen_ai.usage.output_tokens", int(usage.completion_tokens));
                 if let Some(cached) = usage
                     .prompt_tokens_details
                     .as_ref()
                     .and_then(|d| d.cached_tokens)
                 {
-                    span.record("gen_ai.usage.cache_read.input_tokens", cached);
+                    span.record("gen_ai.usage.cache_read.input_tokens", int(cached));
                 }
                 if let Some(reasoning) = usage
                     .completion_tokens_details
                     .as_ref()
                     .and_then(|details| details.reasoning_tokens)
                 {
-                    span.record("gen_ai.usage.reasoning.output_tokens", reasoning);
+                    span.record("gen_ai.usage.reasoning.output_tokens", int(reasoning));
                 }
             }
             if let Some(limit) = telemetry.capture()
@@ -406,6 +412,9 @@ impl CallRecord {
 impl Drop for CallRecord {
     /// A record dropped before its end: the call or its stream was dropped.
     fn drop(&mut self) {
+        // Entered, so that the span ends now (an exporter ends a span at its last exit).
+        let span = self.span.clone();
+        let _entered = span.enter();
         self.cancelled();
     }
 }

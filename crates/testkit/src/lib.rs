@@ -12,6 +12,7 @@ mod frame_server;
 mod limited;
 mod memory;
 mod nginx;
+mod otlp;
 mod proxy;
 mod reply;
 mod scenarios;
@@ -35,6 +36,7 @@ pub use frame_server::{FRAME_SERVER_BODY, FrameScript, FrameServer};
 pub use limited::{LimitedApi, Limits, Served, server_prompt_tokens};
 pub use memory::{MemoryConnector, MemoryReply, Scripted, Step, Taken};
 pub use nginx::{Nginx, NginxSite, REQUIRE_NGINX};
+pub use otlp::{OtlpReceiver, Received};
 pub use proxy::TestProxy;
 pub use reply::{Ending, Gate, Reply, sse_body};
 pub use scenarios::{HOLD_GIVE_UP, STALL, Scenarios};
@@ -279,3 +281,4 @@ impl Drop for TestServer {
         self.stop();
     }
 }
+pub use opentelemetry_proto;
