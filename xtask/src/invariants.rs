@@ -112,6 +112,9 @@ const RUNTIME_BOUNDARY: &[(&str, &str)] = &[
     ("crates/gptproto/src/rt/web.rs", "std::time::Instant"),
     ("crates/gptproto/src/rt/web.rs", "SystemTime::now"),
     ("crates/gptproto/src/rt/web.rs", "fastrand"),
+    // The OTLP exporter's requests run on a runtime of its own (they are not a call's: no
+    // deadline or backoff of the client is there).
+    ("crates/gptproto/src/otel.rs", "tokio"),
     ("crates/gptproto/src/client.rs", "target_arch"),
     ("crates/gptproto/src/client/hyper.rs", "target_arch"),
     ("crates/gptproto/src/lib.rs", "target_arch"),

@@ -26,7 +26,7 @@ use crate::error::Error;
 use crate::rt::Instant;
 
 mod content;
-#[cfg(all(feature = "otel", not(target_arch = "wasm32")))]
+#[cfg(feature = "otel")]
 pub(crate) mod metrics;
 mod provider;
 
@@ -45,7 +45,7 @@ pub(crate) struct Telemetry {
     server_port: u16,
     /// The most bytes of text each content attribute holds, when content is captured.
     capture: Option<usize>,
-    #[cfg(all(feature = "otel", not(target_arch = "wasm32")))]
+    #[cfg(feature = "otel")]
     metrics: Option<metrics::Instruments>,
 }
 
@@ -74,7 +74,7 @@ impl Telemetry {
             server_address,
             server_port,
             capture: capture.then_some(options.content_limit.unwrap_or(DEFAULT_CONTENT_LIMIT)),
-            #[cfg(all(feature = "otel", not(target_arch = "wasm32")))]
+            #[cfg(feature = "otel")]
             metrics: Some(metrics::Instruments::from_global()),
         }
     }
@@ -94,7 +94,7 @@ impl Telemetry {
             telemetry: Arc::clone(self),
             span,
             started: Instant::now(),
-            #[cfg(all(feature = "otel", not(target_arch = "wasm32")))]
+            #[cfg(feature = "otel")]
             attributes: if measured {
                 self.attributes(request)
             } else {
@@ -109,7 +109,7 @@ impl Telemetry {
     }
 
     /// The metrics' attributes of a request to this client's server.
-    #[cfg(all(feature = "otel", not(target_arch = "wasm32")))]
+    #[cfg(feature = "otel")]
     fn attributes(&self, request: &ChatRequest) -> Vec<opentelemetry::KeyValue> {
         use opentelemetry::KeyValue;
         vec![
@@ -122,9 +122,9 @@ impl Telemetry {
     }
 
     fn is_measured(&self) -> bool {
-        #[cfg(all(feature = "otel", not(target_arch = "wasm32")))]
+        #[cfg(feature = "otel")]
         return self.metrics.is_some();
-        #[cfg(not(all(feature = "otel", not(target_arch = "wasm32"))))]
+        #[cfg(not(feature = "otel"))]
         false
     }
 
@@ -240,7 +240,7 @@ pub(crate) struct CallRecord {
     span: Span,
     started: Instant,
     /// The metrics' attributes known from the request (when measured).
-    #[cfg(all(feature = "otel", not(target_arch = "wasm32")))]
+    #[cfg(feature = "otel")]
     attributes: Vec<opentelemetry::KeyValue>,
     streamed: bool,
     first_chunk: Option<Instant>,
@@ -281,7 +281,7 @@ impl CallRecord {
                 new,
             ),
         };
-        #[cfg(all(feature = "otel", not(target_arch = "wasm32")))]
+        #[cfg(feature = "otel")]
         if let Some(metrics) = &self.telemetry.metrics {
             let attributes = self.attributes(None, None);
             if let Some(first) = first {
@@ -291,7 +291,7 @@ impl CallRecord {
                 metrics.time_per_output_chunk(each, &attributes);
             }
         }
-        #[cfg(not(all(feature = "otel", not(target_arch = "wasm32"))))]
+        #[cfg(not(feature = "otel"))]
         let _ = (first, each, later);
     }
 
@@ -345,7 +345,7 @@ impl CallRecord {
                 );
             }
         }
-        #[cfg(all(feature = "otel", not(target_arch = "wasm32")))]
+        #[cfg(feature = "otel")]
         if let Some(metrics) = &telemetry.metrics {
             let response_model = (!outline.model.is_empty()).then_some(outline.model);
             let attributes = self.attributes(response_model, None);
@@ -370,7 +370,7 @@ impl CallRecord {
         self.span.record("otel.status_code", "ERROR");
         self.span
             .record("otel.status_description", format_args!("{description:#}"));
-        #[cfg(all(feature = "otel", not(target_arch = "wasm32")))]
+        #[cfg(feature = "otel")]
         if let Some(metrics) = &self.telemetry.metrics {
             let attributes = self.attributes(None, Some(error_type));
             metrics.operation(self.started.elapsed(), &attributes);
@@ -388,7 +388,7 @@ impl CallRecord {
     }
 
     /// The metrics' attributes: the request's, and the response model or the error type.
-    #[cfg(all(feature = "otel", not(target_arch = "wasm32")))]
+    #[cfg(feature = "otel")]
     fn attributes(
         &self,
         response_model: Option<&str>,
