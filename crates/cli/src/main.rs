@@ -10,6 +10,9 @@
 //! Exit status: 0 success; 2 usage or invalid input; 3 authentication or permission;
 //! 4 rate limited after retries; 5 server or network error or timeout; 6 request rejected;
 //! 7 protocol error; `batch`: 8 some lines failed, 130 interrupted.
+//!
+//! With `OTEL_EXPORTER_OTLP_ENDPOINT` set, each request's span and the GenAI metrics are
+//! exported over OTLP/HTTP and flushed before exiting (`docs/observability.md`).
 
 mod args;
 mod batch;
