@@ -28,6 +28,25 @@ pub(crate) enum Command {
     /// 3 authentication or permission (the run stopped); 8 the run ended but some lines failed
     /// (they are in the errors file); 130 interrupted (resumable).
     Batch(BatchArgs),
+    /// List the models the server offers (`GET {base}/models`), one id a line.
+    ///
+    /// Exit status: as `chat`'s (0 success; 2 usage; 3 authentication or permission; 4 rate
+    /// limited; 5 server or network error or timeout; 6 rejected; 7 protocol error).
+    Models(ModelsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ModelsArgs {
+    /// Print the server's whole answer (OpenAI's list object) as one JSON document.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    #[command(flatten)]
+    pub(crate) connection: ConnectionArgs,
+
+    /// Diagnostics on stderr (-v, -vv); never the key.
+    #[arg(short, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
 }
 
 /// Where requests go and how they authenticate: shared by every command.

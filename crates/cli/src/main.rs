@@ -5,6 +5,7 @@
 //! echo "who are you?" | gptproto chat --json        the chat.completion object
 //! gptproto chat                                     interactive, on a terminal
 //! gptproto batch requests.jsonl -o answers.jsonl    a file of requests, under rate limits
+//! gptproto models                                   the models the server offers
 //! ```
 //!
 //! Exit status: 0 success; 2 usage or invalid input; 3 authentication or permission;
@@ -20,6 +21,7 @@ mod chat;
 mod connection;
 mod exit;
 mod input;
+mod models;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -44,6 +46,10 @@ fn main() -> ExitCode {
             init_tracing(args.verbose, otlp.as_ref());
             // One thread: one call.
             on_runtime(false, chat::run(args)).map(|()| 0)
+        }
+        Command::Models(args) => {
+            init_tracing(args.verbose, otlp.as_ref());
+            on_runtime(false, models::run(args)).map(|()| 0)
         }
         Command::Batch(args) => {
             init_tracing(args.verbose, otlp.as_ref());

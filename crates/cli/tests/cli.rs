@@ -26,9 +26,14 @@ struct Run {
 /// Runs `gptproto chat ARGS` against `server` with the key in the environment and `stdin`
 /// piped in; nothing from the caller's environment leaks in.
 async fn chat(server: &TestServer, args: &[&str], stdin: &str) -> Run {
+    gptproto(server, "chat", args, stdin).await
+}
+
+/// Runs `gptproto SUBCOMMAND ARGS` as [`chat`] does.
+async fn gptproto(server: &TestServer, subcommand: &str, args: &[&str], stdin: &str) -> Run {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gptproto"));
     command
-        .arg("chat")
+        .arg(subcommand)
         .args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -56,7 +61,7 @@ async fn chat(server: &TestServer, args: &[&str], stdin: &str) -> Run {
     };
     // Shown with `--nocapture`: the transcript of each run.
     println!(
-        "$ gptproto chat {}\n[exit {}]\n{}{}",
+        "$ gptproto {subcommand} {}\n[exit {}]\n{}{}",
         args.join(" "),
         run.status,
         run.stdout,
@@ -720,4 +725,47 @@ async fn an_untrusted_certificate_is_not_retried_and_cacert_trusts_a_private_ca(
     );
     assert_eq!(server.requests().len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn models_lists_ids_or_the_json_with_chats_exit_statuses() {
+    let list = json!({"object": "list", "data": [
+        {"id": "qwen-turbo", "object": "model", "owned_by": "qwen"},
+        {"id": "qwen-plus", "object": "model", "owned_by": "qwen"}
+    ]});
+    let answer = list.clone();
+    let server = TestServer::start(move |request| {
+        assert_eq!(request.method, http::Method::GET);
+        assert_eq!(request.uri.path(), "/v1/models");
+        Reply::json(200, &answer)
+    })
+    .await;
+    let run = gptproto(&server, "models", &[], "").await;
+    assert_eq!(run.status, 0, "{run:?}");
+    assert_eq!(run.stdout, "qwen-turbo\nqwen-plus\n");
+    let run = gptproto(&server, "models", &["--json"], "").await;
+    assert_eq!(run.status, 0, "{run:?}");
+    assert_eq!(serde_json::from_str::<Value>(&run.stdout).unwrap(), list);
+    assert_key_absent(&run);
+    for (reply, status) in [
+        (
+            api_error(401, "invalid_api_key", "Incorrect API key provided"),
+            3,
+        ),
+        (
+            api_error(429, "rate_limit_exceeded", "Slow down").header("x-should-retry", "false"),
+            4,
+        ),
+        (
+            api_error(500, "server_error", "Oops").header("x-should-retry", "false"),
+            5,
+        ),
+        (Reply::bytes(200, "text/html", "<html>proxy</html>"), 7),
+    ] {
+        let server = TestServer::start(move |_| reply.clone()).await;
+        let run = gptproto(&server, "models", &[], "").await;
+        assert_eq!(run.status, status, "{run:?}");
+        assert!(run.stdout.is_empty());
+        assert_key_absent(&run);
+    }
 }

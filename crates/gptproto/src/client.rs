@@ -167,6 +167,24 @@ impl Client {
         ChatStreamCall::new(self.clone(), request)
     }
 
+    /// The models the server offers (`GET {base_url}/models`, OpenAI's list format), with the
+    /// client's retries and deadlines; errors as [`chat`](Self::chat)'s.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: gptproto::Client) -> Result<(), gptproto::Error> {
+    /// for model in client.models().await?.data {
+    ///     println!("{}", model.id);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn models(
+        &self,
+    ) -> impl std::future::Future<Output = Result<gptproto_proto::wire::ModelList>> + Send + 'static
+    {
+        crate::send::models(self)
+    }
+
     /// The chat-completions URL requests go to.
     pub fn chat_completions_url(&self) -> &http::Uri {
         self.inner.config.chat_completions_uri()

@@ -105,8 +105,8 @@ pub use gptproto_proto::exchange::{ApiError, ApiErrorKind, AuthScheme};
 pub use gptproto_proto::retry::RetryPolicy;
 pub use gptproto_proto::validate::ValidationRules;
 pub use gptproto_proto::wire::{
-    ChatCompletion, ChatCompletionChunk, ChatRequest, Content, ContentPart, Message,
-    ResponseFormat, Role, Tool, ToolCall, ToolChoice, Usage,
+    ChatCompletion, ChatCompletionChunk, ChatRequest, Content, ContentPart, Message, Model,
+    ModelList, ResponseFormat, Role, Tool, ToolCall, ToolChoice, Usage,
 };
 pub use gptproto_transport::{HttpConnector, ResponseBody, TransportError, TransportErrorKind};
 #[cfg(not(target_arch = "wasm32"))]

@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gptproto_proto::accumulate::AnswerOutline;
-use gptproto_proto::exchange::{ApiError, api_error, classify_response, is_event_stream};
+use gptproto_proto::exchange::{
+    ApiError, api_error, classify_models, classify_response, is_event_stream,
+};
 use gptproto_proto::retry::{Failure, RetryDecision, RetryPolicy};
-use gptproto_proto::wire::{ChatCompletion, ChatRequest};
+use gptproto_proto::wire::{ChatCompletion, ChatRequest, ModelList};
 use gptproto_transport::{BoxFuture, ResponseBody, TransportError};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use tracing::Instrument;
@@ -39,6 +41,18 @@ pub(crate) fn chat(call: ChatCall) -> BoxFuture<'static, Result<ChatCompletion>>
             plan.completion(response).await
         },
     )
+}
+
+/// `GET {base_url}/models`, with the client's retries and deadlines.
+pub(crate) fn models(client: &Client) -> BoxFuture<'static, Result<ModelList>> {
+    let plan = Plan::of_request(client, client.inner.config.build_models_request());
+    Box::pin(async move {
+        let response = plan.send().await?;
+        let (parts, body) = response.into_parts();
+        let max_body = plan.client.inner.settings.max_body;
+        let body = read_body(body, max_body, plan.idle(), plan.body_deadline()).await?;
+        Ok(classify_models(parts.status, &parts.headers, &body)?)
+    })
 }
 
 /// [`chat`], with the response's head.
@@ -226,6 +240,22 @@ impl Plan {
             retry,
         };
         Ok((plan, record))
+    }
+
+    /// The plan of a request built elsewhere (no per-call overrides, no telemetry record).
+    fn of_request(client: &Client, request: http::Request<Bytes>) -> Self {
+        let (parts, body) = request.into_parts();
+        let timeouts = client.inner.settings.timeouts;
+        Self {
+            client: client.clone(),
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            body,
+            deadline: timeouts.total.map(Deadline::after),
+            timeouts,
+            retry: client.inner.settings.retry.clone(),
+        }
     }
 
     fn idle(&self) -> Option<Duration> {

@@ -717,3 +717,33 @@ async fn a_stream_reads_its_body_to_the_end_after_done() {
         assert_eq!(server.connections(), 1, "{}", server.base_url());
     }
 }
+
+#[tokio::test]
+async fn models_are_listed_with_the_clients_auth_and_errors() {
+    let server = TestServer::start(|request| {
+        assert_eq!(request.method, http::Method::GET);
+        Reply::json(
+            200,
+            &json!({"object": "list", "data": [
+                {"id": "qwen-turbo", "object": "model", "created": 1700000000, "owned_by": "qwen"},
+                {"id": "qwen-plus", "object": "model"}
+            ]}),
+        )
+    })
+    .await;
+    let models = client(&server).models().await.unwrap();
+    let ids: Vec<&str> = models.data.iter().map(|model| model.id.as_str()).collect();
+    assert_eq!(ids, ["qwen-turbo", "qwen-plus"]);
+    let recorded = &server.requests()[0];
+    assert_eq!(recorded.uri.path(), "/v1/models");
+    assert_eq!(recorded.headers["authorization"], format!("Bearer {KEY}"));
+
+    let refused =
+        TestServer::start(|_| Reply::json(401, &json!({"error": {"message": "Invalid API Key"}})))
+            .await;
+    let error = client(&refused).models().await.unwrap_err();
+    assert!(error.is_auth(), "{error}");
+    let broken = TestServer::start(|_| Reply::bytes(200, "text/html", "<html>")).await;
+    let error = client(&broken).models().await.unwrap_err();
+    assert!(error.is_protocol(), "{error}");
+}

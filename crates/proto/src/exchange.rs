@@ -38,7 +38,7 @@ pub use config::{
 
 use crate::error::prefix;
 use crate::stream::StreamDecoder;
-use crate::wire::{ChatCompletion, ErrorObject};
+use crate::wire::{ChatCompletion, ErrorObject, ModelList};
 use crate::{ChatRequest, Error, ErrorKind};
 
 /// Headers that carry a request id, in the order they are looked at.
@@ -87,6 +87,41 @@ pub fn classify_response(
     }
     serde_json::from_value(value)
         .map_err(|error| invalid_response(status, format!("not a chat completion: {error}"), &text))
+}
+
+/// Classifies the answer of `GET {base_url}/models`: the [`ModelList`] of a 2xx, the
+/// [`ApiError`] of an error status (or of a 2xx whose body is an error object), an
+/// [invalid-response error](Error::is_protocol) for a 2xx body that is neither.
+///
+/// ```
+/// use gptproto_proto::exchange::classify_models;
+/// use http::{HeaderMap, StatusCode};
+///
+/// let list = classify_models(StatusCode::OK, &HeaderMap::new(), br#"{"object":"list","data":[{"id":"m"}]}"#)?;
+/// assert_eq!(list.data[0].id, "m");
+/// let error = classify_models(StatusCode::UNAUTHORIZED, &HeaderMap::new(), b"").unwrap_err();
+/// assert!(error.is_auth());
+/// # Ok::<(), gptproto_proto::Error>(())
+/// ```
+pub fn classify_models(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<ModelList, Error> {
+    if !status.is_success() {
+        return Err(api_error(status, headers, body).into());
+    }
+    let text = String::from_utf8_lossy(body);
+    let value: Value = serde_json::from_str(text.trim_start())
+        .map_err(|error| invalid_response(status, format!("not JSON: {error}"), &text))?;
+    if let Some(error) = ErrorObject::from_body(&value) {
+        let mut api = ApiError::in_stream(error);
+        api.status = Some(status);
+        api.request_id = request_id(headers, Some(&value));
+        return Err(api.into());
+    }
+    serde_json::from_value(value)
+        .map_err(|error| invalid_response(status, format!("not a model list: {error}"), &text))
 }
 
 /// The [`ApiError`] for an error response: the body's error object in any of its shapes (or
@@ -235,6 +270,44 @@ impl ClientConfig {
         }
         config::layer(headers, extra_headers);
         Ok(request)
+    }
+}
+
+impl ClientConfig {
+    /// The model-list URL (`{base_url}/models`).
+    pub fn models_uri(&self) -> http::Uri {
+        let base = self.base_url().to_string();
+        format!("{}/models", base.trim_end_matches('/'))
+            .parse()
+            .expect("a valid base URL and a path stay a valid URL")
+    }
+
+    /// `GET {base_url}/models` with the auth header and the default headers.
+    ///
+    /// ```
+    /// use gptproto_proto::exchange::ClientConfig;
+    ///
+    /// let config = ClientConfig::builder().base_url("http://localhost:8080/v1").api_key("sk-1").build()?;
+    /// let request = config.build_models_request();
+    /// assert_eq!(request.method(), http::Method::GET);
+    /// assert_eq!(request.uri(), "http://localhost:8080/v1/models");
+    /// assert_eq!(request.headers()["authorization"], "Bearer sk-1");
+    /// assert!(request.body().is_empty());
+    /// # Ok::<(), gptproto_proto::Error>(())
+    /// ```
+    pub fn build_models_request(&self) -> http::Request<bytes::Bytes> {
+        let mut request = http::Request::new(bytes::Bytes::new());
+        *request.uri_mut() = self.models_uri();
+        let headers = request.headers_mut();
+        *headers = self.base_headers().clone();
+        headers.remove(http::header::CONTENT_TYPE);
+        if !headers.contains_key(http::header::ACCEPT) {
+            headers.insert(
+                http::header::ACCEPT,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        request
     }
 }
 

@@ -16,6 +16,7 @@ mod error_body;
 mod extra;
 mod lenient;
 mod message;
+mod model;
 mod open_enum;
 mod parse;
 mod request;
@@ -34,6 +35,7 @@ pub use content::{
 pub use error_body::{ErrorCode, ErrorObject};
 pub use extra::Extra;
 pub use message::{FunctionCall, Message, Role, ToolCall, ToolKind};
+pub use model::{Model, ModelList};
 pub use parse::from_model_json;
 pub use request::{ChatRequest, Modality, ReasoningEffort, ServiceTier, Stop, StreamOptions};
 pub use response::{

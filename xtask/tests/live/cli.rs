@@ -87,6 +87,22 @@ pub(crate) fn cli_checks(cli: &Path, base_url: &str, key: &str, report: &mut Rep
         Ok(format!("exit 0, stopped: {:?}", stdout.trim()))
     });
 
+    report.check_now("cli: models", || {
+        let output = Command::new(cli)
+            .args(["models", "--base-url", base_url])
+            .args(key)
+            .env_remove("GPTPROTO_API_KEY")
+            .env_remove("GPTPROTO_BASE_URL")
+            .output()
+            .map_err(|error| format!("cannot run {}: {error}", cli.display()))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        ensure(
+            output.status.code() == Some(0) && !stdout.trim().is_empty(),
+            || format!("exit {:?}, stdout {stdout:?}", output.status.code()),
+        )?;
+        Ok(format!("exit 0: {}", stdout.trim().replace('\n', ", ")))
+    });
+
     report.check_now("cli: wrong key exits 3", || {
         let (status, stdout, stderr) = chat(&["--api-key", "sk-wrong", "hi"])?;
         ensure(status == Some(3) && stdout.is_empty(), || {

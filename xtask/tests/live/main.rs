@@ -180,6 +180,15 @@ async fn library_checks(base_url: &str, key: &str, report: &mut Report) -> Resul
     let client = new_client(base_url, key)?;
 
     report
+        .check("models", async {
+            let models = client.models().await.map_err(shown)?;
+            let ids: Vec<&str> = models.data.iter().map(|model| model.id.as_str()).collect();
+            ensure(!ids.is_empty(), || format!("no model in {models:?}"))?;
+            Ok(format!("{} model(s): {ids:?}", ids.len()))
+        })
+        .await;
+
+    report
         .check("non-streamed", async {
             let answer = client.chat(ask("Who are you?", 32)).await.map_err(shown)?;
             let text = answer.text().unwrap_or_default();
