@@ -46,20 +46,22 @@ fn generate(check: bool) -> Result<(), String> {
     let spec = read_json(&project_root().join(SPEC))?;
     let reviewed = read_json(&project_root().join(REVIEWED))?;
     let request = schemars::schema_for!(ChatRequest).to_value();
-    let files = [
-        (REQUEST_SCHEMA, request_schema(request.clone())?),
-        (COVERAGE, coverage(&spec, &reviewed, request)?),
+    let mut files = vec![
+        (REQUEST_SCHEMA.to_owned(), request_schema(request.clone())?),
+        (COVERAGE.to_owned(), coverage(&spec, &reviewed, request)?),
     ];
+    files.extend(manual_pages()?);
     let mut stale = Vec::new();
     let mut written = 0;
-    for (path, contents) in files {
+    for (path, contents) in &files {
+        let (path, contents) = (path.as_str(), contents.as_str());
         let full = project_root().join(path);
         let current = std::fs::read_to_string(&full).unwrap_or_default();
         if current == contents {
             continue;
         }
         if check {
-            stale.push(path);
+            stale.push(path.to_owned());
         } else {
             std::fs::write(&full, contents)
                 .map_err(|error| format!("cannot write {}: {error}", full.display()))?;
@@ -78,6 +80,52 @@ fn generate(check: bool) -> Result<(), String> {
             stale.join(", ")
         ))
     }
+}
+
+/// Where the CLI's manual pages go.
+const MAN_DIR: &str = "docs/man";
+
+/// The CLI's manual pages (clap_mangen, written by the binary's hidden `man` command), as
+/// (path, contents); a page in docs/man/ that the CLI no longer makes is an error.
+fn manual_pages() -> Result<Vec<(String, String)>, String> {
+    let cli = crate::build_cli()?;
+    let out = crate::target_dir().join("xtask-man");
+    let _ = std::fs::remove_dir_all(&out);
+    // Without the caller's environment: the pages show defaults, not this shell's variables.
+    let status = std::process::Command::new(&cli)
+        .arg("man")
+        .arg(&out)
+        .env_clear()
+        .status()
+        .map_err(|error| format!("cannot run {}: {error}", cli.display()))?;
+    if !status.success() {
+        return Err(format!("{} man failed: {status}", cli.display()));
+    }
+    let mut pages = Vec::new();
+    for entry in std::fs::read_dir(&out).map_err(|error| format!("{}: {error}", out.display()))? {
+        let path = entry.map_err(|error| error.to_string())?.path();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let contents = std::fs::read_to_string(&path)
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        pages.push((format!("{MAN_DIR}/{name}"), contents));
+    }
+    pages.sort();
+    let committed = project_root().join(MAN_DIR);
+    if let Ok(entries) = std::fs::read_dir(&committed) {
+        for entry in entries.flatten() {
+            let name = format!("{MAN_DIR}/{}", entry.file_name().to_string_lossy());
+            if !pages.iter().any(|(path, _)| *path == name) {
+                return Err(format!("{name} is not a page the CLI makes: remove it"));
+            }
+        }
+    }
+    std::fs::create_dir_all(&committed)
+        .map_err(|error| format!("cannot create {}: {error}", committed.display()))?;
+    Ok(pages)
 }
 
 fn read_json(path: &Path) -> Result<Value, String> {

@@ -33,6 +33,21 @@ pub(crate) enum Command {
     /// Exit status: as `chat`'s (0 success; 2 usage; 3 authentication or permission; 4 rate
     /// limited; 5 server or network error or timeout; 6 rejected; 7 protocol error).
     Models(ModelsArgs),
+    /// Print a shell completion script: `gptproto completions bash > ~/.local/share/bash-completion/completions/gptproto`,
+    /// `gptproto completions zsh > ~/.zfunc/_gptproto`, `gptproto completions fish >
+    /// ~/.config/fish/completions/gptproto.fish`, or `gptproto completions powershell`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (gptproto.1 and one per command) into DIR (`cargo xtask
+    /// codegen` makes docs/man/ with it).
+    #[command(hide = true)]
+    Man {
+        /// Where the pages go.
+        dir: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]

@@ -26,7 +26,7 @@ mod models;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::args::{Cli, Command};
 use crate::exit::Failure;
@@ -51,6 +51,12 @@ fn main() -> ExitCode {
             init_tracing(args.verbose, otlp.as_ref());
             on_runtime(false, models::run(args)).map(|()| 0)
         }
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "gptproto", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man { dir } => manual_pages(&dir).map(|()| 0),
         Command::Batch(args) => {
             init_tracing(args.verbose, otlp.as_ref());
             // Two worker threads: the batch and its connections.
@@ -67,6 +73,24 @@ fn main() -> ExitCode {
         Ok(status) => ExitCode::from(status),
         Err(failure) => ExitCode::from(report(failure)),
     }
+}
+
+/// Writes `gptproto.1` and `gptproto-<command>.1` for each visible command into `dir`.
+fn manual_pages(dir: &std::path::Path) -> Result<(), Failure> {
+    std::fs::create_dir_all(dir)?;
+    let command = Cli::command();
+    let mut pages = vec![("gptproto".to_owned(), command.clone())];
+    for sub in command.get_subcommands().filter(|sub| !sub.is_hide_set()) {
+        // The page's title is its command's name (leaked: a one-shot command, a few bytes).
+        let name: &'static str = Box::leak(format!("gptproto-{}", sub.get_name()).into_boxed_str());
+        pages.push((name.to_owned(), sub.clone().name(name)));
+    }
+    for (name, page) in pages {
+        let mut roff = Vec::new();
+        clap_mangen::Man::new(page).render(&mut roff)?;
+        std::fs::write(dir.join(format!("{name}.1")), roff)?;
+    }
+    Ok(())
 }
 
 /// Runs `command` on a tokio runtime (two worker threads if `workers`, else the current one).

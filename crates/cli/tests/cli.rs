@@ -769,3 +769,28 @@ async fn models_lists_ids_or_the_json_with_chats_exit_statuses() {
         assert_key_absent(&run);
     }
 }
+
+#[tokio::test]
+async fn completions_for_each_shell() {
+    let server = TestServer::start(|_| Reply::json(200, &completion(&["unused"]))).await;
+    for (shell, marker) in [
+        ("bash", "complete -F _gptproto"),
+        ("zsh", "#compdef gptproto"),
+        ("fish", "complete -c gptproto"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let run = gptproto(&server, "completions", &[shell], "").await;
+        assert_eq!(run.status, 0, "{run:?}");
+        assert!(
+            run.stdout.contains(marker),
+            "{shell}: {}",
+            &run.stdout[..200.min(run.stdout.len())]
+        );
+        for command in ["chat", "batch", "models"] {
+            assert!(run.stdout.contains(command), "{shell} completes {command}");
+        }
+    }
+    let run = gptproto(&server, "completions", &["tcsh"], "").await;
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(server.requests().is_empty());
+}
