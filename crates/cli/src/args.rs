@@ -259,6 +259,27 @@ pub(crate) struct ChatArgs {
     #[arg(long, value_name = "FORMAT", value_parser = format)]
     pub(crate) response_format: Option<Format>,
 
+    /// A text file to attach to the prompt, under its name (repeatable; "-" is standard
+    /// input, the prompt then being the argument). Binary files and files over 1 MiB are
+    /// refused.
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub(crate) files: Vec<String>,
+
+    /// Print only the first fenced code block of the answer (the whole answer when it has
+    /// none), for `$(gptproto chat -x ...)`.
+    #[arg(short = 'x', long)]
+    pub(crate) extract: bool,
+
+    /// After the answer, print on stderr the tokens in and out, the time to the first token
+    /// and the tokens per second.
+    #[arg(short = 'u', long)]
+    pub(crate) usage: bool,
+
+    /// Print the request that would be sent (method, URL, headers with the key redacted, body)
+    /// as JSON, and exit without sending it.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+
     /// An image to send with the prompt: a file (sent as a data: URL) or a URL (repeatable).
     #[arg(long, value_name = "PATH|URL")]
     pub(crate) image: Vec<String>,

@@ -1,30 +1,144 @@
 //! `gptproto chat`: one question, or a conversation on a terminal.
 
 use std::io::{IsTerminal, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use gptproto::proto::exchange::SECRET_HEADERS;
 use gptproto::proto::wire::Stop;
 use gptproto::{ChatCompletion, ChatRequest, Client, Message, ResponseFormat};
 
 use crate::args::{ChatArgs, Format};
-use crate::connection;
 use crate::exit::Failure;
 use crate::input;
+use crate::{attach, connection, extract};
 
 pub(crate) async fn run(args: ChatArgs) -> Result<(), Failure> {
+    // Files first: `-f -` takes standard input before anything else could.
+    let files = attach::read(&args.files)?;
     let client = client(&args)?;
     let base = base_request(&args)?;
-    if args.prompt.is_none() && std::io::stdin().is_terminal() {
+    let interactive = std::io::stdin().is_terminal();
+    if args.prompt.is_none() && files.is_empty() && interactive && !args.dry_run {
         return converse(&client, base, &args).await;
     }
-    let prompt = input::prompt(args.prompt.clone())?;
+    let prompt = if args.files.iter().any(|file| file == "-")
+        || (!files.is_empty() && args.prompt.is_none() && interactive)
+    {
+        // Standard input is a file's (or a terminal): the prompt is the argument, if any.
+        match args.prompt.as_deref() {
+            Some("-") => {
+                return Err(Failure::Usage(
+                    "the prompt cannot come from stdin with -f -: give it as an argument"
+                        .to_owned(),
+                ));
+            }
+            prompt => prompt.unwrap_or_default().to_owned(),
+        }
+    } else {
+        input::prompt(args.prompt.clone())?
+    };
+    let prompt = attach::prompt_with(&prompt, &files);
+    if prompt.trim().is_empty() {
+        return Err(Failure::Usage("the prompt is empty".to_owned()));
+    }
     let request = base.message(Message::user(input::user_content(&prompt, &args.image)?));
-    let completion = ask(&client, request, &args).await?;
+    if args.dry_run {
+        return dry_run(&args, &request);
+    }
+    let started = Instant::now();
+    let (completion, first_token) = ask(&client, request, &args).await?;
     if args.json {
         let mut stdout = std::io::stdout().lock();
         serde_json::to_writer(&mut stdout, &completion).map_err(std::io::Error::other)?;
         writeln!(stdout)?;
+    } else if args.extract {
+        let text = completion
+            .choices
+            .first()
+            .and_then(|choice| choice.message.text())
+            .unwrap_or_default();
+        let block = extract::first_code_block(text);
+        if block.is_none() {
+            eprintln!("gptproto: the answer has no fenced code block: printing all of it");
+        }
+        let out = block.unwrap_or(text);
+        let mut stdout = std::io::stdout().lock();
+        write!(stdout, "{out}")?;
+        if !out.is_empty() && !out.ends_with('\n') {
+            writeln!(stdout)?;
+        }
     }
+    if args.usage {
+        eprintln!(
+            "{}",
+            usage_line(&completion, started.elapsed(), first_token)
+        );
+    }
+    Ok(())
+}
+
+/// `-u`: tokens in and out, the time to the first token, the tokens per second.
+fn usage_line(
+    completion: &ChatCompletion,
+    total: Duration,
+    first_token: Option<Duration>,
+) -> String {
+    let Some(usage) = &completion.usage else {
+        return format!(
+            "usage: not reported by the server; {:.2} s in all",
+            total.as_secs_f64()
+        );
+    };
+    // The rate of generation: from the first token when it is known (streamed).
+    let generating = first_token.map_or(total, |first| total.saturating_sub(first));
+    let rate = if generating.is_zero() {
+        String::new()
+    } else {
+        format!(
+            ", {:.1} tokens/s",
+            usage.completion_tokens as f64 / generating.as_secs_f64()
+        )
+    };
+    let first = first_token.map_or(String::new(), |first| {
+        format!(", first token after {:.2} s", first.as_secs_f64())
+    });
+    format!(
+        "usage: {} tokens in, {} out{first}{rate}; {:.2} s in all",
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        total.as_secs_f64()
+    )
+}
+
+/// `--dry-run`: the request as it would be sent, the key redacted, on stdout.
+fn dry_run(args: &ChatArgs, request: &ChatRequest) -> Result<(), Failure> {
+    let config = connection::config(&args.connection)?;
+    let http = config
+        .build_request(request)
+        .map_err(gptproto::Error::from)?;
+    let headers: serde_json::Map<String, serde_json::Value> = http
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            let shown = if SECRET_HEADERS.contains(&name.as_str()) {
+                "<redacted>".to_owned()
+            } else {
+                String::from_utf8_lossy(value.as_bytes()).into_owned()
+            };
+            (name.as_str().to_owned(), serde_json::Value::String(shown))
+        })
+        .collect();
+    let body: serde_json::Value =
+        serde_json::from_slice(http.body()).map_err(std::io::Error::other)?;
+    let shown = serde_json::json!({
+        "method": http.method().as_str(),
+        "url": http.uri().to_string(),
+        "headers": headers,
+        "body": body,
+    });
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, &shown).map_err(std::io::Error::other)?;
+    writeln!(stdout)?;
     Ok(())
 }
 
@@ -78,29 +192,26 @@ fn base_request(args: &ChatArgs) -> Result<ChatRequest, Failure> {
     }
 }
 
-/// Sends `request`, printing the answer's text as it arrives unless `--json`; returns the
-/// whole answer.
+/// Sends `request`, printing the answer's text as it arrives unless `--json` or `-x`; returns
+/// the whole answer, and when streamed the time its first token took.
 async fn ask(
     client: &Client,
     request: ChatRequest,
     args: &ChatArgs,
-) -> Result<ChatCompletion, Failure> {
+) -> Result<(ChatCompletion, Option<Duration>), Failure> {
+    let quiet = args.json || args.extract;
     if !request.is_stream() {
         let completion = client.chat(request).await?;
-        if !args.json {
+        if !quiet {
             print_choices(&completion)?;
         }
-        return Ok(completion);
+        return Ok((completion, None));
     }
-    let stream = client.chat_stream(request).await?;
-    if args.json || args.n.is_some_and(|n| n > 1) {
-        let completion = stream.into_completion().await?;
-        if !args.json {
-            print_choices(&completion)?;
-        }
-        return Ok(completion);
-    }
-    let mut stream = stream;
+    let started = Instant::now();
+    let mut stream = client.chat_stream(request).await?;
+    // Live: the first choice's text as it arrives; otherwise the whole answer at the end.
+    let live = !quiet && args.n.is_none_or(|n| n <= 1);
+    let mut first_token = None;
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr().lock();
     let mut ends_with_newline = true;
@@ -109,7 +220,7 @@ async fn ask(
         let chunk = match chunk {
             Ok(chunk) => chunk,
             Err(error) => {
-                if !ends_with_newline && std::io::stderr().is_terminal() {
+                if live && !ends_with_newline && std::io::stderr().is_terminal() {
                     // The error message starts on its own line on a terminal.
                     writeln!(stderr)?;
                 }
@@ -119,12 +230,21 @@ async fn ask(
         let Some(choice) = chunk.choices.first() else {
             continue;
         };
+        let text = choice.delta.content.as_deref().filter(|t| !t.is_empty());
+        if first_token.is_none()
+            && (text.is_some() || choice.delta.reasoning_text().is_some_and(|t| !t.is_empty()))
+        {
+            first_token = Some(started.elapsed());
+        }
+        if !live {
+            continue;
+        }
         if let Some(thought) = choice.delta.reasoning_text().filter(|t| !t.is_empty()) {
             write!(stderr, "{thought}")?;
             stderr.flush()?;
             reasoning = true;
         }
-        if let Some(text) = choice.delta.content.as_deref().filter(|t| !t.is_empty()) {
+        if let Some(text) = text {
             if reasoning {
                 writeln!(stderr)?;
                 reasoning = false;
@@ -137,10 +257,16 @@ async fn ask(
             write!(stderr, "{refusal}")?;
         }
     }
-    if !ends_with_newline {
-        writeln!(stdout)?;
+    drop((stdout, stderr));
+    let completion = stream.snapshot();
+    if live {
+        if !ends_with_newline {
+            writeln!(std::io::stdout())?;
+        }
+    } else if !quiet {
+        print_choices(&completion)?;
     }
-    Ok(stream.snapshot())
+    Ok((completion, first_token))
 }
 
 fn print_choices(completion: &ChatCompletion) -> Result<(), Failure> {
@@ -200,7 +326,7 @@ async fn converse(
         first = false;
         conversation = conversation.message(Message::user(content));
         match ask(client, conversation.clone(), args).await {
-            Ok(completion) => {
+            Ok((completion, _)) => {
                 if let Some(choice) = completion.choices.into_iter().next() {
                     conversation = conversation.message(choice.message);
                 }

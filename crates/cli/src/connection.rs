@@ -10,11 +10,7 @@ use crate::exit::Failure;
 pub(crate) fn builder(args: &ConnectionArgs) -> Result<ClientBuilder, Failure> {
     let mut builder = Client::builder()
         .base_url(&args.base_url)
-        .auth_scheme(match args.auth {
-            Auth::Auto => AuthScheme::Auto,
-            Auth::Raw => AuthScheme::Raw,
-            Auth::Bearer => AuthScheme::Bearer,
-        });
+        .auth_scheme(scheme(args.auth));
     match &args.api_key {
         Some(key) => builder = builder.api_key(key),
         // GPTProto answers nothing without a key: say so now, in the CLI's words.
@@ -32,6 +28,30 @@ pub(crate) fn builder(args: &ConnectionArgs) -> Result<ClientBuilder, Failure> {
         builder = builder.roots(Roots::DefaultPlus(added));
     }
     Ok(builder)
+}
+
+/// The core's configuration for the same connection (what `--dry-run` builds its request
+/// with).
+pub(crate) fn config(
+    args: &ConnectionArgs,
+) -> Result<gptproto::proto::exchange::ClientConfig, Failure> {
+    let mut config = gptproto::proto::exchange::ClientConfig::builder()
+        .base_url(&args.base_url)
+        .auth_scheme(scheme(args.auth));
+    if let Some(key) = &args.api_key {
+        config = config.api_key(key.trim());
+    }
+    config
+        .build()
+        .map_err(|error| Failure::Usage(format!("{error:#}")))
+}
+
+fn scheme(auth: Auth) -> AuthScheme {
+    match auth {
+        Auth::Auto => AuthScheme::Auto,
+        Auth::Raw => AuthScheme::Raw,
+        Auth::Bearer => AuthScheme::Bearer,
+    }
 }
 
 /// Whether the server at `base_url` needs a key (GPTProto's hosts do).

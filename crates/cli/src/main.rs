@@ -16,10 +16,12 @@
 //! exported over OTLP/HTTP and flushed before exiting (`docs/observability.md`).
 
 mod args;
+mod attach;
 mod batch;
 mod chat;
 mod connection;
 mod exit;
+mod extract;
 mod input;
 mod models;
 

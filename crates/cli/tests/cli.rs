@@ -594,7 +594,7 @@ async fn verbose_diagnostics_never_show_the_key() {
         let run = chat(&server, &[verbosity, "hi"], "").await;
         assert_eq!(run.status, 0, "{run:?}");
         assert!(
-            run.stderr.contains("gptproto.chat"),
+            run.stderr.contains("gen_ai.request.model=\"qwen-turbo\""),
             "diagnostics printed: {}",
             run.stderr
         );
@@ -793,4 +793,144 @@ async fn completions_for_each_shell() {
     let run = gptproto(&server, "completions", &["tcsh"], "").await;
     assert_eq!(run.status, 2, "{run:?}");
     assert!(server.requests().is_empty());
+}
+
+/// The user message the server received, of its only request.
+fn sent_prompt(server: &TestServer) -> String {
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    let body: Value = serde_json::from_slice(&requests[0].body).unwrap();
+    body["messages"].as_array().unwrap().last().unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn dry_run_prints_the_request_with_the_key_redacted_and_sends_nothing() {
+    let server = TestServer::start(|_| Reply::sse(&streamed_answer())).await;
+    let run = chat(
+        &server,
+        &["--dry-run", "--temperature", "0.3", "who are you?"],
+        "",
+    )
+    .await;
+    assert_eq!(run.status, 0, "{run:?}");
+    assert!(server.requests().is_empty());
+    let shown: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(shown["method"], "POST");
+    assert_eq!(
+        shown["url"],
+        format!("{}/chat/completions", server.base_url())
+    );
+    assert_eq!(shown["headers"]["authorization"], "<redacted>");
+    assert_eq!(shown["headers"]["content-type"], "application/json");
+    assert_eq!(shown["body"]["model"], "qwen-turbo");
+    assert_eq!(shown["body"]["temperature"], 0.3);
+    assert_eq!(shown["body"]["stream"], true);
+    assert_eq!(shown["body"]["messages"][0]["content"], "who are you?");
+    assert_key_absent(&run);
+    // An invalid request is refused as it would be: exit 2, nothing sent.
+    let run = chat(&server, &["--dry-run", "-n", "0", "hi"], "").await;
+    assert_eq!(run.status, 2, "{run:?}");
+}
+
+#[tokio::test]
+async fn extract_prints_the_first_code_block_only() {
+    let answer = "Run this:\n\n```bash\nls -la | wc -l\n```\n\nor ```python\nprint(1)\n```\n";
+    let server = TestServer::start(move |_| {
+        Reply::sse(&[
+            chunk(json!({"content": &answer[..20]}), None),
+            chunk(json!({"content": &answer[20..]}), Some("stop")),
+        ])
+    })
+    .await;
+    let run = chat(&server, &["-x", "how many files?"], "").await;
+    assert_eq!(run.status, 0, "{run:?}");
+    assert_eq!(run.stdout, "ls -la | wc -l\n");
+    let plain = TestServer::start(|_| Reply::json(200, &completion(&["No code, sorry."]))).await;
+    let run = chat(&plain, &["--extract", "--no-stream", "hi"], "").await;
+    assert_eq!(run.status, 0, "{run:?}");
+    assert_eq!(run.stdout, "No code, sorry.\n");
+    assert!(run.stderr.contains("no fenced code block"), "{run:?}");
+}
+
+#[tokio::test]
+async fn usage_prints_tokens_first_token_and_rate_on_stderr() {
+    let mut events = streamed_answer();
+    events.push(
+        json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
+        "model": "qwen-turbo", "choices": [],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16}}),
+    );
+    let server =
+        TestServer::start(move |_| Reply::sse(&events).delayed(Duration::from_millis(100))).await;
+    let run = chat(&server, &["-u", "who are you?"], "").await;
+    assert_eq!(run.status, 0, "{run:?}");
+    assert_eq!(run.stdout, "I am Qwen.\n");
+    let line = run.stderr.lines().last().unwrap();
+    assert!(
+        line.starts_with("usage: 12 tokens in, 4 out, first token after 0."),
+        "{line}"
+    );
+    assert!(
+        line.contains(" tokens/s; ") && line.ends_with(" s in all"),
+        "{line}"
+    );
+    let first: f64 = line
+        .split("after ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(first >= 0.1, "{line}");
+}
+
+#[tokio::test]
+async fn files_are_attached_under_their_names_and_binary_or_huge_ones_refused() {
+    let dir = std::env::temp_dir().join(format!("gptproto-cli-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let notes = dir.join("notes.txt");
+    std::fs::write(&notes, "line one\nline two\n").unwrap();
+    let server = TestServer::start(|_| Reply::sse(&streamed_answer())).await;
+    let notes = notes.to_str().unwrap();
+    let run = chat(&server, &["-f", notes, "Summarise"], "").await;
+    assert_eq!(run.status, 0, "{run:?}");
+    assert_eq!(
+        sent_prompt(&server),
+        format!("Summarise\n\n{notes}:\n```\nline one\nline two\n```")
+    );
+    // `-f -`: standard input is the file.
+    let server = TestServer::start(|_| Reply::sse(&streamed_answer())).await;
+    let run = chat(&server, &["-f", "-", "What is this?"], "fn main() {}").await;
+    assert_eq!(run.status, 0, "{run:?}");
+    assert_eq!(
+        sent_prompt(&server),
+        "What is this?\n\nstdin:\n```\nfn main() {}\n```"
+    );
+
+    let binary = dir.join("image.bin");
+    std::fs::write(&binary, [0x89, b'P', b'N', b'G', 0, 0, 1]).unwrap();
+    let huge = dir.join("huge.txt");
+    std::fs::write(&huge, "x".repeat(1024 * 1024 + 1)).unwrap();
+    let latin1 = dir.join("latin1.txt");
+    std::fs::write(&latin1, b"caf\xe9").unwrap();
+    for (path, said) in [
+        (binary.to_str().unwrap(), "a binary file"),
+        (huge.to_str().unwrap(), "larger than 1024 KiB"),
+        (latin1.to_str().unwrap(), "not UTF-8 text"),
+        ("/nonexistent/file.txt", "cannot read it"),
+    ] {
+        let run = chat(&server, &["-f", path, "hi"], "").await;
+        assert_eq!(run.status, 2, "{run:?}");
+        assert!(
+            run.stderr.contains(path) && run.stderr.contains(said),
+            "{run:?}"
+        );
+    }
+    assert_eq!(server.requests().len(), 1, "nothing more was sent");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
