@@ -6,6 +6,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "gptproto", version, about, long_about = None)]
 pub(crate) struct Cli {
+    /// The configuration profile to use (default: the file's `default-profile`, else the
+    /// profile called "default"); `gptproto config show` says what applies.
+    #[arg(long, global = true, env = "GPTPROTO_PROFILE", value_name = "NAME")]
+    pub(crate) profile: Option<String>,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -33,6 +38,11 @@ pub(crate) enum Command {
     /// Exit status: as `chat`'s (0 success; 2 usage; 3 authentication or permission; 4 rate
     /// limited; 5 server or network error or timeout; 6 rejected; 7 protocol error).
     Models(ModelsArgs),
+    /// The configuration file and its profiles: where it is, what applies, a starting file.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Print a shell completion script: `gptproto completions bash > ~/.local/share/bash-completion/completions/gptproto`,
     /// `gptproto completions zsh > ~/.zfunc/_gptproto`, `gptproto completions fish >
     /// ~/.config/fish/completions/gptproto.fish`, or `gptproto completions powershell`.
@@ -48,6 +58,19 @@ pub(crate) enum Command {
         /// Where the pages go.
         dir: std::path::PathBuf,
     },
+}
+
+/// `gptproto config ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigAction {
+    /// Print the configuration file's path (GPTPROTO_CONFIG, else the platform's config
+    /// directory).
+    Path,
+    /// Print the settings that apply (with --profile, GPTPROTO_PROFILE and the environment),
+    /// each with where it came from; the key redacted, its command not run.
+    Show,
+    /// Write a commented starting file (refused if one exists).
+    Init,
 }
 
 #[derive(Debug, clap::Args)]
@@ -67,21 +90,18 @@ pub(crate) struct ModelsArgs {
 /// Where requests go and how they authenticate: shared by every command.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ConnectionArgs {
-    /// The API base URL.
-    #[arg(
-        long,
-        env = "GPTPROTO_BASE_URL",
-        default_value = "https://gptproto.com/v1"
-    )]
-    pub(crate) base_url: String,
+    /// The API base URL [default: the profile's, else https://gptproto.com/v1].
+    #[arg(long, env = "GPTPROTO_BASE_URL")]
+    pub(crate) base_url: Option<String>,
 
     /// The API key.
     #[arg(long, env = "GPTPROTO_API_KEY", hide_env_values = true)]
     pub(crate) api_key: Option<String>,
 
-    /// How the key is sent: by the host (auto), or as chosen.
-    #[arg(long, value_enum, default_value_t = Auth::Auto)]
-    pub(crate) auth: Auth,
+    /// How the key is sent: by the host (auto), or as chosen [default: the profile's, else
+    /// auto].
+    #[arg(long, value_enum)]
+    pub(crate) auth: Option<Auth>,
 
     /// Also trust the CA certificates in this PEM file (a private or corporate CA, a
     /// TLS-inspecting proxy), next to the bundled roots.
@@ -169,7 +189,8 @@ pub(crate) struct BatchArgs {
 }
 
 /// How the API key is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub(crate) enum Auth {
     /// The raw key on GPTProto's hosts (gptproto.com), `Bearer` on every other server.
     Auto,
@@ -210,9 +231,9 @@ pub(crate) struct ChatArgs {
     /// The prompt; absent or "-" reads standard input.
     pub(crate) prompt: Option<String>,
 
-    /// The model id.
-    #[arg(short, long, env = "GPTPROTO_MODEL", default_value = "qwen-turbo")]
-    pub(crate) model: String,
+    /// The model id [default: the profile's, else qwen-turbo].
+    #[arg(short, long, env = "GPTPROTO_MODEL")]
+    pub(crate) model: Option<String>,
 
     /// A system message.
     #[arg(short, long)]
@@ -284,9 +305,14 @@ pub(crate) struct ChatArgs {
     #[arg(long, value_name = "PATH|URL")]
     pub(crate) image: Vec<String>,
 
-    /// JSON merged into the request body, e.g. '{"enable_thinking":true}'.
+    /// JSON merged into the request body, e.g. '{"enable_thinking":true}' (over the
+    /// profile's `extra`).
     #[arg(long, value_name = "JSON")]
     pub(crate) extra: Option<String>,
+
+    /// The profile's `extra`, applied before `--extra`.
+    #[arg(skip)]
+    pub(crate) profile_extra: Option<serde_json::Value>,
 
     /// Total deadline for the request, in seconds.
     #[arg(long, value_name = "SECS")]

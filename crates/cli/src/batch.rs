@@ -16,8 +16,8 @@ use gptproto::proto::batch::{BatchError, BatchOutput, BatchResponse};
 use gptproto::proto::validate::ValidationRules;
 
 use crate::args::BatchArgs;
-use crate::connection;
 use crate::exit::{self, Failure};
+use crate::{Context, connection, settings};
 use files::{IdSet, LineWriter};
 use progress::{Progress, Snapshot, Summary};
 use shard::Shard;
@@ -26,7 +26,13 @@ use shard::Shard;
 const DRAIN_AT_MOST: Duration = Duration::from_secs(60);
 
 /// Runs the command; the exit status.
-pub(crate) async fn run(args: BatchArgs) -> Result<u8, Failure> {
+pub(crate) async fn run(mut args: BatchArgs, context: Context<'_>) -> Result<u8, Failure> {
+    // The model of lines that name none: --model, else the profile's.
+    if args.model.is_none() {
+        args.model = context.loaded.profile.model.clone();
+    }
+    let connection =
+        settings::connection(&args.connection, context.origins, &context.loaded, true)?;
     let shard = match &args.shard {
         Some(spec) => Some(
             Shard::parse(spec, std::env::var(shard::JOB_INDEX).ok().as_deref())
@@ -44,7 +50,7 @@ pub(crate) async fn run(args: BatchArgs) -> Result<u8, Failure> {
                 args.timeout
             ))
         })?;
-    let client = connection::builder(&args.connection)?
+    let client = connection::builder(&connection)?
         .timeout(timeout)
         .max_retries(0)
         .build()

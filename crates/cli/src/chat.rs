@@ -10,12 +10,16 @@ use gptproto::{ChatCompletion, ChatRequest, Client, Message, ResponseFormat};
 use crate::args::{ChatArgs, Format};
 use crate::exit::Failure;
 use crate::input;
-use crate::{attach, connection, extract};
+use crate::settings::{self, Connection};
+use crate::{Context, attach, connection, extract};
 
-pub(crate) async fn run(args: ChatArgs) -> Result<(), Failure> {
+pub(crate) async fn run(mut args: ChatArgs, context: Context<'_>) -> Result<(), Failure> {
+    settings::apply_to_chat(&mut args, context.origins, &context.loaded);
     // Files first: `-f -` takes standard input before anything else could.
     let files = attach::read(&args.files)?;
-    let client = client(&args)?;
+    let connection =
+        settings::connection(&args.connection, context.origins, &context.loaded, true)?;
+    let client = client(&args, &connection)?;
     let base = base_request(&args)?;
     let interactive = std::io::stdin().is_terminal();
     if args.prompt.is_none() && files.is_empty() && interactive && !args.dry_run {
@@ -43,7 +47,7 @@ pub(crate) async fn run(args: ChatArgs) -> Result<(), Failure> {
     }
     let request = base.message(Message::user(input::user_content(&prompt, &args.image)?));
     if args.dry_run {
-        return dry_run(&args, &request);
+        return dry_run(&connection, &request);
     }
     let started = Instant::now();
     let (completion, first_token) = ask(&client, request, &args).await?;
@@ -111,8 +115,8 @@ fn usage_line(
 }
 
 /// `--dry-run`: the request as it would be sent, the key redacted, on stdout.
-fn dry_run(args: &ChatArgs, request: &ChatRequest) -> Result<(), Failure> {
-    let config = connection::config(&args.connection)?;
+fn dry_run(connection: &Connection, request: &ChatRequest) -> Result<(), Failure> {
+    let config = connection::config(connection)?;
     let http = config
         .build_request(request)
         .map_err(gptproto::Error::from)?;
@@ -142,8 +146,8 @@ fn dry_run(args: &ChatArgs, request: &ChatRequest) -> Result<(), Failure> {
     Ok(())
 }
 
-fn client(args: &ChatArgs) -> Result<Client, Failure> {
-    let mut builder = connection::builder(&args.connection)?;
+fn client(args: &ChatArgs, connection: &Connection) -> Result<Client, Failure> {
+    let mut builder = connection::builder(connection)?;
     if let Some(seconds) = args.timeout {
         let timeout = Duration::try_from_secs_f64(seconds)
             .ok()
@@ -165,7 +169,7 @@ fn client(args: &ChatArgs) -> Result<Client, Failure> {
 
 /// The request without the user's message: model, system message and parameters.
 fn base_request(args: &ChatArgs) -> Result<ChatRequest, Failure> {
-    let mut request = ChatRequest::new(&args.model);
+    let mut request = ChatRequest::new(model(args));
     if let Some(system) = &args.system {
         request = request.system(system.as_str());
     }
@@ -184,12 +188,23 @@ fn base_request(args: &ChatArgs) -> Result<ChatRequest, Failure> {
         Some(Format::JsonSchema(file)) => Some(input::json_schema_format(file)?),
     };
     let request = request.stream(!args.no_stream);
+    let request = match &args.profile_extra {
+        Some(extra) => request
+            .merge_json(extra.clone())
+            .map_err(|error| Failure::Usage(format!("the profile's extra: {error}")))?,
+        None => request,
+    };
     match input::extra(args.extra.as_deref())? {
         Some(extra) => request
             .merge_json(extra)
             .map_err(|error| Failure::Usage(format!("--extra: {error}"))),
         None => Ok(request),
     }
+}
+
+/// The model (the profile's or the default once settings are applied).
+fn model(args: &ChatArgs) -> &str {
+    args.model.as_deref().unwrap_or(settings::DEFAULT_MODEL)
 }
 
 /// Sends `request`, printing the answer's text as it arrives unless `--json` or `-x`; returns
@@ -300,7 +315,7 @@ async fn converse(
 ) -> Result<(), Failure> {
     eprintln!(
         "gptproto chat with {} — an empty line or Ctrl-D ends it.",
-        args.model
+        model(args)
     );
     let mut first = true;
     loop {

@@ -2,43 +2,48 @@
 
 use gptproto::{AuthScheme, Client, ClientBuilder, Roots};
 
-use crate::args::{Auth, ConnectionArgs};
+use crate::args::Auth;
 use crate::exit::Failure;
+use crate::settings::Connection;
 
 /// A builder with the connection's settings (a missing key that the server needs is a usage
 /// error, said in the CLI's words).
-pub(crate) fn builder(args: &ConnectionArgs) -> Result<ClientBuilder, Failure> {
+pub(crate) fn builder(connection: &Connection) -> Result<ClientBuilder, Failure> {
+    let base_url = &connection.base_url.0;
     let mut builder = Client::builder()
-        .base_url(&args.base_url)
-        .auth_scheme(scheme(args.auth));
-    match &args.api_key {
+        .base_url(base_url)
+        .auth_scheme(scheme(connection.auth.0));
+    match connection.key.as_ref().and_then(|(key, _)| key.as_ref()) {
         Some(key) => builder = builder.api_key(key),
         // GPTProto answers nothing without a key: say so now, in the CLI's words.
-        None if needs_key(&args.base_url) => {
+        None if needs_key(base_url) => {
             return Err(Failure::Usage(format!(
-                "no API key: {} needs one; set GPTPROTO_API_KEY or pass --api-key KEY",
-                args.base_url
+                "no API key: {base_url} needs one; set GPTPROTO_API_KEY, pass --api-key KEY, or \
+                 give the profile an api-key-env or api-key-cmd (`gptproto config init`)"
             )));
         }
         None => {}
     }
-    if let Some(path) = &args.cacert {
-        let added =
-            Roots::read_pem(path).map_err(|error| Failure::Usage(format!("--cacert: {error}")))?;
-        builder = builder.roots(Roots::DefaultPlus(added));
-    }
+    // The system's roots (or SSL_CERT_FILE / SSL_CERT_DIR), the bundled ones, and the CA
+    // given with --cacert or the profile's `cacert`.
+    let added = match &connection.cacert {
+        Some((path, from)) => Roots::read_pem(path)
+            .map_err(|error| Failure::Usage(format!("cacert ({from}): {error}")))?,
+        None => gptproto::RootCertStore::empty(),
+    };
+    builder = builder.roots(Roots::AllPlus(added));
     Ok(builder)
 }
 
 /// The core's configuration for the same connection (what `--dry-run` builds its request
 /// with).
 pub(crate) fn config(
-    args: &ConnectionArgs,
+    connection: &Connection,
 ) -> Result<gptproto::proto::exchange::ClientConfig, Failure> {
     let mut config = gptproto::proto::exchange::ClientConfig::builder()
-        .base_url(&args.base_url)
-        .auth_scheme(scheme(args.auth));
-    if let Some(key) = &args.api_key {
+        .base_url(&connection.base_url.0)
+        .auth_scheme(scheme(connection.auth.0));
+    if let Some(key) = connection.key.as_ref().and_then(|(key, _)| key.as_ref()) {
         config = config.api_key(key.trim());
     }
     config

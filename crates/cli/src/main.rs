@@ -19,22 +19,36 @@ mod args;
 mod attach;
 mod batch;
 mod chat;
+mod config;
+mod config_cmd;
 mod connection;
 mod exit;
 mod extract;
 mod input;
 mod models;
+mod settings;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::args::{Cli, Command};
+use crate::config::{Chosen, Loaded};
 use crate::exit::Failure;
+use crate::settings::Origins;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    let profile = cli.profile.clone().map(|name| {
+        let chosen = match matches.value_source("profile") {
+            Some(clap::parser::ValueSource::EnvVariable) => Chosen::Env,
+            _ => Chosen::Flag,
+        };
+        (name, chosen)
+    });
+    let origins = Origins(matches.subcommand().map(|(_, matches)| matches));
     // OTLP export when the standard variables ask for it; flushed before exiting.
     let otlp = match gptproto::otel::Otlp::from_env() {
         Ok(otlp) => otlp,
@@ -43,16 +57,22 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
+    let context = |profile| config::load(profile).map(|loaded| Context { origins, loaded });
     let result = match cli.command {
         Command::Chat(args) => {
             init_tracing(args.verbose, otlp.as_ref());
             // One thread: one call.
-            on_runtime(false, chat::run(args)).map(|()| 0)
+            context(profile)
+                .and_then(|context| on_runtime(false, chat::run(args, context)))
+                .map(|()| 0)
         }
         Command::Models(args) => {
             init_tracing(args.verbose, otlp.as_ref());
-            on_runtime(false, models::run(args)).map(|()| 0)
+            context(profile)
+                .and_then(|context| on_runtime(false, models::run(args, context)))
+                .map(|()| 0)
         }
+        Command::Config { action } => config_cmd::run(&action, profile).map(|()| 0),
         Command::Completions { shell } => {
             let mut command = Cli::command();
             clap_complete::generate(shell, &mut command, "gptproto", &mut std::io::stdout());
@@ -62,7 +82,7 @@ fn main() -> ExitCode {
         Command::Batch(args) => {
             init_tracing(args.verbose, otlp.as_ref());
             // Two worker threads: the batch and its connections.
-            on_runtime(true, batch::run(args))
+            context(profile).and_then(|context| on_runtime(true, batch::run(args, context)))
         }
     };
     if let Some(otlp) = otlp
@@ -75,6 +95,12 @@ fn main() -> ExitCode {
         Ok(status) => ExitCode::from(status),
         Err(failure) => ExitCode::from(report(failure)),
     }
+}
+
+/// What a command starts from: how its arguments were given, and the configuration.
+pub(crate) struct Context<'a> {
+    pub(crate) origins: Origins<'a>,
+    pub(crate) loaded: Loaded,
 }
 
 /// Writes `gptproto.1` and `gptproto-<command>.1` for each visible command into `dir`.

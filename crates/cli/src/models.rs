@@ -3,11 +3,13 @@
 use std::io::Write;
 
 use crate::args::ModelsArgs;
-use crate::connection;
 use crate::exit::Failure;
+use crate::{Context, connection, settings};
 
-pub(crate) async fn run(args: ModelsArgs) -> Result<(), Failure> {
-    let client = connection::builder(&args.connection)?
+pub(crate) async fn run(args: ModelsArgs, context: Context<'_>) -> Result<(), Failure> {
+    let connection =
+        settings::connection(&args.connection, context.origins, &context.loaded, true)?;
+    let client = connection::builder(&connection)?
         .build()
         .map_err(|error| Failure::Usage(format!("{error:#}")))?;
     let list = client.models().await?;

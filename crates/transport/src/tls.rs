@@ -31,6 +31,12 @@ pub enum Roots {
     /// The [`Default`](Roots::Default) roots and these as well: a private or corporate CA
     /// (a TLS-inspecting proxy, a self-hosted server) next to the public ones.
     DefaultPlus(RootCertStore),
+    /// Every enabled source at once, and these as well: the operating system's roots (with
+    /// `native-roots`; `SSL_CERT_FILE` and `SSL_CERT_DIR` replace them when set, as OpenSSL
+    /// reads them), Mozilla's (with `webpki-roots`), and the given ones. What a command-line
+    /// tool wants: a corporate CA installed in the system works, and so do the public roots
+    /// on a system without any. An error only when the union is empty.
+    AllPlus(RootCertStore),
 }
 
 impl Roots {
@@ -79,6 +85,20 @@ impl Roots {
                 Self::Default.describe(),
                 store.len()
             ),
+            Self::AllPlus(store) => {
+                let mut sources = Vec::new();
+                if cfg!(feature = "native-roots") {
+                    sources.push(NATIVE);
+                }
+                if cfg!(feature = "webpki-roots") {
+                    sources.push(WEBPKI);
+                }
+                format!(
+                    "{} and {} added root certificate(s)",
+                    sources.join(", "),
+                    store.len()
+                )
+            }
             #[cfg(feature = "webpki-roots")]
             Self::Webpki => WEBPKI.to_owned(),
             #[cfg(feature = "native-roots")]
@@ -102,6 +122,23 @@ impl Roots {
             Self::DefaultPlus(added) => {
                 let mut store = default_store()?;
                 store.roots.extend(added.roots.iter().cloned());
+                Ok(store)
+            }
+            Self::AllPlus(added) => {
+                let mut store = RootCertStore::empty();
+                #[cfg(feature = "native-roots")]
+                if let Ok(native) = native_store() {
+                    store.roots.extend(native.roots);
+                }
+                #[cfg(feature = "webpki-roots")]
+                store.roots.extend(webpki_store().roots);
+                store.roots.extend(added.roots.iter().cloned());
+                if store.is_empty() {
+                    return Err(TransportError::new(
+                        TransportErrorKind::Config,
+                        "no TLS roots: the system has none, and no other roots are enabled or given",
+                    ));
+                }
                 Ok(store)
             }
             #[cfg(feature = "webpki-roots")]

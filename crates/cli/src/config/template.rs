@@ -1,0 +1,35 @@
+//! What `gptproto config init` writes.
+
+/// A commented starting file: every key, none set but the empty `default` profile.
+pub(crate) const TEMPLATE: &str = r#"# gptproto's configuration (`gptproto config show` prints what applies, and from where).
+#
+# Precedence: a flag, then its environment variable, then the profile, then the default.
+# The profile: --profile NAME or GPTPROTO_PROFILE, else `default-profile` below, else the
+# profile called "default".
+
+# default-profile = "default"
+
+[profiles.default]
+# base-url = "https://gptproto.com/v1"
+# auth = "auto"                  # auto (raw key on gptproto.com, Bearer elsewhere), raw, bearer
+# model = "qwen-turbo"
+# system = "Answer briefly."
+# temperature = 0.7
+# max-tokens = 1024
+# extra = { enable_thinking = true }   # merged into every request body
+# cacert = "/etc/ssl/corporate-ca.pem" # trusted next to the system's and the bundled roots
+#
+# The key, one of:
+# api-key-env = "GPTPROTO_API_KEY"     # an environment variable
+# api-key-cmd = "pass show gptproto"   # a command that prints it
+# api-key = "sk-..."                   # the key itself: this file must then be chmod 600
+
+# [profiles.local]
+# base-url = "http://localhost:8080/v1"
+# model = "qwen2.5-0.5b-instruct"
+
+# [profiles.openai]
+# base-url = "https://api.openai.com/v1"
+# model = "gpt-4o-mini"
+# api-key-env = "OPENAI_API_KEY"
+"#;
