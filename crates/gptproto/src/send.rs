@@ -36,9 +36,13 @@ const ERROR_BODY_LIMIT: usize = 1024 * 1024;
 pub(crate) fn chat(call: ChatCall) -> BoxFuture<'static, Result<ChatCompletion>> {
     planned(
         Plan::new(&call.client, call.request, &call.overrides),
-        |plan| async move {
-            let response = plan.send().await?;
-            plan.completion(response).await
+        |mut plan| async move {
+            let outcome = async {
+                let response = plan.send().await?;
+                plan.completion(response).await
+            }
+            .await;
+            plan.settled(outcome)
         },
     )
 }
@@ -61,20 +65,28 @@ pub(crate) fn chat_with_response(
 ) -> BoxFuture<'static, Result<(ChatCompletion, ResponseMeta)>> {
     planned(
         Plan::new(&call.client, call.request, &call.overrides),
-        |plan| async move {
-            let response = plan.send().await?;
-            let meta = ResponseMeta::from_head(response.status(), response.headers());
-            let completion = plan.completion(response).await?;
-            Ok((completion, meta))
+        |mut plan| async move {
+            let outcome = async {
+                let response = plan.send().await?;
+                let meta = ResponseMeta::from_head(response.status(), response.headers());
+                let completion = plan.completion(response).await?;
+                Ok((completion, meta))
+            }
+            .await;
+            plan.settled(outcome)
         },
     )
 }
 
 pub(crate) fn chat_stream(call: ChatStreamCall) -> BoxFuture<'static, Result<ChatStream>> {
     let (planning, expected_choices) = stream_plan(call);
-    planned(planning, move |plan| async move {
-        let response = plan.send().await?;
-        plan.stream(response, expected_choices).await
+    planned(planning, move |mut plan| async move {
+        let outcome = async {
+            let response = plan.send().await?;
+            plan.stream(response, expected_choices).await
+        }
+        .await;
+        plan.settled(outcome)
     })
 }
 
@@ -83,48 +95,35 @@ pub(crate) fn chat_stream_with_response(
     call: ChatStreamCall,
 ) -> BoxFuture<'static, Result<(ChatStream, ResponseMeta)>> {
     let (planning, expected_choices) = stream_plan(call);
-    planned(planning, move |plan| async move {
-        let response = plan.send().await?;
-        let meta = ResponseMeta::from_head(response.status(), response.headers());
-        let stream = plan.stream(response, expected_choices).await?;
-        Ok((stream, meta))
+    planned(planning, move |mut plan| async move {
+        let outcome = async {
+            let response = plan.send().await?;
+            let meta = ResponseMeta::from_head(response.status(), response.headers());
+            let stream = plan.stream(response, expected_choices).await?;
+            Ok((stream, meta))
+        }
+        .await;
+        plan.settled(outcome)
     })
 }
 
-/// The call's future: `run` on its plan inside its span, its record settled with the outcome;
-/// or the planning's error at once.
-fn planned<T: Outcome + Send + 'static, F>(
-    planning: Result<Planned>,
+/// The call's future: `run` on its plan inside its span (when there is one), or the
+/// planning's error at once.
+fn planned<T: Send + 'static, F>(
+    planning: Result<Plan>,
     run: impl FnOnce(Plan) -> F,
 ) -> BoxFuture<'static, Result<T>>
 where
     F: std::future::Future<Output = Result<T>> + Send + 'static,
 {
     match planning {
-        Ok((plan, None)) => Box::pin(run(plan)),
-        Ok((plan, Some(record))) => {
-            let span = record.span().clone();
-            let call = run(plan);
-            Box::pin(
-                async move {
-                    // Dropped with the future when the call is: then the record says so.
-                    let mut record = record;
-                    let mut outcome = call.await;
-                    match &mut outcome {
-                        Ok(value) => value.settle(record),
-                        Err(error) => record.failed(error),
-                    }
-                    outcome
-                }
-                .instrument(span),
-            )
-        }
+        Ok(plan) => match plan.record.as_ref().map(|record| record.span().clone()) {
+            Some(span) => Box::pin(run(plan).instrument(span)),
+            None => Box::pin(run(plan)),
+        },
         Err(error) => Box::pin(std::future::ready(Err(error))),
     }
 }
-
-/// A call's plan and its telemetry record (none when nobody listens).
-type Planned = (Plan, Option<Box<CallRecord>>);
 
 /// What a call gives back, which ends (or carries on) its telemetry record.
 trait Outcome {
@@ -151,7 +150,7 @@ impl<T: Outcome> Outcome for (T, ResponseMeta) {
 }
 
 /// A streamed call's planning (the request asks to stream), and the choices expected.
-fn stream_plan(call: ChatStreamCall) -> (Result<Planned>, u32) {
+fn stream_plan(call: ChatStreamCall) -> (Result<Plan>, u32) {
     let request = if call.request.is_stream() {
         call.request
     } else {
@@ -176,6 +175,9 @@ struct Plan {
     timeouts: Timeouts,
     retry: RetryPolicy,
     deadline: Option<Deadline>,
+    /// The call's telemetry (none when nobody listens); dropped with the plan before its
+    /// end, it records the call as cancelled.
+    record: Option<Box<CallRecord>>,
 }
 
 /// Why an attempt failed, before the retry decision.
@@ -201,7 +203,7 @@ impl Failed {
 
 impl Plan {
     /// The plan, and the call's telemetry record (none when nobody listens).
-    fn new(client: &Client, request: ChatRequest, overrides: &Overrides) -> Result<Planned> {
+    fn new(client: &Client, request: ChatRequest, overrides: &Overrides) -> Result<Self> {
         let settings = &client.inner.settings;
         let request = if overrides.extra_body.is_empty() {
             request
@@ -238,8 +240,9 @@ impl Plan {
             deadline: timeouts.total.map(Deadline::after),
             timeouts,
             retry,
+            record,
         };
-        Ok((plan, record))
+        Ok(plan)
     }
 
     /// The plan of a request built elsewhere (no per-call overrides, no telemetry record).
@@ -255,7 +258,19 @@ impl Plan {
             deadline: timeouts.total.map(Deadline::after),
             timeouts,
             retry: client.inner.settings.retry.clone(),
+            record: None,
         }
+    }
+
+    /// Ends (or hands on) the call's telemetry record with the call's outcome.
+    fn settled<T: Outcome>(&mut self, mut outcome: Result<T>) -> Result<T> {
+        if let Some(mut record) = self.record.take() {
+            match &mut outcome {
+                Ok(value) => value.settle(record),
+                Err(error) => record.failed(error),
+            }
+        }
+        outcome
     }
 
     fn idle(&self) -> Option<Duration> {
@@ -513,7 +528,7 @@ mod tests {
             .header("x-team", "t")
             .build()
             .unwrap();
-        let (plan, _) = Plan::new(
+        let plan = Plan::new(
             &client,
             ChatRequest::new("m").user("hi"),
             &Overrides::default(),

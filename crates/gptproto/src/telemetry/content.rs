@@ -145,18 +145,30 @@ fn tool_call(call: &ToolCall) -> Value {
     })
 }
 
-/// `value` as JSON, its strings (in document order) holding at most `limit` bytes in all:
-/// a string past the limit is cut at a character boundary and says how much was cut, so a
-/// reader never mistakes a cut text for the whole one. The JSON stays valid.
+/// The fields whose strings are content (text, results, arguments, schemas), counted against
+/// the limit; the others (`role`, `type`, `id`, `name`, `finish_reason`) are the shape and
+/// are kept whole.
+const CONTENT: [&str; 6] = [
+    "content",
+    "response",
+    "arguments",
+    "description",
+    "parameters",
+    "uri",
+];
+
+/// `value` as JSON, the strings of its content (in document order) holding at most `limit`
+/// bytes in all: a string past the limit is cut at a character boundary and says how much
+/// was cut, so a reader never mistakes a cut text for the whole one. The JSON stays valid.
 pub(crate) fn fitted(mut value: Value, limit: usize) -> String {
     let mut left = limit;
-    fit(&mut value, &mut left);
+    fit(&mut value, &mut left, false);
     value.to_string()
 }
 
-fn fit(value: &mut Value, left: &mut usize) {
+fn fit(value: &mut Value, left: &mut usize, counted: bool) {
     match value {
-        Value::String(text) => {
+        Value::String(text) if counted => {
             if text.len() <= *left {
                 *left -= text.len();
                 return;
@@ -170,9 +182,13 @@ fn fit(value: &mut Value, left: &mut usize) {
             text.push_str(&format!("…[{cut} more bytes not captured]"));
             *left = 0;
         }
-        Value::Array(items) => items.iter_mut().for_each(|item| fit(item, left)),
-        Value::Object(fields) => fields.values_mut().for_each(|field| fit(field, left)),
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        Value::Array(items) => items.iter_mut().for_each(|item| fit(item, left, counted)),
+        Value::Object(fields) => {
+            for (key, field) in fields.iter_mut() {
+                fit(field, left, counted || CONTENT.contains(&key.as_str()));
+            }
+        }
+        _ => {}
     }
 }
 
@@ -189,17 +205,18 @@ mod tests {
             .user("Weather in Paris?")
             .tools([Tool::function("get_weather").description("The weather")]);
         let captured = request_of(&request);
+        let json = |text: &str| serde_json::from_str::<Value>(text).unwrap();
         assert_eq!(
-            captured.system_instructions.as_deref(),
-            Some(r#"[{"content":"Be brief.","type":"text"}]"#)
+            json(captured.system_instructions.as_deref().unwrap()),
+            json!([{"type": "text", "content": "Be brief."}])
         );
         assert_eq!(
-            captured.input_messages,
-            r#"[{"parts":[{"content":"Weather in Paris?","type":"text"}],"role":"user"}]"#
+            json(&captured.input_messages),
+            json!([{"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]}])
         );
         assert_eq!(
-            captured.tool_definitions.as_deref(),
-            Some(r#"[{"description":"The weather","name":"get_weather","type":"function"}]"#)
+            json(captured.tool_definitions.as_deref().unwrap()),
+            json!([{"type": "function", "name": "get_weather", "description": "The weather"}])
         );
     }
 
