@@ -33,6 +33,10 @@ pub(crate) enum Command {
     /// 3 authentication or permission (the run stopped); 8 the run ended but some lines failed
     /// (they are in the errors file); 130 interrupted (resumable).
     Batch(BatchArgs),
+    /// The history of `chat`: recent exchanges, a conversation, a full-text search, or one
+    /// exchange whole. The database: GPTPROTO_HISTORY, else gptproto/history.db in the
+    /// platform's data directory.
+    Logs(LogsArgs),
     /// List the models the server offers (`GET {base}/models`), one id a line.
     ///
     /// Exit status: as `chat`'s (0 success; 2 usage; 3 authentication or permission; 4 rate
@@ -58,6 +62,43 @@ pub(crate) enum Command {
         /// Where the pages go.
         dir: std::path::PathBuf,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct LogsArgs {
+    #[command(subcommand)]
+    pub(crate) show: Option<LogsCommand>,
+
+    /// How many exchanges, newest first.
+    #[arg(short = 'n', value_name = "N", default_value_t = 10)]
+    pub(crate) count: usize,
+
+    /// Only the exchanges whose prompt or answer holds this text (SQLite FTS5: words, any
+    /// case).
+    #[arg(short = 'q', long = "query", value_name = "TEXT")]
+    pub(crate) text: Option<String>,
+
+    /// Only the exchanges of conversation ID.
+    #[arg(long, value_name = "ID")]
+    pub(crate) cid: Option<String>,
+
+    /// One JSON document: an array of exchanges.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LogsCommand {
+    /// One exchange whole: its request and its response as sent and received.
+    Show {
+        /// The exchange's number (as `gptproto logs` lists it).
+        id: i64,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the database's path.
+    Path,
 }
 
 /// `gptproto config ...`.
@@ -295,6 +336,19 @@ pub(crate) struct ChatArgs {
     /// and the tokens per second.
     #[arg(short = 'u', long)]
     pub(crate) usage: bool,
+
+    /// Continue the latest conversation (its messages are sent again, before the prompt).
+    #[arg(short = 'c', long = "continue", conflicts_with = "cid")]
+    pub(crate) continue_last: bool,
+
+    /// Continue conversation ID (as `gptproto logs` lists them).
+    #[arg(long, value_name = "ID")]
+    pub(crate) cid: Option<String>,
+
+    /// Do not record this exchange in the history (the profile's `log = false` does the same
+    /// for every exchange).
+    #[arg(long)]
+    pub(crate) no_log: bool,
 
     /// Print the request that would be sent (method, URL, headers with the key redacted, body)
     /// as JSON, and exit without sending it.

@@ -5,11 +5,12 @@ use std::time::{Duration, Instant};
 
 use gptproto::proto::exchange::SECRET_HEADERS;
 use gptproto::proto::wire::Stop;
-use gptproto::{ChatCompletion, ChatRequest, Client, Message, ResponseFormat};
+use gptproto::{ChatCompletion, ChatRequest, Client, Message, ResponseFormat, Role};
 
 use crate::args::{ChatArgs, Format};
 use crate::exit::Failure;
 use crate::input;
+use crate::session::{Answer, Session};
 use crate::settings::{self, Connection};
 use crate::{Context, attach, connection, extract};
 
@@ -20,10 +21,11 @@ pub(crate) async fn run(mut args: ChatArgs, context: Context<'_>) -> Result<(), 
     let connection =
         settings::connection(&args.connection, context.origins, &context.loaded, true)?;
     let client = client(&args, &connection)?;
-    let base = base_request(&args)?;
+    let session = Session::start(&args, &context.loaded, &connection)?;
+    let base = session.resume(base_request(&args)?);
     let interactive = std::io::stdin().is_terminal();
     if args.prompt.is_none() && files.is_empty() && interactive && !args.dry_run {
-        return converse(&client, base, &args).await;
+        return converse(&client, base, &args, &session).await;
     }
     let prompt = if args.files.iter().any(|file| file == "-")
         || (!files.is_empty() && args.prompt.is_none() && interactive)
@@ -50,7 +52,17 @@ pub(crate) async fn run(mut args: ChatArgs, context: Context<'_>) -> Result<(), 
         return dry_run(&connection, &request);
     }
     let started = Instant::now();
-    let (completion, first_token) = ask(&client, request, &args).await?;
+    let outcome = ask(&client, request.clone(), &args).await;
+    session.record(
+        &request,
+        outcome.as_ref().map_err(failure_text),
+        started.elapsed(),
+    );
+    let Answer {
+        completion,
+        first_token,
+        ..
+    } = outcome?;
     if args.json {
         let mut stdout = std::io::stdout().lock();
         serde_json::to_writer(&mut stdout, &completion).map_err(std::io::Error::other)?;
@@ -79,6 +91,14 @@ pub(crate) async fn run(mut args: ChatArgs, context: Context<'_>) -> Result<(), 
         );
     }
     Ok(())
+}
+
+/// What the history says of a failed exchange.
+fn failure_text(failure: &Failure) -> String {
+    match failure {
+        Failure::Api(error) => format!("{error:#}"),
+        other => format!("{other:?}"),
+    }
 }
 
 /// `-u`: tokens in and out, the time to the first token, the tokens per second.
@@ -208,19 +228,19 @@ fn model(args: &ChatArgs) -> &str {
 }
 
 /// Sends `request`, printing the answer's text as it arrives unless `--json` or `-x`; returns
-/// the whole answer, and when streamed the time its first token took.
-async fn ask(
-    client: &Client,
-    request: ChatRequest,
-    args: &ChatArgs,
-) -> Result<(ChatCompletion, Option<Duration>), Failure> {
+/// the whole answer, when streamed the time its first token took, and the request id.
+async fn ask(client: &Client, request: ChatRequest, args: &ChatArgs) -> Result<Answer, Failure> {
     let quiet = args.json || args.extract;
     if !request.is_stream() {
-        let completion = client.chat(request).await?;
+        let (completion, meta) = client.chat(request).with_response().await?;
         if !quiet {
             print_choices(&completion)?;
         }
-        return Ok((completion, None));
+        return Ok(Answer {
+            completion,
+            first_token: None,
+            request_id: meta.request_id().map(str::to_owned),
+        });
     }
     let started = Instant::now();
     let mut stream = client.chat_stream(request).await?;
@@ -274,6 +294,7 @@ async fn ask(
     }
     drop((stdout, stderr));
     let completion = stream.snapshot();
+    let request_id = stream.request_id().map(str::to_owned);
     if live {
         if !ends_with_newline {
             writeln!(std::io::stdout())?;
@@ -281,7 +302,11 @@ async fn ask(
     } else if !quiet {
         print_choices(&completion)?;
     }
-    Ok((completion, first_token))
+    Ok(Answer {
+        completion,
+        first_token,
+        request_id,
+    })
 }
 
 fn print_choices(completion: &ChatCompletion) -> Result<(), Failure> {
@@ -307,17 +332,27 @@ fn print_choices(completion: &ChatCompletion) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A conversation on a terminal: each answer is kept, so the model sees the whole exchange.
+/// A conversation on a terminal: each answer is kept, so the model sees the whole exchange;
+/// a continued conversation shows what was said before.
 async fn converse(
     client: &Client,
     mut conversation: ChatRequest,
     args: &ChatArgs,
+    session: &Session,
 ) -> Result<(), Failure> {
     eprintln!(
         "gptproto chat with {} — an empty line or Ctrl-D ends it.",
         model(args)
     );
-    let mut first = true;
+    for message in session.earlier() {
+        let text = message.text().unwrap_or_default();
+        match message.role {
+            Role::User => eprintln!("> {}", text.trim_end().replace('\n', "\n  ")),
+            Role::Assistant => println!("{}", text.trim_end()),
+            _ => {}
+        }
+    }
+    let mut first = session.earlier().is_empty();
     loop {
         eprint!("> ");
         let _ = std::io::stderr().flush();
@@ -340,9 +375,16 @@ async fn converse(
         };
         first = false;
         conversation = conversation.message(Message::user(content));
-        match ask(client, conversation.clone(), args).await {
-            Ok((completion, _)) => {
-                if let Some(choice) = completion.choices.into_iter().next() {
+        let started = Instant::now();
+        let outcome = ask(client, conversation.clone(), args).await;
+        session.record(
+            &conversation,
+            outcome.as_ref().map_err(failure_text),
+            started.elapsed(),
+        );
+        match outcome {
+            Ok(answer) => {
+                if let Some(choice) = answer.completion.choices.into_iter().next() {
                     conversation = conversation.message(choice.message);
                 }
             }

@@ -51,6 +51,8 @@ pub(crate) struct Profile {
     pub(crate) api_key: Option<String>,
     /// A PEM file of CA certificates to trust as well.
     pub(crate) cacert: Option<PathBuf>,
+    /// Whether `chat` records its exchanges in the history (`true` by default).
+    pub(crate) log: Option<bool>,
 }
 
 /// How a profile was chosen.

@@ -6,6 +6,8 @@
 //! gptproto chat                                     interactive, on a terminal
 //! gptproto batch requests.jsonl -o answers.jsonl    a file of requests, under rate limits
 //! gptproto models                                   the models the server offers
+//! gptproto chat -c "and then?"                      continue the last conversation
+//! gptproto logs -q invoice                          search the history
 //! ```
 //!
 //! Exit status: 0 success; 2 usage or invalid input; 3 authentication or permission;
@@ -24,8 +26,11 @@ mod config_cmd;
 mod connection;
 mod exit;
 mod extract;
+mod history;
 mod input;
+mod logs;
 mod models;
+mod session;
 mod settings;
 
 use std::io::IsTerminal;
@@ -72,6 +77,7 @@ fn main() -> ExitCode {
                 .and_then(|context| on_runtime(false, models::run(args, context)))
                 .map(|()| 0)
         }
+        Command::Logs(args) => logs::run(&args).map(|()| 0),
         Command::Config { action } => config_cmd::run(&action, profile).map(|()| 0),
         Command::Completions { shell } => {
             let mut command = Cli::command();

@@ -1,0 +1,403 @@
+//! The history: every exchange of `gptproto chat` in a SQLite database (WAL, so that
+//! processes writing at once lose nothing), searchable with FTS5, its schema versioned and
+//! migrated forward. A database that cannot be opened or written is a warning: the chat goes
+//! on.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use gptproto::{ChatCompletion, ChatRequest, Message};
+use rusqlite::{Connection, OptionalExtension, params};
+
+mod schema;
+
+/// The variable naming the database file.
+pub(crate) const ENV_HISTORY: &str = "GPTPROTO_HISTORY";
+
+/// How long a writer waits for another's lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The database's path: `GPTPROTO_HISTORY`, else `gptproto/history.db` in the platform's data
+/// directory (`$XDG_DATA_HOME`, `~/.local/share` on Linux).
+pub(crate) fn path() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(ENV_HISTORY).filter(|path| !path.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    dirs::data_dir().map(|dir| dir.join("gptproto").join("history.db"))
+}
+
+/// An open history.
+#[derive(Debug)]
+pub(crate) struct History {
+    connection: Connection,
+    path: PathBuf,
+}
+
+/// One exchange to record.
+#[derive(Debug)]
+pub(crate) struct Exchange<'a> {
+    pub(crate) conversation: &'a str,
+    pub(crate) profile: Option<&'a str>,
+    pub(crate) base_url: &'a str,
+    pub(crate) request: &'a ChatRequest,
+    pub(crate) completion: Option<&'a ChatCompletion>,
+    pub(crate) error: Option<String>,
+    pub(crate) first_token: Option<Duration>,
+    pub(crate) duration: Duration,
+    pub(crate) request_id: Option<&'a str>,
+}
+
+/// A recorded exchange, as `logs` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct Row {
+    pub(crate) id: i64,
+    pub(crate) conversation: String,
+    /// UTC, `YYYY-MM-DD HH:MM:SS`.
+    pub(crate) time: String,
+    pub(crate) model: String,
+    pub(crate) profile: Option<String>,
+    pub(crate) prompt: String,
+    pub(crate) response: Option<String>,
+    pub(crate) finish_reason: Option<String>,
+    pub(crate) input_tokens: Option<i64>,
+    pub(crate) output_tokens: Option<i64>,
+    pub(crate) first_token_ms: Option<i64>,
+    pub(crate) duration_ms: i64,
+    pub(crate) request_id: Option<String>,
+    pub(crate) error: Option<String>,
+}
+
+/// What `logs` asks for.
+#[derive(Debug, Default)]
+pub(crate) struct Query<'a> {
+    pub(crate) limit: usize,
+    pub(crate) text: Option<&'a str>,
+    pub(crate) conversation: Option<&'a str>,
+}
+
+impl History {
+    /// Opens (creating it and its folder if need be) and migrates the database at `path`.
+    pub(crate) fn open(path: &Path) -> Result<Self, String> {
+        let fail = |error: &dyn std::fmt::Display| format!("{}: {error}", path.display());
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|error| fail(&error))?;
+        }
+        let mut connection = Connection::open(path).map_err(|error| fail(&error))?;
+        connection
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|error| fail(&error))?;
+        connection
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(|error| fail(&error))?;
+        schema::migrate(&mut connection).map_err(|error| fail(&error))?;
+        Ok(Self {
+            connection,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The history at its usual place, or `None` with a warning on stderr (silently `None`
+    /// where there is no place for it: no HOME and no `GPTPROTO_HISTORY`).
+    pub(crate) fn open_or_warn() -> Option<Self> {
+        let path = path()?;
+        match Self::open(&path) {
+            Ok(history) => Some(history),
+            Err(error) => {
+                eprintln!(
+                    "gptproto: warning: history not available ({error}); the chat goes on without it"
+                );
+                None
+            }
+        }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records `exchange`; its id.
+    pub(crate) fn record(&self, exchange: &Exchange<'_>) -> rusqlite::Result<i64> {
+        let request = exchange.request;
+        let prompt = request
+            .messages
+            .iter()
+            .rev()
+            .find(|message| message.role == gptproto::Role::User)
+            .and_then(|message| message.content.as_ref())
+            .and_then(|content| content.text())
+            .map(|text| text.into_owned())
+            .unwrap_or_default();
+        let choice = exchange
+            .completion
+            .and_then(|completion| completion.choices.first());
+        let usage = exchange
+            .completion
+            .and_then(|completion| completion.usage.as_ref());
+        self.connection.execute(
+            "INSERT INTO exchanges (conversation, created_ms, model, profile, base_url, prompt,
+                 request_json, response_text, response_json, finish_reason, input_tokens,
+                 output_tokens, first_token_ms, duration_ms, request_id, error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            params![
+                exchange.conversation,
+                now_ms(),
+                exchange
+                    .completion
+                    .map(|completion| completion.model.as_str())
+                    .filter(|model| !model.is_empty())
+                    .unwrap_or(&request.model),
+                exchange.profile,
+                exchange.base_url,
+                prompt,
+                to_json(request),
+                choice.and_then(|choice| choice.message.text()),
+                exchange.completion.map(to_json),
+                choice.and_then(|choice| choice
+                    .finish_reason
+                    .as_ref()
+                    .map(|reason| reason.as_str().to_owned())),
+                usage.map(|usage| usage.prompt_tokens as i64),
+                usage.map(|usage| usage.completion_tokens as i64),
+                exchange.first_token.map(|first| first.as_millis() as i64),
+                exchange.duration.as_millis() as i64,
+                exchange.request_id,
+                exchange.error,
+            ],
+        )?;
+        Ok(self.connection.last_insert_rowid())
+    }
+
+    /// The conversation of the latest exchange.
+    pub(crate) fn last_conversation(&self) -> rusqlite::Result<Option<String>> {
+        self.connection
+            .query_row(
+                "SELECT conversation FROM exchanges ORDER BY id DESC LIMIT 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+    }
+
+    /// The messages of conversation `id` so far (its last request's messages and the answer
+    /// to it), or `None` when it has no answered exchange.
+    pub(crate) fn messages(&self, id: &str) -> rusqlite::Result<Option<Vec<Message>>> {
+        let last: Option<(String, String)> = self
+            .connection
+            .query_row(
+                "SELECT request_json, response_json FROM exchanges
+                 WHERE conversation = ?1 AND response_json IS NOT NULL ORDER BY id DESC LIMIT 1",
+                [id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        Ok(last.and_then(|(request, response)| {
+            let request: ChatRequest = serde_json::from_str(&request).ok()?;
+            let response: ChatCompletion = serde_json::from_str(&response).ok()?;
+            let mut messages = request.messages;
+            messages.push(response.choices.into_iter().next()?.message);
+            Some(messages)
+        }))
+    }
+
+    /// Exchanges, newest first: the latest `limit`, of one conversation, or matching a text
+    /// (FTS5 over prompts and answers).
+    pub(crate) fn list(&self, query: &Query<'_>) -> rusqlite::Result<Vec<Row>> {
+        let mut sql = format!("SELECT {COLUMNS} FROM exchanges e");
+        let mut conditions = Vec::new();
+        let mut values: Vec<String> = Vec::new();
+        if let Some(text) = query.text {
+            sql.push_str(" JOIN exchanges_fts f ON f.rowid = e.id");
+            conditions.push(format!("exchanges_fts MATCH ?{}", values.len() + 1));
+            values.push(fts_phrase(text));
+        }
+        if let Some(conversation) = query.conversation {
+            conditions.push(format!("e.conversation = ?{}", values.len() + 1));
+            values.push(conversation.to_owned());
+        }
+        if !conditions.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conditions.join(" AND "));
+        }
+        sql.push_str(&format!(" ORDER BY e.id DESC LIMIT {}", query.limit));
+        let mut statement = self.connection.prepare(&sql)?;
+        let rows = statement.query_map(rusqlite::params_from_iter(values), row)?;
+        rows.collect()
+    }
+
+    /// One exchange, and its request and response as recorded.
+    pub(crate) fn get(&self, id: i64) -> rusqlite::Result<Option<(Row, String, Option<String>)>> {
+        self.connection
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS}, e.request_json, e.response_json FROM exchanges e WHERE e.id = ?1"
+                ),
+                [id],
+                |found| Ok((row(found)?, found.get(14)?, found.get(15)?)),
+            )
+            .optional()
+    }
+}
+
+const COLUMNS: &str =
+    "e.id, e.conversation, strftime('%Y-%m-%d %H:%M:%S', e.created_ms / 1000, 'unixepoch'),
+    e.model, e.profile, e.prompt, e.response_text, e.finish_reason, e.input_tokens,
+    e.output_tokens, e.first_token_ms, e.duration_ms, e.request_id, e.error";
+
+fn row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok(Row {
+        id: row.get(0)?,
+        conversation: row.get(1)?,
+        time: row.get(2)?,
+        model: row.get(3)?,
+        profile: row.get(4)?,
+        prompt: row.get(5)?,
+        response: row.get(6)?,
+        finish_reason: row.get(7)?,
+        input_tokens: row.get(8)?,
+        output_tokens: row.get(9)?,
+        first_token_ms: row.get(10)?,
+        duration_ms: row.get(11)?,
+        request_id: row.get(12)?,
+        error: row.get(13)?,
+    })
+}
+
+/// `text` as one FTS5 phrase (its quotes doubled): searched as written, never as a query
+/// expression.
+fn fts_phrase(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as i64)
+}
+
+/// A new conversation id: time-ordered (milliseconds) and random.
+pub(crate) fn new_conversation_id() -> String {
+    format!("{:012x}{:08x}", now_ms(), fastrand::u32(..))
+}
+
+/// A value stored as JSON text.
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("gptproto-history-{name}-{}.db", std::process::id()));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        path
+    }
+
+    fn exchange<'a>(
+        conversation: &'a str,
+        request: &'a ChatRequest,
+        completion: &'a ChatCompletion,
+    ) -> Exchange<'a> {
+        Exchange {
+            conversation,
+            profile: Some("work"),
+            base_url: "http://localhost/v1",
+            request,
+            completion: Some(completion),
+            error: None,
+            first_token: Some(Duration::from_millis(120)),
+            duration: Duration::from_millis(900),
+            request_id: Some("req-1"),
+        }
+    }
+
+    fn answer(text: &str) -> ChatCompletion {
+        serde_json::from_value(serde_json::json!({
+            "id": "c", "model": "m-1", "choices": [{"index": 0, "finish_reason": "stop",
+            "message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn recorded_listed_searched_and_continued() {
+        let path = temp("roundtrip");
+        let history = History::open(&path).unwrap();
+        let first = ChatRequest::new("m")
+            .system("Be brief.")
+            .user("Name a colour");
+        let red = answer("Crimson red");
+        history.record(&exchange("c1", &first, &red)).unwrap();
+        let second = ChatRequest::new("m").user("Name a fruit");
+        history
+            .record(&exchange("c2", &second, &answer("A pear")))
+            .unwrap();
+
+        let rows = history
+            .list(&Query {
+                limit: 10,
+                ..Query::default()
+            })
+            .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (rows[0].prompt.as_str(), rows[0].response.as_deref()),
+            ("Name a fruit", Some("A pear"))
+        );
+        assert_eq!(
+            (
+                rows[1].input_tokens,
+                rows[1].first_token_ms,
+                rows[1].duration_ms
+            ),
+            (Some(7), Some(120), 900)
+        );
+        assert_eq!(rows[1].model, "m-1");
+        let found = history
+            .list(&Query {
+                limit: 10,
+                text: Some("crimson"),
+                ..Query::default()
+            })
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].conversation, "c1");
+        // A query with FTS5 syntax in it is searched as text.
+        assert!(
+            history
+                .list(&Query {
+                    limit: 10,
+                    text: Some("\"AND OR("),
+                    ..Query::default()
+                })
+                .unwrap()
+                .is_empty()
+        );
+
+        assert_eq!(history.last_conversation().unwrap().as_deref(), Some("c2"));
+        let messages = history.messages("c1").unwrap().unwrap();
+        assert_eq!(messages.len(), 3);
+        assert_eq!(messages[2].text(), Some("Crimson red"));
+        // Reopened: migrated once, nothing lost.
+        drop(history);
+        let history = History::open(&path).unwrap();
+        assert_eq!(
+            history
+                .list(&Query {
+                    limit: 10,
+                    ..Query::default()
+                })
+                .unwrap()
+                .len(),
+            2
+        );
+        let (row, request, response) = history.get(rows[1].id).unwrap().unwrap();
+        assert_eq!(row.request_id.as_deref(), Some("req-1"));
+        assert!(request.contains("Be brief.") && response.unwrap().contains("Crimson red"));
+    }
+}

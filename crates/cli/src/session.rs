@@ -1,0 +1,135 @@
+//! A chat's place in the history: which conversation it continues or starts, and the record
+//! of each exchange (unless logging is off). The history failing is a warning, never the
+//! chat's failure.
+
+use std::time::Duration;
+
+use gptproto::{ChatCompletion, ChatRequest, Message};
+
+use crate::args::ChatArgs;
+use crate::config::Loaded;
+use crate::exit::Failure;
+use crate::history::{self, Exchange, History};
+use crate::settings::Connection;
+
+/// What an exchange gave: the answer, or the error's message.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) completion: ChatCompletion,
+    pub(crate) first_token: Option<Duration>,
+    pub(crate) request_id: Option<String>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Session {
+    history: Option<History>,
+    log: bool,
+    conversation: String,
+    /// The conversation's messages so far, when it continues one.
+    earlier: Vec<Message>,
+    profile: Option<String>,
+    base_url: String,
+}
+
+impl Session {
+    /// The session of `args`: `-c` or `--cid` continue a conversation (an error when there is
+    /// none to continue), otherwise a new one; the history is opened when it is written or read.
+    pub(crate) fn start(
+        args: &ChatArgs,
+        loaded: &Loaded,
+        connection: &Connection,
+    ) -> Result<Self, Failure> {
+        let log = !args.no_log && loaded.profile.log != Some(false);
+        let continuing = args.continue_last || args.cid.is_some();
+        let history = if continuing {
+            let path = history::path().ok_or_else(|| {
+                Failure::Usage(format!(
+                    "no data directory: set {} to continue a conversation",
+                    history::ENV_HISTORY
+                ))
+            })?;
+            Some(
+                History::open(&path)
+                    .map_err(|error| Failure::Usage(format!("cannot continue: {error}")))?,
+            )
+        } else if log && !args.dry_run {
+            History::open_or_warn()
+        } else {
+            None
+        };
+        let mut session = Self {
+            history,
+            log,
+            conversation: history::new_conversation_id(),
+            earlier: Vec::new(),
+            profile: loaded.profile_name().map(str::to_owned),
+            base_url: connection.base_url.0.clone(),
+        };
+        if continuing {
+            let history = session.history.as_ref().expect("opened to continue");
+            let read = |error: rusqlite::Error| {
+                Failure::Usage(format!("{}: {error}", history.path().display()))
+            };
+            let id = match &args.cid {
+                Some(id) => id.clone(),
+                None => history.last_conversation().map_err(read)?.ok_or_else(|| {
+                    Failure::Usage("-c: no conversation in the history yet".to_owned())
+                })?,
+            };
+            session.earlier = history.messages(&id).map_err(read)?.ok_or_else(|| {
+                Failure::Usage(format!(
+                    "no answered exchange in conversation {id} (`gptproto logs` lists them)"
+                ))
+            })?;
+            session.conversation = id;
+        }
+        Ok(session)
+    }
+
+    /// The conversation's messages so far (empty for a new one).
+    pub(crate) fn earlier(&self) -> &[Message] {
+        &self.earlier
+    }
+
+    /// `base` with the conversation's messages, when it continues one (its own system message
+    /// then gives way to the conversation's).
+    pub(crate) fn resume(&self, mut base: ChatRequest) -> ChatRequest {
+        if !self.earlier.is_empty() {
+            base.messages = self.earlier.clone();
+        }
+        base
+    }
+
+    /// Records one exchange (a warning on stderr if it cannot be).
+    pub(crate) fn record(
+        &self,
+        request: &ChatRequest,
+        outcome: Result<&Answer, String>,
+        duration: Duration,
+    ) {
+        let (Some(history), true) = (&self.history, self.log) else {
+            return;
+        };
+        let (answer, error) = match outcome {
+            Ok(answer) => (Some(answer), None),
+            Err(error) => (None, Some(error)),
+        };
+        let exchange = Exchange {
+            conversation: &self.conversation,
+            profile: self.profile.as_deref(),
+            base_url: &self.base_url,
+            request,
+            completion: answer.map(|answer| &answer.completion),
+            error,
+            first_token: answer.and_then(|answer| answer.first_token),
+            duration,
+            request_id: answer.and_then(|answer| answer.request_id.as_deref()),
+        };
+        if let Err(error) = history.record(&exchange) {
+            eprintln!(
+                "gptproto: warning: the exchange was not recorded in {} ({error})",
+                history.path().display()
+            );
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! The history through the binary: each exchange recorded, a conversation continued with
+//! `-c` and `--cid`, `logs` listing, searching and showing, processes writing at once losing
+//! nothing, `--no-log`, and a corrupted database degrading to a warning.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use gptproto_testkit::fixtures::completion;
+use gptproto_testkit::{Reply, TestServer};
+use serde_json::{Value, json};
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("gptproto-history-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn db(&self) -> PathBuf {
+        self.0.join("history.db")
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[derive(Debug)]
+struct Run {
+    status: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn gptproto(dir: &Dir, server: &TestServer, args: &[&str]) -> Run {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gptproto"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("GPTPROTO_HISTORY", dir.db())
+        .env("GPTPROTO_CONFIG", dir.0.join("config.toml"))
+        .env("GPTPROTO_BASE_URL", server.base_url())
+        .env("GPTPROTO_API_KEY", "sk-history-test")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), output)
+        .await
+        .unwrap()
+        .unwrap();
+    let run = Run {
+        status: output.status.code().unwrap(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    println!(
+        "$ gptproto {}\n[exit {}]\n{}{}",
+        args.join(" "),
+        run.status,
+        run.stdout,
+        run.stderr
+    );
+    run
+}
+
+/// A server answering "answer N" to its Nth request (from 1), with usage.
+async fn numbered() -> TestServer {
+    TestServer::start(|request| {
+        Reply::json(
+            200,
+            &completion(&[&format!("answer {}", request.index + 1)]),
+        )
+        .header("x-request-id", &format!("req-{}", request.index + 1))
+    })
+    .await
+}
+
+fn logs(run: &Run) -> Vec<Value> {
+    assert_eq!(run.status, 0, "{run:?}");
+    serde_json::from_str::<Value>(&run.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn exchanges_are_recorded_continued_listed_and_searched() {
+    let dir = Dir::new("continue");
+    let server = numbered().await;
+    assert_eq!(
+        gptproto(&dir, &server, &["chat", "-s", "Be brief.", "Name a colour"])
+            .await
+            .status,
+        0
+    );
+    // Continued: the server gets the whole conversation, then the new prompt.
+    let run = gptproto(&dir, &server, &["chat", "-c", "And a fruit?"]).await;
+    assert_eq!(
+        (run.status, run.stdout.as_str()),
+        (0, "answer 2\n"),
+        "{run:?}"
+    );
+    let sent: Value = serde_json::from_slice(&server.requests()[1].body).unwrap();
+    assert_eq!(
+        sent["messages"],
+        json!([
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Name a colour"},
+            {"role": "assistant", "content": "answer 1"},
+            {"role": "user", "content": "And a fruit?"},
+        ])
+    );
+    // Another conversation.
+    assert_eq!(
+        gptproto(&dir, &server, &["chat", "--no-stream", "Something else"])
+            .await
+            .status,
+        0
+    );
+
+    let all = logs(&gptproto(&dir, &server, &["logs", "--json"]).await);
+    assert_eq!(all.len(), 3);
+    let (newest, first) = (&all[0], &all[2]);
+    assert_eq!(newest["prompt"], "Something else");
+    assert_eq!(first["response"], "answer 1");
+    assert_eq!(first["input_tokens"], 5);
+    assert_eq!(first["output_tokens"], 3);
+    assert_eq!(first["finish_reason"], "stop");
+    assert_eq!(first["request_id"], "req-1");
+    assert_eq!(newest["request_id"], "req-3");
+    assert!(first["first_token_ms"].is_number() && first["duration_ms"].is_number());
+    assert!(newest["first_token_ms"].is_null(), "not streamed");
+    assert_eq!(all[1]["conversation"], first["conversation"]);
+    assert_ne!(newest["conversation"], first["conversation"]);
+
+    // --cid continues a given conversation; -q searches; --cid lists one conversation.
+    let cid = first["conversation"].as_str().unwrap().to_owned();
+    let run = gptproto(&dir, &server, &["chat", "--cid", &cid, "And a third?"]).await;
+    assert_eq!(run.status, 0, "{run:?}");
+    let sent: Value = serde_json::from_slice(&server.requests()[3].body).unwrap();
+    assert_eq!(sent["messages"].as_array().unwrap().len(), 6);
+    let found = logs(&gptproto(&dir, &server, &["logs", "--json", "-q", "fruit"]).await);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["prompt"], "And a fruit?");
+    let conversation = logs(&gptproto(&dir, &server, &["logs", "--json", "--cid", &cid]).await);
+    assert_eq!(conversation.len(), 3);
+    let two = logs(&gptproto(&dir, &server, &["logs", "--json", "-n", "2"]).await);
+    assert_eq!(two.len(), 2);
+
+    // Text: oldest first; `logs show` whole.
+    let run = gptproto(&dir, &server, &["logs", "-n", "1"]).await;
+    assert!(
+        run.stdout.contains("> And a third?") && run.stdout.contains("answer 4"),
+        "{run:?}"
+    );
+    let id = found[0]["id"].as_i64().unwrap().to_string();
+    let shown = gptproto(&dir, &server, &["logs", "show", &id, "--json"]).await;
+    let shown: Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(shown["request"]["messages"][3]["content"], "And a fruit?");
+    assert_eq!(
+        shown["response"]["choices"][0]["message"]["content"],
+        "answer 2"
+    );
+    let run = gptproto(&dir, &server, &["logs", "show", "999"]).await;
+    assert_eq!(run.status, 2, "{run:?}");
+    // Nothing to continue in a conversation that is not there.
+    let run = gptproto(&dir, &server, &["chat", "--cid", "nope", "hi"]).await;
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(run.stderr.contains("conversation nope"), "{run:?}");
+}
+
+#[tokio::test]
+async fn no_log_and_the_profiles_switch_record_nothing() {
+    let dir = Dir::new("nolog");
+    let server = numbered().await;
+    assert_eq!(
+        gptproto(&dir, &server, &["chat", "--no-log", "hi"])
+            .await
+            .status,
+        0
+    );
+    assert!(!dir.db().exists());
+    std::fs::write(
+        dir.0.join("config.toml"),
+        "[profiles.default]\nlog = false\n",
+    )
+    .unwrap();
+    assert_eq!(gptproto(&dir, &server, &["chat", "hi"]).await.status, 0);
+    assert!(!dir.db().exists());
+    let run = gptproto(&dir, &server, &["chat", "-c", "more"]).await;
+    assert_eq!(run.status, 2, "{run:?}");
+}
+
+#[tokio::test]
+async fn processes_writing_at_once_lose_nothing() {
+    let dir = Dir::new("concurrent");
+    let server = numbered().await;
+    let runs = (0..8).map(|i| {
+        let prompt = format!("question {i}");
+        let (dir, server) = (&dir, &server);
+        async move { gptproto(dir, server, &["chat", &prompt]).await }
+    });
+    for run in futures_util::future::join_all(runs).await {
+        assert_eq!(run.status, 0, "{run:?}");
+        assert!(!run.stderr.contains("warning"), "{run:?}");
+    }
+    let all = logs(&gptproto(&dir, &server, &["logs", "--json", "-n", "100"]).await);
+    let mut prompts: Vec<String> = all
+        .iter()
+        .map(|row| row["prompt"].as_str().unwrap().to_owned())
+        .collect();
+    prompts.sort();
+    assert_eq!(
+        prompts,
+        (0..8).map(|i| format!("question {i}")).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn a_corrupted_database_is_a_warning_and_the_chat_goes_on() {
+    let dir = Dir::new("corrupt");
+    let server = numbered().await;
+    std::fs::write(
+        dir.db(),
+        b"this is not a SQLite database, not at all, not even its header",
+    )
+    .unwrap();
+    let run = gptproto(&dir, &server, &["chat", "hi"]).await;
+    assert_eq!(
+        (run.status, run.stdout.as_str()),
+        (0, "answer 1\n"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("warning") && run.stderr.contains(&dir.db().display().to_string()),
+        "{run:?}"
+    );
+    // `logs` on it: an error naming it.
+    let run = gptproto(&dir, &server, &["logs"]).await;
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(
+        run.stderr.contains(&dir.db().display().to_string()),
+        "{run:?}"
+    );
+}
