@@ -327,6 +327,11 @@ pub(crate) struct ChatArgs {
     #[arg(short = 'f', long = "file", value_name = "PATH")]
     pub(crate) files: Vec<String>,
 
+    /// Print the answer as the model sent it, even on a terminal (where it is otherwise
+    /// rendered as markdown). Piped, it always is.
+    #[arg(long)]
+    pub(crate) raw: bool,
+
     /// Print only the first fenced code block of the answer (the whole answer when it has
     /// none), for `$(gptproto chat -x ...)`.
     #[arg(short = 'x', long)]

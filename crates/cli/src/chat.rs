@@ -10,6 +10,7 @@ use gptproto::{ChatCompletion, ChatRequest, Client, Message, ResponseFormat, Rol
 use crate::args::{ChatArgs, Format};
 use crate::exit::Failure;
 use crate::input;
+use crate::render::{self, Palette, Renderer};
 use crate::session::{Answer, Session};
 use crate::settings::{self, Connection};
 use crate::{Context, attach, connection, extract};
@@ -234,7 +235,7 @@ async fn ask(client: &Client, request: ChatRequest, args: &ChatArgs) -> Result<A
     if !request.is_stream() {
         let (completion, meta) = client.chat(request).with_response().await?;
         if !quiet {
-            print_choices(&completion)?;
+            print_choices(&completion, args)?;
         }
         return Ok(Answer {
             completion,
@@ -247,17 +248,16 @@ async fn ask(client: &Client, request: ChatRequest, args: &ChatArgs) -> Result<A
     // Live: the first choice's text as it arrives; otherwise the whole answer at the end.
     let live = !quiet && args.n.is_none_or(|n| n <= 1);
     let mut first_token = None;
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = Text::new(args);
     let mut stderr = std::io::stderr().lock();
-    let mut ends_with_newline = true;
     let mut reasoning = false;
     while let Some(chunk) = stream.next_chunk().await {
         let chunk = match chunk {
             Ok(chunk) => chunk,
             Err(error) => {
-                if live && !ends_with_newline && std::io::stderr().is_terminal() {
-                    // The error message starts on its own line on a terminal.
-                    writeln!(stderr)?;
+                // What arrived stays shown; the error message starts on its own line.
+                if live {
+                    stdout.interrupted()?;
                 }
                 return Err(error.into());
             }
@@ -284,23 +284,20 @@ async fn ask(client: &Client, request: ChatRequest, args: &ChatArgs) -> Result<A
                 writeln!(stderr)?;
                 reasoning = false;
             }
-            write!(stdout, "{text}")?;
-            stdout.flush()?;
-            ends_with_newline = text.ends_with('\n');
+            stdout.push(text)?;
         }
         if let Some(refusal) = choice.delta.refusal.as_deref().filter(|t| !t.is_empty()) {
             write!(stderr, "{refusal}")?;
         }
     }
-    drop((stdout, stderr));
+    drop(stderr);
     let completion = stream.snapshot();
     let request_id = stream.request_id().map(str::to_owned);
     if live {
-        if !ends_with_newline {
-            writeln!(std::io::stdout())?;
-        }
+        stdout.finish()?;
     } else if !quiet {
-        print_choices(&completion)?;
+        drop(stdout);
+        print_choices(&completion, args)?;
     }
     Ok(Answer {
         completion,
@@ -309,27 +306,115 @@ async fn ask(client: &Client, request: ChatRequest, args: &ChatArgs) -> Result<A
     })
 }
 
-fn print_choices(completion: &ChatCompletion) -> Result<(), Failure> {
-    let mut stdout = std::io::stdout().lock();
+fn print_choices(completion: &ChatCompletion, args: &ChatArgs) -> Result<(), Failure> {
     let many = completion.choices.len() > 1;
     for choice in &completion.choices {
         if let Some(thought) = choice.message.reasoning_text().filter(|t| !t.is_empty()) {
             eprintln!("{thought}");
         }
+        let mut stdout = Text::new(args);
         if many {
-            writeln!(stdout, "--- choice {} ---", choice.index)?;
+            stdout.heading(&format!("--- choice {} ---", choice.index))?;
         }
-        let text = choice.message.text().unwrap_or_default();
-        if text.ends_with('\n') {
-            write!(stdout, "{text}")?;
-        } else {
-            writeln!(stdout, "{text}")?;
-        }
+        stdout.push(choice.message.text().unwrap_or_default())?;
+        stdout.finish()?;
         if let Some(refusal) = &choice.message.refusal {
             eprintln!("refusal: {refusal}");
         }
     }
     Ok(())
+}
+
+/// Where the answer's text goes: as sent (piped, or `--raw`), or rendered as markdown on a
+/// terminal.
+enum Text {
+    Raw {
+        out: std::io::StdoutLock<'static>,
+        ends_with_newline: bool,
+    },
+    /// Boxed: it holds the block being received.
+    Rendered(Box<Renderer<std::io::StdoutLock<'static>>>),
+}
+
+impl Text {
+    fn new(args: &ChatArgs) -> Self {
+        let out = std::io::stdout().lock();
+        if args.raw || !std::io::stdout().is_terminal() {
+            Self::Raw {
+                out,
+                ends_with_newline: true,
+            }
+        } else {
+            let palette = Palette {
+                colour: render::colour_wanted(),
+            };
+            Self::Rendered(Box::new(Renderer::new(
+                out,
+                render::terminal_width(),
+                palette,
+            )))
+        }
+    }
+
+    fn push(&mut self, text: &str) -> std::io::Result<()> {
+        match self {
+            Self::Raw {
+                out,
+                ends_with_newline,
+            } => {
+                if text.is_empty() {
+                    return Ok(());
+                }
+                write!(out, "{text}")?;
+                *ends_with_newline = text.ends_with('\n');
+                out.flush()
+            }
+            Self::Rendered(renderer) => renderer.push(text),
+        }
+    }
+
+    /// A line of its own, before the text.
+    fn heading(&mut self, line: &str) -> std::io::Result<()> {
+        match self {
+            Self::Raw { out, .. } => writeln!(out, "{line}"),
+            Self::Rendered(renderer) => renderer.push(&format!("{line}\n\n")),
+        }
+    }
+
+    /// The text was cut by an error: piped, it stays as it came (the error's message starts
+    /// on a line of its own on a terminal's stderr); rendered, what arrived is shown.
+    fn interrupted(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Raw {
+                out,
+                ends_with_newline,
+            } => {
+                out.flush()?;
+                if !*ends_with_newline && std::io::stderr().is_terminal() {
+                    eprintln!();
+                }
+                Ok(())
+            }
+            Self::Rendered(renderer) => renderer.finish(),
+        }
+    }
+
+    /// The text ends: the last line ended, what is left rendered.
+    fn finish(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Raw {
+                out,
+                ends_with_newline,
+            } => {
+                if !*ends_with_newline {
+                    writeln!(out)?;
+                    *ends_with_newline = true;
+                }
+                out.flush()
+            }
+            Self::Rendered(renderer) => renderer.finish(),
+        }
+    }
 }
 
 /// A conversation on a terminal: each answer is kept, so the model sees the whole exchange;

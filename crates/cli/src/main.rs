@@ -30,6 +30,7 @@ mod history;
 mod input;
 mod logs;
 mod models;
+mod render;
 mod session;
 mod settings;
 
