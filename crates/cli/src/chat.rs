@@ -13,7 +13,7 @@ use crate::input;
 use crate::render::{self, Palette, Renderer};
 use crate::session::{Answer, Session};
 use crate::settings::{self, Connection};
-use crate::{Context, attach, connection, extract};
+use crate::{Context, attach, connection, extract, repl};
 
 pub(crate) async fn run(mut args: ChatArgs, context: Context<'_>) -> Result<(), Failure> {
     settings::apply_to_chat(&mut args, context.origins, &context.loaded);
@@ -26,6 +26,9 @@ pub(crate) async fn run(mut args: ChatArgs, context: Context<'_>) -> Result<(), 
     let base = session.resume(base_request(&args)?);
     let interactive = std::io::stdin().is_terminal();
     if args.prompt.is_none() && files.is_empty() && interactive && !args.dry_run {
+        if std::io::stdout().is_terminal() {
+            return repl::run(&client, base, &args, session).await;
+        }
         return converse(&client, base, &args, &session).await;
     }
     let prompt = if args.files.iter().any(|file| file == "-")
@@ -95,7 +98,7 @@ pub(crate) async fn run(mut args: ChatArgs, context: Context<'_>) -> Result<(), 
 }
 
 /// What the history says of a failed exchange.
-fn failure_text(failure: &Failure) -> String {
+pub(crate) fn failure_text(failure: &Failure) -> String {
     match failure {
         Failure::Api(error) => format!("{error:#}"),
         other => format!("{other:?}"),
@@ -224,13 +227,17 @@ fn base_request(args: &ChatArgs) -> Result<ChatRequest, Failure> {
 }
 
 /// The model (the profile's or the default once settings are applied).
-fn model(args: &ChatArgs) -> &str {
+pub(crate) fn model(args: &ChatArgs) -> &str {
     args.model.as_deref().unwrap_or(settings::DEFAULT_MODEL)
 }
 
 /// Sends `request`, printing the answer's text as it arrives unless `--json` or `-x`; returns
 /// the whole answer, when streamed the time its first token took, and the request id.
-async fn ask(client: &Client, request: ChatRequest, args: &ChatArgs) -> Result<Answer, Failure> {
+pub(crate) async fn ask(
+    client: &Client,
+    request: ChatRequest,
+    args: &ChatArgs,
+) -> Result<Answer, Failure> {
     let quiet = args.json || args.extract;
     if !request.is_stream() {
         let (completion, meta) = client.chat(request).with_response().await?;
@@ -327,7 +334,7 @@ fn print_choices(completion: &ChatCompletion, args: &ChatArgs) -> Result<(), Fai
 
 /// Where the answer's text goes: as sent (piped, or `--raw`), or rendered as markdown on a
 /// terminal.
-enum Text {
+pub(crate) enum Text {
     Raw {
         out: std::io::StdoutLock<'static>,
         ends_with_newline: bool,
@@ -337,7 +344,7 @@ enum Text {
 }
 
 impl Text {
-    fn new(args: &ChatArgs) -> Self {
+    pub(crate) fn new(args: &ChatArgs) -> Self {
         let out = std::io::stdout().lock();
         if args.raw || !std::io::stdout().is_terminal() {
             Self::Raw {
@@ -356,7 +363,7 @@ impl Text {
         }
     }
 
-    fn push(&mut self, text: &str) -> std::io::Result<()> {
+    pub(crate) fn push(&mut self, text: &str) -> std::io::Result<()> {
         match self {
             Self::Raw {
                 out,
@@ -400,7 +407,7 @@ impl Text {
     }
 
     /// The text ends: the last line ended, what is left rendered.
-    fn finish(&mut self) -> std::io::Result<()> {
+    pub(crate) fn finish(&mut self) -> std::io::Result<()> {
         match self {
             Self::Raw {
                 out,

@@ -31,6 +31,7 @@ mod input;
 mod logs;
 mod models;
 mod render;
+mod repl;
 mod session;
 mod settings;
 

@@ -86,6 +86,19 @@ impl Session {
         Ok(session)
     }
 
+    /// Starts a new conversation (the REPL's `/clear`).
+    pub(crate) fn restart(&mut self) {
+        self.conversation = history::new_conversation_id();
+        self.earlier.clear();
+    }
+
+    /// Where what is typed in the REPL is remembered: beside the history's database, when
+    /// exchanges are recorded.
+    pub(crate) fn input_history(&self) -> Option<std::path::PathBuf> {
+        let path = history::path()?;
+        (self.log).then(|| path.with_file_name("input-history.txt"))
+    }
+
     /// The conversation's messages so far (empty for a new one).
     pub(crate) fn earlier(&self) -> &[Message] {
         &self.earlier
