@@ -469,22 +469,31 @@ async fn converse(
         conversation = conversation.message(Message::user(content));
         let started = Instant::now();
         let outcome = ask(client, conversation.clone(), args).await;
-        session.record(
-            &conversation,
-            outcome.as_ref().map_err(failure_text),
-            started.elapsed(),
-        );
-        match outcome {
-            Ok(answer) => {
-                if let Some(choice) = answer.completion.choices.into_iter().next() {
-                    conversation = conversation.message(choice.message);
-                }
+        settle_turn(&mut conversation, session, outcome, started.elapsed())?;
+    }
+}
+
+/// A turn's end in a conversation: recorded; the answer kept, or the question taken back
+/// after an API error (said on stderr) so that the conversation goes on.
+pub(crate) fn settle_turn(
+    conversation: &mut ChatRequest,
+    session: &Session,
+    outcome: Result<Answer, Failure>,
+    took: Duration,
+) -> Result<(), Failure> {
+    session.record(conversation, outcome.as_ref().map_err(failure_text), took);
+    match outcome {
+        Ok(answer) => {
+            if let Some(choice) = answer.completion.choices.into_iter().next() {
+                conversation.messages.push(choice.message);
             }
-            Err(Failure::Api(error)) => {
-                eprintln!("gptproto: {error:#}");
-                conversation.messages.pop();
-            }
-            Err(other) => return Err(other),
+            Ok(())
         }
+        Err(Failure::Api(error)) => {
+            eprintln!("gptproto: {error:#}");
+            conversation.messages.pop();
+            Ok(())
+        }
+        Err(other) => Err(other),
     }
 }

@@ -8,7 +8,7 @@ use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 
 use crate::args::ChatArgs;
-use crate::chat::{Text, ask, failure_text, model};
+use crate::chat::{Text, ask, model, settle_turn};
 use crate::exit::Failure;
 use crate::input;
 use crate::session::Session;
@@ -86,23 +86,7 @@ pub(crate) async fn run(
                 continue;
             }
         };
-        session.record(
-            &conversation,
-            outcome.as_ref().map_err(failure_text),
-            started.elapsed(),
-        );
-        match outcome {
-            Ok(answer) => {
-                if let Some(choice) = answer.completion.choices.into_iter().next() {
-                    conversation = conversation.message(choice.message);
-                }
-            }
-            Err(Failure::Api(error)) => {
-                eprintln!("gptproto: {error:#}");
-                conversation.messages.pop();
-            }
-            Err(other) => return Err(other),
-        }
+        settle_turn(&mut conversation, &session, outcome, started.elapsed())?;
     }
     Ok(())
 }

@@ -2,13 +2,10 @@
 //! environment, then profile, then default), the key's sources, `config path | show | init`,
 //! and the errors of a broken file.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
-
 use gptproto_testkit::fixtures::completion;
 use gptproto_testkit::{Reply, TestServer};
 use serde_json::Value;
+use std::path::{Path, PathBuf};
 
 /// A folder of its own for each test, with the configuration file in it.
 struct Home(PathBuf);
@@ -44,43 +41,20 @@ impl Drop for Home {
     }
 }
 
-#[derive(Debug)]
-struct Run {
-    status: i32,
-    stdout: String,
-    stderr: String,
-}
+#[path = "support/run.rs"]
+mod support;
 
-/// `gptproto ARGS` with only PATH, GPTPROTO_CONFIG and `env` in its environment.
+use support::Run;
+
+/// `gptproto ARGS` with the test's configuration file and `env`.
 async fn gptproto(home: &Home, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gptproto"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("GPTPROTO_CONFIG", home.config())
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(60), output)
-        .await
-        .unwrap()
-        .unwrap();
-    let run = Run {
-        status: output.status.code().unwrap(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    println!(
-        "$ gptproto {}\n[exit {}]\n{}{}",
-        args.join(" "),
-        run.status,
-        run.stdout,
-        run.stderr
+    let config = home.config();
+    let mut all: Vec<(&str, &std::ffi::OsStr)> = vec![("GPTPROTO_CONFIG", config.as_os_str())];
+    all.extend(
+        env.iter()
+            .map(|(name, value)| (*name, std::ffi::OsStr::new(*value))),
     );
-    run
+    support::gptproto(args, &all).await
 }
 
 async fn server() -> TestServer {

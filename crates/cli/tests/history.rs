@@ -3,8 +3,6 @@
 //! nothing, `--no-log`, and a corrupted database degrading to a warning.
 
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::Duration;
 
 use gptproto_testkit::fixtures::completion;
 use gptproto_testkit::{Reply, TestServer};
@@ -32,44 +30,24 @@ impl Drop for Dir {
     }
 }
 
-#[derive(Debug)]
-struct Run {
-    status: i32,
-    stdout: String,
-    stderr: String,
-}
+#[path = "support/run.rs"]
+mod support;
 
+use support::Run;
+
+/// `gptproto ARGS` against `server`, its history and configuration in `dir`.
 async fn gptproto(dir: &Dir, server: &TestServer, args: &[&str]) -> Run {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gptproto"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("GPTPROTO_HISTORY", dir.db())
-        .env("GPTPROTO_CONFIG", dir.0.join("config.toml"))
-        .env("GPTPROTO_BASE_URL", server.base_url())
-        .env("GPTPROTO_API_KEY", "sk-history-test")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(60), output)
-        .await
-        .unwrap()
-        .unwrap();
-    let run = Run {
-        status: output.status.code().unwrap(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    println!(
-        "$ gptproto {}\n[exit {}]\n{}{}",
-        args.join(" "),
-        run.status,
-        run.stdout,
-        run.stderr
-    );
-    run
+    let (db, config, url) = (dir.db(), dir.0.join("config.toml"), server.base_url());
+    support::gptproto(
+        args,
+        &[
+            ("GPTPROTO_HISTORY", db.as_os_str()),
+            ("GPTPROTO_CONFIG", config.as_os_str()),
+            ("GPTPROTO_BASE_URL", url.as_ref()),
+            ("GPTPROTO_API_KEY", "sk-history-test".as_ref()),
+        ],
+    )
+    .await
 }
 
 /// A server answering "answer N" to its Nth request (from 1), with usage.

@@ -2,7 +2,6 @@
 //! receiver on loopback (protobuf, decoded with `opentelemetry-proto`), checked field by field:
 //! the call span and the GenAI metrics, flushed before the process exits.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use gptproto_testkit::fixtures::chunk;
@@ -13,27 +12,22 @@ use serde_json::json;
 
 const KEY: &str = "sk-otel-test-0123456789abcdef";
 
+#[path = "support/run.rs"]
+mod support;
+
 /// Runs `gptproto ARGS` against `server`, exporting to `receiver`; the exit status and stderr.
 async fn run(server: &TestServer, receiver: &OtlpReceiver, args: &[&str]) -> (i32, String) {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gptproto"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("GPTPROTO_API_KEY", KEY)
-        .env("GPTPROTO_BASE_URL", server.base_url())
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(60), output)
-        .await
-        .expect("the binary finishes")
-        .expect("it runs");
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    println!("$ gptproto {}\n{stderr}", args.join(" "));
-    (output.status.code().expect("exited"), stderr)
+    let (url, endpoint) = (server.base_url(), receiver.endpoint());
+    let run = support::gptproto(
+        args,
+        &[
+            ("GPTPROTO_API_KEY", KEY.as_ref()),
+            ("GPTPROTO_BASE_URL", url.as_ref()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_ref()),
+        ],
+    )
+    .await;
+    (run.status, run.stderr)
 }
 
 fn value(value: &AnyValue) -> String {

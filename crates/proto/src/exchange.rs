@@ -75,9 +75,19 @@ pub fn classify_response(
     {
         return Ok(completion);
     }
+    decode_success(status, headers, body, "a chat completion")
+}
+
+/// A 2xx body as `T` (`what` it should be, for the error): an [`ApiError`] when it is an error
+/// object, an invalid-response error when it is neither.
+fn decode_success<T: serde::de::DeserializeOwned>(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    what: &str,
+) -> Result<T, Error> {
     let text = String::from_utf8_lossy(body);
-    let trimmed = text.trim_start();
-    let value: Value = serde_json::from_str(trimmed)
+    let value: Value = serde_json::from_str(text.trim_start())
         .map_err(|error| invalid_response(status, format!("not JSON: {error}"), &text))?;
     if let Some(error) = ErrorObject::from_body(&value) {
         let mut api = ApiError::in_stream(error);
@@ -86,7 +96,7 @@ pub fn classify_response(
         return Err(api.into());
     }
     serde_json::from_value(value)
-        .map_err(|error| invalid_response(status, format!("not a chat completion: {error}"), &text))
+        .map_err(|error| invalid_response(status, format!("not {what}: {error}"), &text))
 }
 
 /// Classifies the answer of `GET {base_url}/models`: the [`ModelList`] of a 2xx, the
@@ -111,17 +121,7 @@ pub fn classify_models(
     if !status.is_success() {
         return Err(api_error(status, headers, body).into());
     }
-    let text = String::from_utf8_lossy(body);
-    let value: Value = serde_json::from_str(text.trim_start())
-        .map_err(|error| invalid_response(status, format!("not JSON: {error}"), &text))?;
-    if let Some(error) = ErrorObject::from_body(&value) {
-        let mut api = ApiError::in_stream(error);
-        api.status = Some(status);
-        api.request_id = request_id(headers, Some(&value));
-        return Err(api.into());
-    }
-    serde_json::from_value(value)
-        .map_err(|error| invalid_response(status, format!("not a model list: {error}"), &text))
+    decode_success(status, headers, body, "a model list")
 }
 
 /// The [`ApiError`] for an error response: the body's error object in any of its shapes (or
