@@ -14,8 +14,9 @@ mod schema;
 /// The variable naming the database file.
 pub(crate) const ENV_HISTORY: &str = "GPTPROTO_HISTORY";
 
-/// How long a writer waits for another's lock before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a writer waits for another's lock before giving up (a write takes well under a
+/// millisecond: this is a process holding the database, not a queue of writers).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The database's path: `GPTPROTO_HISTORY`, else `gptproto/history.db` in the platform's data
 /// directory (`$XDG_DATA_HOME`, `~/.local/share` on Linux).

@@ -231,3 +231,31 @@ async fn a_corrupted_database_is_a_warning_and_the_chat_goes_on() {
         "{run:?}"
     );
 }
+
+#[tokio::test]
+async fn a_locked_database_is_a_warning_and_the_chat_goes_on() {
+    let dir = Dir::new("locked");
+    let server = numbered().await;
+    assert_eq!(gptproto(&dir, &server, &["chat", "first"]).await.status, 0);
+    // Another process holds the write lock past the wait.
+    let holder = rusqlite::Connection::open(dir.db()).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let run = gptproto(&dir, &server, &["chat", "second"]).await;
+    assert_eq!(
+        (run.status, run.stdout.as_str()),
+        (0, "answer 2\n"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("warning") && run.stderr.contains("locked"),
+        "{run:?}"
+    );
+    holder.execute_batch("COMMIT").unwrap();
+    drop(holder);
+    let all = logs(&gptproto(&dir, &server, &["logs", "--json"]).await);
+    assert_eq!(
+        all.len(),
+        1,
+        "the second exchange was not recorded, and said so"
+    );
+}
