@@ -93,7 +93,8 @@ async fn commands_several_lines_ctrl_c_and_ctrl_d() {
     let mut type_in = |text: &str| keys.write_all(text.as_bytes()).unwrap();
 
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gptproto"))
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gptproto"));
+    command
         .args(["chat", "-s", "Be brief."])
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -105,9 +106,20 @@ async fn commands_several_lines_ctrl_c_and_ctrl_d() {
         .stdin(Stdio::from(terminal.try_clone().unwrap()))
         .stdout(Stdio::from(terminal.try_clone().unwrap()))
         .stderr(Stdio::from(terminal))
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+        .kill_on_drop(true);
+    // The terminal becomes the program's controlling terminal (a session of its own), so that a
+    // typed ^C is a SIGINT to it, as in a shell.
+    // SAFETY: only async-signal-safe calls (setsid, ioctl) between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            rustix::process::setsid()?;
+            // SAFETY: descriptor 0 is the terminal, open for the whole call.
+            let terminal = std::os::fd::BorrowedFd::borrow_raw(0);
+            rustix::process::ioctl_tiocsctty(terminal)?;
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
 
     // Each line typed at its prompt (typed ahead, a line editor may drop it when it sets the
     // terminal's mode).
@@ -144,14 +156,8 @@ async fn commands_several_lines_ctrl_c_and_ctrl_d() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    // ^C typed at the terminal.
+    type_in("\x03");
     screen.wait_for("(cancelled)").await;
     screen
         .wait_until(|screen| {
