@@ -215,5 +215,53 @@ async fn commands_several_lines_ctrl_c_and_ctrl_d() {
         remembered.contains("again") && remembered.contains("/model qwen-plus"),
         "{remembered}"
     );
+
+    // `chat -c` at a terminal: the conversation is shown, then goes on.
+    let (terminal, controller) = pty::open();
+    let again = Screen::default();
+    let mut reader = controller.try_clone().unwrap();
+    let shown = again.clone();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(read) = std::io::Read::read(&mut reader, &mut buffer) {
+            if read == 0 {
+                break;
+            }
+            shown
+                .0
+                .lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buffer[..read]));
+        }
+    });
+    let mut keys = controller;
+    let mut resumed = tokio::process::Command::new(env!("CARGO_BIN_EXE_gptproto"))
+        .args(["chat", "-c"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1")
+        .env("GPTPROTO_API_KEY", "sk-repl")
+        .env("GPTPROTO_BASE_URL", server.base_url())
+        .env("GPTPROTO_HISTORY", dir.join("history.db"))
+        .stdin(Stdio::from(terminal.try_clone().unwrap()))
+        .stdout(Stdio::from(terminal.try_clone().unwrap()))
+        .stderr(Stdio::from(terminal))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    again.wait_for("answer 3").await;
+    for earlier in ["> hello", "answer 1", "> again", "answer 2", "line one"] {
+        assert!(again.count(earlier) >= 1, "{earlier:?} shown again");
+    }
+    again
+        .wait_until(|screen| screen.matches("> ").count() >= 4)
+        .await;
+    keys.write_all(b"\x04").unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(20), resumed.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
