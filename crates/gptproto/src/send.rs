@@ -49,12 +49,17 @@ pub(crate) fn chat(call: ChatCall) -> BoxFuture<'static, Result<ChatCompletion>>
 
 /// `GET {base_url}/models`, with the client's retries and deadlines.
 pub(crate) fn models(client: &Client) -> BoxFuture<'static, Result<ModelList>> {
-    let plan = Plan::of_request(client, client.inner.config.build_models_request());
+    let settings = &client.inner.settings;
+    let plan = Plan::of_request(
+        client,
+        client.inner.config.build_models_request(),
+        settings.timeouts,
+        settings.retry.clone(),
+        None,
+    );
     Box::pin(async move {
         let response = plan.send().await?;
-        let (parts, body) = response.into_parts();
-        let max_body = plan.client.inner.settings.max_body;
-        let body = read_body(body, max_body, plan.idle(), plan.body_deadline()).await?;
+        let (parts, body) = plan.whole_body(response).await?;
         Ok(classify_models(parts.status, &parts.headers, &body)?)
     })
 }
@@ -222,7 +227,6 @@ impl Plan {
             .inner
             .config
             .build_request_with_headers(&request, &headers)?;
-        let (parts, body) = http_request.into_parts();
         let mut timeouts = settings.timeouts;
         timeouts.total = overrides.total.or(timeouts.total);
         timeouts.response = overrides.response.or(timeouts.response);
@@ -231,7 +235,25 @@ impl Plan {
         let mut retry = settings.retry.clone();
         retry.max_retries = overrides.max_retries.or(retry.max_retries);
         let record = client.inner.telemetry.call(&request);
-        let plan = Self {
+        Ok(Self::of_request(
+            client,
+            http_request,
+            timeouts,
+            retry,
+            record,
+        ))
+    }
+
+    /// The plan of a built request, under these limits, with its telemetry record (if any).
+    fn of_request(
+        client: &Client,
+        request: http::Request<Bytes>,
+        timeouts: Timeouts,
+        retry: RetryPolicy,
+        record: Option<Box<CallRecord>>,
+    ) -> Self {
+        let (parts, body) = request.into_parts();
+        Self {
             client: client.clone(),
             method: parts.method,
             uri: parts.uri,
@@ -241,24 +263,6 @@ impl Plan {
             timeouts,
             retry,
             record,
-        };
-        Ok(plan)
-    }
-
-    /// The plan of a request built elsewhere (no per-call overrides, no telemetry record).
-    fn of_request(client: &Client, request: http::Request<Bytes>) -> Self {
-        let (parts, body) = request.into_parts();
-        let timeouts = client.inner.settings.timeouts;
-        Self {
-            client: client.clone(),
-            method: parts.method,
-            uri: parts.uri,
-            headers: parts.headers,
-            body,
-            deadline: timeouts.total.map(Deadline::after),
-            timeouts,
-            retry: client.inner.settings.retry.clone(),
-            record: None,
         }
     }
 
@@ -329,10 +333,20 @@ impl Plan {
 
     /// Reads a whole (non-streamed) body and classifies it.
     async fn completion(&self, response: http::Response<ResponseBody>) -> Result<ChatCompletion> {
+        let (parts, body) = self.whole_body(response).await?;
+        Ok(classify_response(parts.status, &parts.headers, &body)?)
+    }
+
+    /// A response's head and its whole body, read under the client's size limit and this
+    /// call's deadlines.
+    async fn whole_body(
+        &self,
+        response: http::Response<ResponseBody>,
+    ) -> Result<(http::response::Parts, Bytes)> {
         let (parts, body) = response.into_parts();
         let max_body = self.client.inner.settings.max_body;
         let body = read_body(body, max_body, self.idle(), self.body_deadline()).await?;
-        Ok(classify_response(parts.status, &parts.headers, &body)?)
+        Ok((parts, body))
     }
 
     /// Sends with retries; a 2xx response is returned with its body unread.

@@ -271,9 +271,7 @@ impl ChatStream {
                 return Poll::Ready(None);
             }
             let taken = take(&mut self.decoder);
-            if self.record.is_some() {
-                self.note_chunks();
-            }
+            self.note_chunks();
             match taken {
                 Ok(Polled::Item(item)) => return Poll::Ready(Some(Ok(item))),
                 Ok(Polled::Skip) => continue,

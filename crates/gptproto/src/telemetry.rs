@@ -46,7 +46,7 @@ pub(crate) struct Telemetry {
     /// The most bytes of text each content attribute holds, when content is captured.
     capture: Option<usize>,
     #[cfg(feature = "otel")]
-    metrics: Option<metrics::Instruments>,
+    metrics: metrics::Instruments,
 }
 
 /// What the builder says of telemetry.
@@ -75,7 +75,7 @@ impl Telemetry {
             server_port,
             capture: capture.then_some(options.content_limit.unwrap_or(DEFAULT_CONTENT_LIMIT)),
             #[cfg(feature = "otel")]
-            metrics: Some(metrics::Instruments::from_global()),
+            metrics: metrics::Instruments::from_global(),
         }
     }
 
@@ -83,7 +83,8 @@ impl Telemetry {
     /// no metrics).
     pub(crate) fn call(self: &Arc<Self>, request: &ChatRequest) -> Option<Box<CallRecord>> {
         let span = self.span(request);
-        let measured = self.is_measured();
+        // With `otel`, every call is measured (its metrics are recorded whoever listens).
+        let measured = cfg!(feature = "otel");
         if span.is_disabled() && !measured {
             return None;
         }
@@ -100,8 +101,6 @@ impl Telemetry {
             } else {
                 Vec::new()
             },
-            streamed: request.is_stream(),
-            first_chunk: None,
             last_chunk: None,
             chunks: 0,
             ended: false,
@@ -119,13 +118,6 @@ impl Telemetry {
             KeyValue::new("server.address", self.server_address.clone()),
             KeyValue::new("server.port", i64::from(self.server_port)),
         ]
-    }
-
-    fn is_measured(&self) -> bool {
-        #[cfg(feature = "otel")]
-        return self.metrics.is_some();
-        #[cfg(not(feature = "otel"))]
-        false
     }
 
     /// The call's span, every field declared (at most 32: `tracing`'s limit).
@@ -212,11 +204,6 @@ impl Telemetry {
             }
         }
     }
-
-    /// The content limit when content is captured.
-    fn capture(&self) -> Option<usize> {
-        self.capture
-    }
 }
 
 /// A count as a signed integer: OpenTelemetry's attributes have no unsigned one (and
@@ -242,8 +229,7 @@ pub(crate) struct CallRecord {
     /// The metrics' attributes known from the request (when measured).
     #[cfg(feature = "otel")]
     attributes: Vec<opentelemetry::KeyValue>,
-    streamed: bool,
-    first_chunk: Option<Instant>,
+    /// When the last chunk was seen (`None`: no chunk yet).
     last_chunk: Option<Instant>,
     /// Chunks seen so far.
     chunks: u64,
@@ -270,7 +256,6 @@ impl CallRecord {
         let (first, each, later) = match previous {
             None => {
                 let first = now.saturating_duration_since(self.started);
-                self.first_chunk = Some(now);
                 self.span
                     .record("gen_ai.response.time_to_first_chunk", first.as_secs_f64());
                 (Some(first), Duration::ZERO, new - 1)
@@ -282,7 +267,8 @@ impl CallRecord {
             ),
         };
         #[cfg(feature = "otel")]
-        if let Some(metrics) = &self.telemetry.metrics {
+        {
+            let metrics = &self.telemetry.metrics;
             let attributes = self.attributes(None, None);
             if let Some(first) = first {
                 metrics.time_to_first_chunk(first, &attributes);
@@ -336,7 +322,7 @@ impl CallRecord {
                     span.record("gen_ai.usage.reasoning.output_tokens", int(reasoning));
                 }
             }
-            if let Some(limit) = telemetry.capture()
+            if let Some(limit) = telemetry.capture
                 && let Some(completion) = content()
             {
                 span.record(
@@ -346,7 +332,8 @@ impl CallRecord {
             }
         }
         #[cfg(feature = "otel")]
-        if let Some(metrics) = &telemetry.metrics {
+        {
+            let metrics = &telemetry.metrics;
             let response_model = (!outline.model.is_empty()).then_some(outline.model);
             let attributes = self.attributes(response_model, None);
             metrics.operation(self.started.elapsed(), &attributes);
@@ -371,7 +358,8 @@ impl CallRecord {
         self.span
             .record("otel.status_description", format_args!("{description:#}"));
         #[cfg(feature = "otel")]
-        if let Some(metrics) = &self.telemetry.metrics {
+        {
+            let metrics = &self.telemetry.metrics;
             let attributes = self.attributes(None, Some(error_type));
             metrics.operation(self.started.elapsed(), &attributes);
         }
@@ -379,7 +367,7 @@ impl CallRecord {
 
     /// Ends a record whose call (or stream) was dropped before its end.
     fn cancelled(&mut self) {
-        let what = if self.streamed && self.first_chunk.is_some() {
+        let what = if self.last_chunk.is_some() {
             "the stream was dropped before its end"
         } else {
             "the call was dropped before its answer"
@@ -412,6 +400,9 @@ impl CallRecord {
 impl Drop for CallRecord {
     /// A record dropped before its end: the call or its stream was dropped.
     fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
         // Entered, so that the span ends now (an exporter ends a span at its last exit).
         let span = self.span.clone();
         let _entered = span.enter();

@@ -104,14 +104,9 @@ impl Instruments {
                 .with_description(description)
                 .build()
         };
-        let duration_name = if latest {
-            "gen_ai.client.inference.duration".to_owned()
-        } else {
-            "gen_ai.client.operation.duration".to_owned()
-        };
         Self {
             duration: seconds(
-                duration_name,
+                format!("{prefix}.duration"),
                 "GenAI operation duration.",
                 &DURATION_BOUNDARIES,
             ),
