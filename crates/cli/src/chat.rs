@@ -436,14 +436,7 @@ async fn converse(
         "gptproto chat with {} — an empty line or Ctrl-D ends it.",
         model(args)
     );
-    for message in session.earlier() {
-        let text = message.text().unwrap_or_default();
-        match message.role {
-            Role::User => eprintln!("> {}", text.trim_end().replace('\n', "\n  ")),
-            Role::Assistant => println!("{}", text.trim_end()),
-            _ => {}
-        }
-    }
+    show_earlier(session, args)?;
     let mut first = session.earlier().is_empty();
     loop {
         eprint!("> ");
@@ -471,6 +464,24 @@ async fn converse(
         let outcome = ask(client, conversation.clone(), args).await;
         settle_turn(&mut conversation, session, outcome, started.elapsed())?;
     }
+}
+
+/// A continued conversation's messages so far: the user's on stderr after a prompt, the
+/// answers as answers are shown.
+pub(crate) fn show_earlier(session: &Session, args: &ChatArgs) -> Result<(), Failure> {
+    for message in session.earlier() {
+        let text = message.text().unwrap_or_default().trim_end();
+        match message.role {
+            Role::User => eprintln!("> {}", text.replace('\n', "\n  ")),
+            Role::Assistant => {
+                let mut out = Text::new(args);
+                out.push(text)?;
+                out.finish()?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// A turn's end in a conversation: recorded; the answer kept, or the question taken back

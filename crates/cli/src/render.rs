@@ -96,7 +96,7 @@ impl<W: Write> Renderer<W> {
             if closes(line, fence.marker, fence.length) {
                 return self.close_fence();
             }
-            let shown = fence.highlighter.line(line, &self.palette);
+            let shown = fence.highlighter.line(line);
             writeln!(self.out, "{shown}")?;
             return self.out.flush();
         }

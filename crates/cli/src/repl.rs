@@ -8,7 +8,7 @@ use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 
 use crate::args::ChatArgs;
-use crate::chat::{Text, ask, model, settle_turn};
+use crate::chat::{ask, model, settle_turn, show_earlier};
 use crate::exit::Failure;
 use crate::input;
 use crate::session::Session;
@@ -40,18 +40,7 @@ pub(crate) async fn run(
         "gptproto chat with {} — /help for commands, Ctrl-D to leave.",
         model(args)
     );
-    for message in session.earlier() {
-        let text = message.text().unwrap_or_default();
-        match message.role {
-            Role::User => eprintln!("> {}", text.trim_end().replace('\n', "\n  ")),
-            Role::Assistant => {
-                let mut out = Text::new(args);
-                out.push(text)?;
-                out.finish()?;
-            }
-            _ => {}
-        }
-    }
+    show_earlier(&session, args)?;
     let mut first = session.earlier().is_empty();
     loop {
         let Some(line) = read_message(&mut editor)? else {

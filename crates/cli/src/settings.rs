@@ -8,7 +8,7 @@ use clap::ArgMatches;
 use clap::parser::ValueSource;
 
 use crate::args::{Auth, ChatArgs, ConnectionArgs};
-use crate::config::{KeySource, Loaded};
+use crate::config::Loaded;
 use crate::exit::Failure;
 
 /// The built-in base URL.
@@ -126,7 +126,7 @@ pub(crate) fn connection(
             };
             Some((
                 value,
-                Source::ProfileKey(name.to_owned(), describe(&source)),
+                Source::ProfileKey(name.to_owned(), source.describe()),
             ))
         }
         (None, None) => None,
@@ -144,10 +144,6 @@ pub(crate) fn connection(
         key,
         cacert,
     })
-}
-
-fn describe(source: &KeySource) -> String {
-    source.describe()
 }
 
 /// Fills in what `gptproto chat` was not given from the profile (and the defaults), and
@@ -201,10 +197,9 @@ pub(crate) fn apply_to_chat(
         (None, Some(extra)) => Some((extra.to_string(), Source::Profile(name))),
         (None, None) => None,
     };
-    let shown = |value: Option<Sourced<String>>| value;
     vec![
         ("model", Some(model)),
-        ("system", shown(system)),
+        ("system", system),
         (
             "temperature",
             temperature.map(|(value, from)| (value.to_string(), from)),

@@ -53,6 +53,58 @@ impl Screen {
     }
 }
 
+/// `gptproto ARGS` with a new pseudoterminal as its stdin, stdout, stderr and controlling
+/// terminal (a session of its own, so that a typed ^C is a SIGINT to it, as in a shell); what
+/// it shows, and the keyboard.
+fn chat_on_a_terminal(
+    args: &[&str],
+    server: &TestServer,
+    dir: &std::path::Path,
+) -> (tokio::process::Child, Screen, std::fs::File) {
+    let (terminal, controller) = pty::open();
+    let screen = Screen::default();
+    let mut reader = controller.try_clone().unwrap();
+    let shown = screen.clone();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(read) = std::io::Read::read(&mut reader, &mut buffer) {
+            if read == 0 {
+                break;
+            }
+            shown
+                .0
+                .lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buffer[..read]));
+        }
+    });
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gptproto"));
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1")
+        .env("GPTPROTO_API_KEY", "sk-repl")
+        .env("GPTPROTO_BASE_URL", server.base_url())
+        .env("GPTPROTO_HISTORY", dir.join("history.db"))
+        .stdin(Stdio::from(terminal.try_clone().unwrap()))
+        .stdout(Stdio::from(terminal.try_clone().unwrap()))
+        .stderr(Stdio::from(terminal))
+        .kill_on_drop(true);
+    // SAFETY: only async-signal-safe calls (setsid, ioctl) between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            rustix::process::setsid()?;
+            // SAFETY: descriptor 0 is the terminal, open for the whole call.
+            let terminal = std::os::fd::BorrowedFd::borrow_raw(0);
+            rustix::process::ioctl_tiocsctty(terminal)?;
+            Ok(())
+        });
+    }
+    (command.spawn().unwrap(), screen, controller)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_several_lines_ctrl_c_and_ctrl_d() {
     let server = TestServer::start(|request| {
@@ -72,54 +124,10 @@ async fn commands_several_lines_ctrl_c_and_ctrl_d() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
 
-    let (terminal, controller) = pty::open();
-    let screen = Screen::default();
-    let mut reader = controller.try_clone().unwrap();
-    let shown = screen.clone();
-    std::thread::spawn(move || {
-        let mut buffer = [0u8; 4096];
-        while let Ok(read) = std::io::Read::read(&mut reader, &mut buffer) {
-            if read == 0 {
-                break;
-            }
-            shown
-                .0
-                .lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buffer[..read]));
-        }
-    });
-    let mut keys = controller;
-    let mut type_in = |text: &str| keys.write_all(text.as_bytes()).unwrap();
-
     let started = Instant::now();
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gptproto"));
-    command
-        .args(["chat", "-s", "Be brief."])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("TERM", "xterm")
-        .env("NO_COLOR", "1")
-        .env("GPTPROTO_API_KEY", "sk-repl")
-        .env("GPTPROTO_BASE_URL", server.base_url())
-        .env("GPTPROTO_HISTORY", dir.join("history.db"))
-        .stdin(Stdio::from(terminal.try_clone().unwrap()))
-        .stdout(Stdio::from(terminal.try_clone().unwrap()))
-        .stderr(Stdio::from(terminal))
-        .kill_on_drop(true);
-    // The terminal becomes the program's controlling terminal (a session of its own), so that a
-    // typed ^C is a SIGINT to it, as in a shell.
-    // SAFETY: only async-signal-safe calls (setsid, ioctl) between fork and exec.
-    unsafe {
-        command.pre_exec(|| {
-            rustix::process::setsid()?;
-            // SAFETY: descriptor 0 is the terminal, open for the whole call.
-            let terminal = std::os::fd::BorrowedFd::borrow_raw(0);
-            rustix::process::ioctl_tiocsctty(terminal)?;
-            Ok(())
-        });
-    }
-    let mut child = command.spawn().unwrap();
+    let (mut child, screen, mut keys) =
+        chat_on_a_terminal(&["chat", "-s", "Be brief."], &server, &dir);
+    let mut type_in = |text: &str| keys.write_all(text.as_bytes()).unwrap();
 
     // Each line typed at its prompt (typed ahead, a line editor may drop it when it sets the
     // terminal's mode).
@@ -217,39 +225,7 @@ async fn commands_several_lines_ctrl_c_and_ctrl_d() {
     );
 
     // `chat -c` at a terminal: the conversation is shown, then goes on.
-    let (terminal, controller) = pty::open();
-    let again = Screen::default();
-    let mut reader = controller.try_clone().unwrap();
-    let shown = again.clone();
-    std::thread::spawn(move || {
-        let mut buffer = [0u8; 4096];
-        while let Ok(read) = std::io::Read::read(&mut reader, &mut buffer) {
-            if read == 0 {
-                break;
-            }
-            shown
-                .0
-                .lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buffer[..read]));
-        }
-    });
-    let mut keys = controller;
-    let mut resumed = tokio::process::Command::new(env!("CARGO_BIN_EXE_gptproto"))
-        .args(["chat", "-c"])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("TERM", "xterm")
-        .env("NO_COLOR", "1")
-        .env("GPTPROTO_API_KEY", "sk-repl")
-        .env("GPTPROTO_BASE_URL", server.base_url())
-        .env("GPTPROTO_HISTORY", dir.join("history.db"))
-        .stdin(Stdio::from(terminal.try_clone().unwrap()))
-        .stdout(Stdio::from(terminal.try_clone().unwrap()))
-        .stderr(Stdio::from(terminal))
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let (mut resumed, again, mut keys) = chat_on_a_terminal(&["chat", "-c"], &server, &dir);
     again.wait_for("answer 3").await;
     for earlier in ["> hello", "answer 1", "> again", "answer 2", "line one"] {
         assert!(again.count(earlier) >= 1, "{earlier:?} shown again");

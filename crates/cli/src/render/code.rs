@@ -7,8 +7,6 @@ use syntect::easy::HighlightLines;
 use syntect::highlighting::{Theme, ThemeSet};
 use syntect::parsing::SyntaxSet;
 
-use super::style::Palette;
-
 /// The theme the code is shown in.
 const THEME: &str = "base16-ocean.dark";
 
@@ -39,11 +37,10 @@ impl Highlighter {
     }
 
     /// One line of the block, shown.
-    pub(crate) fn line(&mut self, line: &str, palette: &Palette) -> String {
+    pub(crate) fn line(&mut self, line: &str) -> String {
         let Some(highlighter) = &mut self.0 else {
             return line.to_owned();
         };
-        let _ = palette;
         let with_newline = format!("{line}\n");
         match highlighter.highlight_line(&with_newline, syntaxes()) {
             Ok(ranges) => {

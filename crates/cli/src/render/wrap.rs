@@ -12,9 +12,9 @@ pub(crate) fn width(text: &str) -> usize {
     UnicodeWidthStr::width(text)
 }
 
-/// `pieces` as lines at most `width` wide (a word longer than that is cut), painted.
-pub(crate) fn wrap(pieces: &[Piece], width: usize, palette: &Palette) -> Vec<String> {
-    let width = width.max(1);
+/// `pieces` as lines at most `columns` wide (a word longer than that is cut), painted.
+pub(crate) fn wrap(pieces: &[Piece], columns: usize, palette: &Palette) -> Vec<String> {
+    let columns = columns.max(1);
     let mut lines = Vec::new();
     let mut line = String::new();
     let mut used = 0;
@@ -38,8 +38,8 @@ pub(crate) fn wrap(pieces: &[Piece], width: usize, palette: &Palette) -> Vec<Str
             let mut word = &rest[..end];
             rest = &rest[end..];
             loop {
-                let needed = width_of(word) + usize::from(space.is_some() && used > 0);
-                if used > 0 && used + needed > width {
+                let needed = width(word) + usize::from(space.is_some() && used > 0);
+                if used > 0 && used + needed > columns {
                     lines.push(std::mem::take(&mut line));
                     used = 0;
                     space = None;
@@ -51,13 +51,13 @@ pub(crate) fn wrap(pieces: &[Piece], width: usize, palette: &Palette) -> Vec<Str
                     used += 1;
                 }
                 space = None;
-                if used + width_of(word) <= width {
+                if used + width(word) <= columns {
                     line.push_str(&palette.paint(word, *style));
-                    used += width_of(word);
+                    used += width(word);
                     break;
                 }
                 // Longer than a line: cut it at the width.
-                let (head, tail) = split_at_width(word, width - used);
+                let (head, tail) = split_at_width(word, columns - used);
                 line.push_str(&palette.paint(head, *style));
                 lines.push(std::mem::take(&mut line));
                 used = 0;
@@ -72,10 +72,6 @@ pub(crate) fn wrap(pieces: &[Piece], width: usize, palette: &Palette) -> Vec<Str
         lines.push(line);
     }
     lines
-}
-
-fn width_of(word: &str) -> usize {
-    width(word)
 }
 
 /// `word` cut where its first `columns` columns end (at least one character).
