@@ -1,6 +1,7 @@
 //! [`Error`]: the one error type of the crate, with predicates for the questions callers ask.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::api_error::ApiError;
 use crate::wire::{ChatCompletion, FinishReason};
@@ -101,7 +102,89 @@ pub enum ErrorKind {
         /// The start of the text (at most 256 bytes).
         text_prefix: String,
     },
+    /// A deadline of the call passed ([`call`](crate::call)).
+    Timeout {
+        /// Which one.
+        kind: TimeoutKind,
+        /// The duration it was set from.
+        after: Duration,
+        /// What a stream had delivered when it passed, if one was being read.
+        partial: Option<Box<ChatCompletion>>,
+    },
+    /// The connection failed, as the driver of a [`Call`](crate::call::Call) reported it.
+    Connection {
+        /// When and how it failed.
+        kind: IoErrorKind,
+        /// The driver's description of the failure.
+        message: String,
+        /// Chunks received before a streamed body broke.
+        chunks: u64,
+        /// What a stream had delivered before it broke.
+        partial: Option<Box<ChatCompletion>>,
+    },
+    /// A response body larger than the call allows.
+    BodyTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A redirect that was not followed: not a 307 or 308 (a POST's body cannot go to a
+    /// 301/302/303's target), one without a usable `Location`, or one past the most redirects.
+    Redirect {
+        /// The redirect's status.
+        status: u16,
+        /// Its `Location` (empty when there was none).
+        location: String,
+        /// Whether it was one redirect too many.
+        too_many: bool,
+    },
 }
+
+/// Which deadline of a call passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TimeoutKind {
+    /// No response head in time.
+    Response,
+    /// Nothing received for too long while reading the body.
+    Idle,
+    /// The response body took longer than its limit.
+    Body,
+    /// The whole call took too long.
+    Total,
+}
+
+/// How the connection failed, as the driver of a [`Call`](crate::call::Call) saw it: what
+/// decides whether the request may have reached the server and whether sending it again is
+/// safe and useful.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IoErrorKind {
+    /// The request provably did not reach the server's application: it was not written, or
+    /// the server's protocol refused it unprocessed (HTTP/2 `REFUSED_STREAM`, a stream above a
+    /// GOAWAY's last stream id). Sent again at once, without counting as a retry.
+    NotProcessed,
+    /// No connection could be made (DNS, refused, the TLS handshake, a proxy tunnel): the
+    /// request was not sent.
+    Connect,
+    /// The connection failed after the request started: it may have reached the server.
+    Request,
+    /// Reading the response body failed.
+    Body,
+    /// Sending cannot work as configured (an untrusted certificate, a refused scheme, unusable
+    /// TLS roots or proxy): not retried.
+    Unusable,
+}
+
+impl IoErrorKind {
+    /// Whether the request may have reached the server.
+    pub fn may_have_reached_server(self) -> bool {
+        matches!(self, Self::Request | Self::Body)
+    }
+}
+
+/// The most redirects a call follows in one attempt (the call's policy; here because its error
+/// names it).
+pub(crate) const MAX_REDIRECTS: usize = 5;
 
 /// How much of an undecodable body or event an error quotes.
 pub(crate) const DATA_PREFIX_LEN: usize = 256;
@@ -144,6 +227,40 @@ impl Error {
         *self.kind
     }
 
+    pub(crate) fn timeout(
+        kind: TimeoutKind,
+        after: Duration,
+        partial: Option<ChatCompletion>,
+    ) -> Self {
+        Self::new(ErrorKind::Timeout {
+            kind,
+            after,
+            partial: partial.map(Box::new),
+        })
+    }
+
+    pub(crate) fn connection(
+        kind: IoErrorKind,
+        message: impl Into<String>,
+        chunks: u64,
+        partial: Option<ChatCompletion>,
+    ) -> Self {
+        Self::new(ErrorKind::Connection {
+            kind,
+            message: message.into(),
+            chunks,
+            partial: partial.map(Box::new),
+        })
+    }
+
+    pub(crate) fn redirect(status: u16, location: impl Into<String>, too_many: bool) -> Self {
+        Self::new(ErrorKind::Redirect {
+            status,
+            location: location.into(),
+            too_many,
+        })
+    }
+
     /// The request was refused by validation before it was sent.
     pub fn is_validation(&self) -> bool {
         matches!(*self.kind, ErrorKind::Validation { .. })
@@ -170,9 +287,17 @@ impl Error {
         matches!(*self.kind, ErrorKind::Api(_))
     }
 
-    /// The stream ended early; [`partial`](Self::partial) has what arrived.
+    /// The stream ended early, cleanly or because its body broke; [`partial`](Self::partial)
+    /// has what arrived.
     pub fn is_truncated(&self) -> bool {
-        matches!(*self.kind, ErrorKind::Truncated { .. })
+        matches!(
+            *self.kind,
+            ErrorKind::Truncated { .. }
+                | ErrorKind::Connection {
+                    kind: IoErrorKind::Body,
+                    ..
+                }
+        )
     }
 
     /// The server's output broke the protocol: undecodable stream data or response body, an
@@ -186,6 +311,34 @@ impl Error {
                 | ErrorKind::AnswerLimit { .. }
                 | ErrorKind::Truncated { .. }
         )
+    }
+
+    /// A deadline of the call passed (see [`timeout_kind`](Self::timeout_kind)).
+    pub fn is_timeout(&self) -> bool {
+        matches!(*self.kind, ErrorKind::Timeout { .. })
+    }
+
+    /// Which deadline of the call passed.
+    pub fn timeout_kind(&self) -> Option<TimeoutKind> {
+        match &*self.kind {
+            ErrorKind::Timeout { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
+    /// The connection failed (before or during the response), as the call's driver reported.
+    pub fn is_connection(&self) -> bool {
+        matches!(*self.kind, ErrorKind::Connection { .. })
+    }
+
+    /// The server answered with a redirect that was not followed.
+    pub fn is_redirect(&self) -> bool {
+        matches!(*self.kind, ErrorKind::Redirect { .. })
+    }
+
+    /// A response body was larger than allowed.
+    pub fn is_body_too_large(&self) -> bool {
+        matches!(*self.kind, ErrorKind::BodyTooLarge { .. })
     }
 
     /// The server's error, when it answered with one.
@@ -266,7 +419,9 @@ impl Error {
     pub fn status(&self) -> Option<http::StatusCode> {
         match &*self.kind {
             ErrorKind::Api(api) => api.status(),
-            ErrorKind::InvalidResponse { status, .. } => http::StatusCode::from_u16(*status).ok(),
+            ErrorKind::InvalidResponse { status, .. } | ErrorKind::Redirect { status, .. } => {
+                http::StatusCode::from_u16(*status).ok()
+            }
             _ => None,
         }
     }
@@ -279,12 +434,34 @@ impl Error {
     /// What a stream delivered before it ended early (truncated, or past the answer limit).
     pub fn partial(&self) -> Option<&ChatCompletion> {
         match &*self.kind {
-            ErrorKind::Truncated { partial, .. } | ErrorKind::AnswerLimit { partial, .. } => {
-                partial.as_deref()
-            }
+            ErrorKind::Truncated { partial, .. }
+            | ErrorKind::AnswerLimit { partial, .. }
+            | ErrorKind::Timeout { partial, .. }
+            | ErrorKind::Connection { partial, .. } => partial.as_deref(),
             _ => None,
         }
     }
+
+    /// Whether the request may have reached the server: not when it was refused before
+    /// sending (validation, configuration) or no connection was made.
+    pub fn may_have_reached_server(&self) -> bool {
+        match &*self.kind {
+            ErrorKind::Validation { .. } | ErrorKind::Config { .. } | ErrorKind::Misuse { .. } => {
+                false
+            }
+            ErrorKind::Connection { kind, .. } => kind.may_have_reached_server(),
+            _ => true,
+        }
+    }
+}
+
+/// The bytes of text a partial answer holds, over its choices.
+pub(crate) fn text_bytes(partial: &ChatCompletion) -> usize {
+    partial
+        .choices
+        .iter()
+        .map(|choice| choice.message.text().map_or(0, str::len))
+        .sum()
 }
 
 impl From<ApiError> for Error {
@@ -361,15 +538,52 @@ impl fmt::Display for Error {
                     "stream ended early: no [DONE] and not every choice finished; {chunks} chunks received"
                 )?;
                 if let Some(partial) = partial {
-                    let received: usize = partial
-                        .choices
-                        .iter()
-                        .map(|choice| choice.message.text().map_or(0, str::len))
-                        .sum();
-                    write!(f, " ({received} bytes of text)")?;
+                    write!(f, " ({} bytes of text)", text_bytes(partial))?;
                 }
                 Ok(())
             }
+            ErrorKind::Timeout { kind, after, .. } => {
+                let what = match kind {
+                    TimeoutKind::Response => "no response head",
+                    TimeoutKind::Idle => "nothing received",
+                    TimeoutKind::Body => "the response body did not end",
+                    TimeoutKind::Total => "the call did not finish",
+                };
+                write!(f, "timed out: {what} within {after:?}")
+            }
+            ErrorKind::Connection {
+                kind: IoErrorKind::Body,
+                message,
+                chunks,
+                partial,
+            } => {
+                write!(f, "the stream broke after {chunks} chunks")?;
+                if let Some(partial) = partial {
+                    write!(f, " ({} bytes of text received)", text_bytes(partial))?;
+                }
+                write!(f, ": {message}")
+            }
+            ErrorKind::Connection { message, .. } => f.write_str(message),
+            ErrorKind::BodyTooLarge { limit } => {
+                write!(f, "the response body exceeds the limit of {limit} bytes")
+            }
+            ErrorKind::Redirect {
+                status,
+                location,
+                too_many: true,
+            } => write!(
+                f,
+                "more than {MAX_REDIRECTS} redirects (the last: HTTP {status} to {location})"
+            ),
+            ErrorKind::Redirect {
+                status, location, ..
+            } if location.is_empty() => write!(
+                f,
+                "HTTP {status} response without a Location: not an answer, and nowhere to go"
+            ),
+            ErrorKind::Redirect {
+                status, location, ..
+            } => write!(f, "HTTP {status} redirect to {location} was not followed"),
         }
     }
 }

@@ -31,9 +31,9 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
 
 pub use crate::api_error::{ApiError, ApiErrorKind, RetryAfter};
+pub use crate::provider::is_gptproto_host;
 pub use config::{
     ApiKey, AuthScheme, ClientConfig, ClientConfigBuilder, DEFAULT_BASE_URL, SECRET_HEADERS,
-    is_gptproto_host,
 };
 
 use crate::error::prefix;

@@ -106,9 +106,12 @@
 pub mod accumulate;
 mod api_error;
 pub mod batch;
+pub mod call;
 mod error;
 pub mod exchange;
+pub mod failure;
 mod json;
+mod provider;
 pub mod ratelimit;
 pub mod retry;
 pub mod sse;
@@ -118,8 +121,8 @@ pub mod validate;
 pub mod wire;
 
 pub use accumulate::ChunkAccumulator;
-pub use error::{Error, ErrorKind};
+pub use error::{Error, ErrorKind, IoErrorKind, TimeoutKind};
 pub use exchange::{ApiError, ApiErrorKind};
-pub use stream::{DEFAULT_MAX_ANSWER_BYTES, StreamDecoder, StreamItem, ViewItem};
+pub use stream::{ChunkRef, DEFAULT_MAX_ANSWER_BYTES, StreamDecoder, StreamItem, ViewItem};
 pub use text::Text;
 pub use wire::{ChatCompletion, ChatCompletionChunk, ChatRequest, Message};

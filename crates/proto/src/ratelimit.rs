@@ -58,10 +58,7 @@ use std::time::Duration;
 use bucket::Bucket;
 use estimate::Estimator;
 pub use estimate::{Reservation, estimate_prompt};
-pub use headers::{
-    LimitKind, RateLimitHeaders, is_permanent, limit_kind, parse_go_duration, retry_hint,
-    try_again_in,
-};
+pub use headers::{LimitKind, RateLimitHeaders, limit_kind, parse_go_duration, try_again_in};
 
 use crate::wire::{ChatRequest, Usage};
 
@@ -146,7 +143,7 @@ pub enum Outcome<'a> {
     RateLimited {
         /// Which limit, if it said ([`limit_kind`]).
         kind: Option<LimitKind>,
-        /// How long it asked to wait ([`retry_hint`]).
+        /// How long it asked to wait ([`Failure::retry_hint`](crate::failure::Failure::retry_hint)).
         retry_after: Option<Duration>,
         /// Its `x-ratelimit-*` headers.
         headers: RateLimitHeaders,

@@ -2,12 +2,13 @@
 //! failure, the current time and a random number, and gets a delay back.
 //!
 //! The policy is the official SDKs' (openai-python, openai-node):
-//! - retried: connection errors, timeouts, 408, 409, 429 and 5xx, but not a 429 for an exhausted
-//!   quota or balance; the `x-should-retry: true|false` header overrides the status;
+//! - retried: what [`FailureClass::of`] calls retryable (connection errors, timeouts, 408, 409,
+//!   429 and 5xx, but not a 429 for an exhausted quota or balance or a request too large; the
+//!   `x-should-retry: true|false` header overrides the status);
 //! - 2 retries by default;
 //! - delay `min(0.5 s × 2^retries, 8 s)` times a jitter factor in `[0.75, 1]`;
-//! - the server's hint (`retry-after-ms`, `retry-after` as seconds or HTTP date) is used
-//!   instead when it is more than 0 and at most 60 s.
+//! - the server's hint (`retry-after-ms`, `retry-after` as seconds or HTTP date, else "try
+//!   again in 680ms" in the message) is used instead when it is more than 0 and at most 60 s.
 //!
 //! A streamed response that has started is never retried: that is the caller's rule to keep
 //! (the answer so far has been delivered), and [`Failure`] has no variant for it.
@@ -29,9 +30,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::StatusCode;
-
-use crate::exchange::{ApiError, ApiErrorKind};
+pub use crate::failure::Failure;
+use crate::failure::FailureClass;
 
 /// How often and how long to wait before retrying. Start from [`Default`] (the SDKs') or
 /// [`never`](Self::never) and set the fields to change.
@@ -67,18 +67,6 @@ impl Default for RetryPolicy {
             max_server_delay: Duration::from_secs(60),
         }
     }
-}
-
-/// What went wrong with an attempt.
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub enum Failure<'a> {
-    /// The connection could not be made: the request never reached the server.
-    Connect,
-    /// No response head arrived in time (the request may have reached the server).
-    Timeout,
-    /// The server answered with an error status.
-    Response(&'a ApiError),
 }
 
 /// Whether to try again, and when.
@@ -117,18 +105,10 @@ impl RetryPolicy {
         }
     }
 
-    /// Whether a failure is worth retrying at all, whatever the count.
+    /// Whether a failure is worth retrying at all, whatever the count
+    /// ([`FailureClass::is_retryable`]).
     pub fn is_retryable(failure: &Failure<'_>) -> bool {
-        match failure {
-            Failure::Connect | Failure::Timeout => true,
-            Failure::Response(api) => match api.should_retry_header() {
-                Some(should) => should,
-                None => match api.status() {
-                    Some(status) => retryable_status(status, api.kind()),
-                    None => false,
-                },
-            },
-        }
+        FailureClass::of(failure).is_retryable()
     }
 
     /// Decides after `retries` retries so far (0 after the first attempt failed).
@@ -159,13 +139,9 @@ impl RetryPolicy {
                 reason: GiveUpReason::RetriesExhausted,
             };
         }
-        let hint = match failure {
-            Failure::Response(api) => api
-                .retry_after()
-                .map(|hint| hint.delay_from(now))
-                .filter(|delay| !delay.is_zero() && *delay <= self.max_server_delay),
-            _ => None,
-        };
+        let hint = failure
+            .retry_hint(now)
+            .filter(|delay| !delay.is_zero() && *delay <= self.max_server_delay);
         RetryDecision::Retry {
             after: hint.unwrap_or_else(|| self.backoff(retries, jitter)),
         }
@@ -180,15 +156,6 @@ impl RetryPolicy {
         let capped = doubled.min(self.max_delay);
         let factor = 1.0 - 0.25 * jitter.clamp(0.0, 1.0);
         capped.mul_f64(factor)
-    }
-}
-
-fn retryable_status(status: StatusCode, kind: ApiErrorKind) -> bool {
-    match status.as_u16() {
-        408 | 409 => true,
-        429 => kind != ApiErrorKind::InsufficientBalance,
-        500..=599 => true,
-        _ => false,
     }
 }
 

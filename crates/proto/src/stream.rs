@@ -13,7 +13,7 @@
 use serde_json::Value;
 
 use crate::accumulate::{ChunkAccumulator, StreamProgress};
-use crate::exchange::ApiError;
+use crate::api_error::ApiError;
 use crate::sse::{SseDecoder, SseEvent};
 use crate::wire::ChunkJsonError;
 use crate::wire::{
@@ -44,7 +44,46 @@ pub enum StreamItem {
 #[non_exhaustive]
 pub enum ViewItem<'a> {
     /// A chunk of the answer, valid until the decoder is polled again.
-    Chunk(&'a ChunkView<'a>),
+    Chunk(ChunkRef<'a>),
+    /// `data: [DONE]`.
+    Done,
+}
+
+/// A chunk lent by a decoder: a [`ChunkView`] (read it through `Deref`: `chunk.text()`,
+/// `chunk.choices`) together with the event data it borrows, so that
+/// [`to_chunk`](Self::to_chunk) shares that data instead of copying it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChunkRef<'a> {
+    view: &'a ChunkView<'a>,
+    source: &'a Text,
+}
+
+impl<'a> ChunkRef<'a> {
+    /// The view itself.
+    pub fn view(&self) -> &'a ChunkView<'a> {
+        self.view
+    }
+
+    /// The owned chunk: the strings the view borrowed become shared slices of the event's
+    /// data (no copy); unescaped ones are new strings.
+    pub fn to_chunk(&self) -> ChatCompletionChunk {
+        self.view.to_chunk(self.source)
+    }
+}
+
+impl<'a> std::ops::Deref for ChunkRef<'a> {
+    type Target = ChunkView<'a>;
+
+    fn deref(&self) -> &ChunkView<'a> {
+        self.view
+    }
+}
+
+/// What [`StreamDecoder::step`] moved to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// A chunk, decoded into the view slot.
+    Chunk,
     /// `data: [DONE]`.
     Done,
 }
@@ -257,13 +296,24 @@ impl StreamDecoder {
         }
     }
 
-    /// Like [`poll_item`](Self::poll_item), but lends the chunk as a [`ChunkView`] borrowing
+    /// Like [`poll_item`](Self::poll_item), but lends the chunk as a [`ChunkRef`] borrowing
     /// the decoder's current event: no allocation for a typical chunk.
     #[must_use = "items are only produced by polling"]
     pub fn poll_view(&mut self) -> Result<Option<ViewItem<'_>>, Error> {
+        Ok(match self.step()? {
+            None => None,
+            Some(Step::Done) => Some(ViewItem::Done),
+            Some(Step::Chunk) => Some(ViewItem::Chunk(self.lent())),
+        })
+    }
+
+    /// Moves to the next item: a chunk decoded into the view slot (lent by [`lent`](Self::lent)
+    /// until the next step), `[DONE]`, or `None` (more input, or the end). Nothing is borrowed,
+    /// so that a caller can decide what to do before it borrows the chunk.
+    pub(crate) fn step(&mut self) -> Result<Option<Step>, Error> {
         match self.advance()? {
             None => Ok(None),
-            Some(Next::Done) => Ok(Some(ViewItem::Done)),
+            Some(Next::Done) => Ok(Some(Step::Done)),
             Some(Next::Data) => {
                 let Self {
                     current,
@@ -278,8 +328,8 @@ impl StreamDecoder {
                 let slot: &mut ChunkView<'static> = view.get_or_insert_with(Box::default);
                 // SAFETY: only the lifetime changes. What is decoded into the slot borrows
                 // `current`'s bytes, which stay put until `current` is replaced, and
-                // `interpret` clears `view` first; the view is lent out for no longer than
-                // `&mut self`.
+                // `interpret` and `release` clear `view` first; the view is lent out (by
+                // `lent`) for no longer than a borrow of `self`.
                 let slot = unsafe {
                     std::mem::transmute::<&mut ChunkView<'static>, &mut ChunkView<'_>>(slot)
                 };
@@ -291,8 +341,22 @@ impl StreamDecoder {
                     (accumulator, *max_answer),
                     failure,
                 )?;
-                Ok(Some(ViewItem::Chunk(slot)))
+                Ok(Some(Step::Chunk))
             }
+        }
+    }
+
+    /// The chunk the last [`step`](Self::step) decoded: call it only after a
+    /// [`Step::Chunk`].
+    pub(crate) fn lent(&self) -> ChunkRef<'_> {
+        // The slot's lifetime is narrowed to the borrow of `self` (see `step`).
+        let view: &ChunkView<'_> = self
+            .view
+            .as_deref()
+            .expect("a step that gave a chunk decoded it into the slot");
+        ChunkRef {
+            view,
+            source: &self.current,
         }
     }
 
@@ -321,6 +385,7 @@ impl StreamDecoder {
                         continue;
                     }
                     if !self.sse.is_finished() {
+                        self.release();
                         return Ok(None);
                     }
                     self.end = End::TailHandled;
@@ -345,6 +410,19 @@ impl StreamDecoder {
                 }
             }
         }
+    }
+
+    /// Lets go of the last event's data while waiting for input: a stream waiting for its
+    /// next event holds no socket read it is done with (a few KiB each, with hundreds of
+    /// streams open). The view borrowing it is cleared first (the invariant of `view`).
+    fn release(&mut self) {
+        if self.current.is_empty() {
+            return;
+        }
+        if let Some(view) = &mut self.view {
+            **view = ChunkView::default();
+        }
+        self.current = Text::default();
     }
 
     fn truncated(&self) -> Error {

@@ -51,9 +51,9 @@ impl ValidationRules {
 
     /// GPTProto's rules on its hosts ([`is_gptproto_host`]), the permissive ones elsewhere.
     ///
-    /// [`is_gptproto_host`]: crate::exchange::is_gptproto_host
+    /// [`is_gptproto_host`]: crate::provider::is_gptproto_host
     pub fn for_host(host: &str) -> Self {
-        if crate::exchange::is_gptproto_host(host) {
+        if crate::provider::is_gptproto_host(host) {
             Self::gptproto()
         } else {
             Self::permissive()

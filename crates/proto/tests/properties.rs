@@ -685,7 +685,7 @@ fn decode_stream(pieces: &[Bytes], views: bool) -> (Vec<ChatCompletionChunk>, St
         if views {
             while let Ok(Some(item)) = decoder.poll_view() {
                 if let ViewItem::Chunk(view) = item {
-                    chunks.push(view.to_chunk(&Text::new()));
+                    chunks.push(view.to_chunk());
                 }
             }
         } else {

@@ -6,6 +6,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Uri};
 
 use crate::Error;
+use crate::provider::is_gptproto_host;
 use crate::validate::ValidationRules;
 
 /// GPTProto's API base URL.
@@ -43,14 +44,6 @@ impl AuthScheme {
             chosen => chosen,
         }
     }
-}
-
-/// Whether `host` is GPTProto's: `gptproto.com` or one of its subdomains (any case). Its rules
-/// apply there and only there: the raw-key `Authorization`, a key required, `n` at most 10
-/// and the numeric ranges of OpenAI's spec.
-pub fn is_gptproto_host(host: &str) -> bool {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    host == "gptproto.com" || host.ends_with(".gptproto.com")
 }
 
 /// An API key. Its `Debug` and `Display` never show it.

@@ -3,7 +3,7 @@
 //! (`retry-after-ms`, `retry-after`, or "Please try again in 84ms" in its message), and which
 //! limit a 429 was for.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use http::HeaderMap;
 
@@ -149,15 +149,6 @@ fn seconds_to_duration(seconds: f64) -> Option<Duration> {
         .then(|| Duration::from_secs_f64(seconds))
 }
 
-/// How long a 429 asks to wait: `retry-after-ms`, `retry-after` (seconds or an HTTP date, read
-/// against `now`), or else the hint in OpenAI's message ("Please try again in 84ms." / "in 1.2s"
-/// / "in 6m0s").
-pub fn retry_hint(api: &ApiError, now: SystemTime) -> Option<Duration> {
-    api.retry_after()
-        .map(|after| after.delay_from(now))
-        .or_else(|| try_again_in(api.message()))
-}
-
 /// The duration in "try again in <duration>" in `message`, if any.
 ///
 /// ```
@@ -197,30 +188,4 @@ pub fn limit_kind(api: &ApiError) -> Option<LimitKind> {
     api.error_type()
         .and_then(by_word)
         .or_else(|| by_word(api.message()))
-}
-
-/// Whether a failure will not go away by waiting: an exhausted quota or balance
-/// (`insufficient_quota`, GPTProto's 403 insufficient balance, Qwen's `Arrearage`), a request
-/// too large for the limit ("Request too large"), a malformed request (400, 422), a key that is
-/// wrong (401) or lacks permission (403), a model that does not exist (404). A batch records
-/// these at once instead of retrying.
-pub fn is_permanent(api: &ApiError) -> bool {
-    use crate::exchange::ApiErrorKind as Kind;
-    if api
-        .message()
-        .to_ascii_lowercase()
-        .contains("request too large")
-    {
-        return true;
-    }
-    matches!(
-        api.kind(),
-        Kind::InsufficientBalance
-            | Kind::BadRequest
-            | Kind::ContentPolicy
-            | Kind::Unauthorized
-            | Kind::PermissionDenied
-            | Kind::NotFound
-            | Kind::Unprocessable
-    )
 }

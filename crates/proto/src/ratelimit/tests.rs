@@ -5,6 +5,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::exchange::api_error;
+use crate::failure::{Failure, FailureClass};
 use crate::wire::{ChatRequest, Usage};
 
 const MS: Duration = Duration::from_millis(1);
@@ -117,12 +118,15 @@ fn rate_limited_error(body: &str, pairs: &[(&'static str, &str)]) -> crate::ApiE
 fn retry_hints_from_headers_then_the_message() {
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
     let by_ms = rate_limited_error("{}", &[("retry-after-ms", "250"), ("retry-after", "9")]);
-    assert_eq!(retry_hint(&by_ms, now), Some(ms(250)));
+    assert_eq!(Failure::Response(&by_ms).retry_hint(now), Some(ms(250)));
     let by_seconds = rate_limited_error("{}", &[("retry-after", "2")]);
-    assert_eq!(retry_hint(&by_seconds, now), Some(ms(2_000)));
+    assert_eq!(
+        Failure::Response(&by_seconds).retry_hint(now),
+        Some(ms(2_000))
+    );
     let date = httpdate::fmt_http_date(now + Duration::from_secs(3));
     let by_date = rate_limited_error("{}", &[("retry-after", date.as_str())]);
-    assert_eq!(retry_hint(&by_date, now), Some(ms(3_000)));
+    assert_eq!(Failure::Response(&by_date).retry_hint(now), Some(ms(3_000)));
     for (message, expected) in [
         ("Please try again in 84ms.", Some(ms(84))),
         (
@@ -136,7 +140,11 @@ fn retry_hints_from_headers_then_the_message() {
     ] {
         let body = serde_json::json!({"error": {"message": message, "type": "requests"}});
         let api = rate_limited_error(&body.to_string(), &[]);
-        assert_eq!(retry_hint(&api, now), expected, "{message}");
+        assert_eq!(
+            Failure::Response(&api).retry_hint(now),
+            expected,
+            "{message}"
+        );
     }
 }
 
@@ -170,7 +178,7 @@ fn which_limit_a_429_names() {
 }
 
 #[test]
-fn permanent_failures_are_told_apart() {
+fn failures_a_wait_does_not_fix_are_told_apart() {
     let error = |status: u16, body: serde_json::Value| {
         api_error(
             StatusCode::from_u16(status).unwrap(),
@@ -199,7 +207,10 @@ fn permanent_failures_are_told_apart() {
         ),
     ];
     for api in &permanent {
-        assert!(is_permanent(api), "{api}");
+        assert!(
+            !FailureClass::of(&Failure::Response(api)).is_retryable(),
+            "{api}"
+        );
     }
     for api in [
         error(
@@ -209,7 +220,10 @@ fn permanent_failures_are_told_apart() {
         error(500, serde_json::json!({"error": {"message": "oops"}})),
         error(503, serde_json::json!({})),
     ] {
-        assert!(!is_permanent(&api), "{api}");
+        assert!(
+            FailureClass::of(&Failure::Response(&api)).is_retryable(),
+            "{api}"
+        );
     }
 }
 

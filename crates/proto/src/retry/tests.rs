@@ -1,6 +1,6 @@
 use super::*;
-use crate::exchange::api_error;
-use http::{HeaderMap, HeaderValue};
+use crate::exchange::{ApiError, api_error};
+use http::{HeaderMap, HeaderValue, StatusCode};
 
 fn response(status: u16, headers: &[(&'static str, &str)], body: &str) -> ApiError {
     let mut map = HeaderMap::new();

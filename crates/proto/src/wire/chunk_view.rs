@@ -241,8 +241,10 @@ impl Owner<'_> {
 
 impl ChunkView<'_> {
     /// The owned chunk. Strings that the view borrowed from `source` (the event data it was
-    /// decoded from) become shared slices of it; others are copied.
-    pub fn to_chunk(&self, source: &Text) -> ChatCompletionChunk {
+    /// decoded from) become shared slices of it; others are copied. (Public as
+    /// [`ChunkRef::to_chunk`](crate::stream::ChunkRef::to_chunk), which pairs a view with its
+    /// source.)
+    pub(crate) fn to_chunk(&self, source: &Text) -> ChatCompletionChunk {
         let owner = Owner { source };
         ChatCompletionChunk {
             id: owner.text(&self.id),

@@ -1,0 +1,134 @@
+//! What a failed attempt means, decided in one place for everyone who asks: a call's retries
+//! ([`RetryPolicy`](crate::retry::RetryPolicy), and through it the [call machine](crate::call)),
+//! a batch's pacing ([`RateLimiter`](crate::ratelimit::RateLimiter)) and a batch's runner.
+//!
+//! ```
+//! use gptproto_proto::exchange::api_error;
+//! use gptproto_proto::failure::{Failure, FailureClass};
+//! use gptproto_proto::ratelimit::LimitKind;
+//!
+//! let body = br#"{"error":{"message":"Rate limit reached on tokens per min (TPM)","type":"tokens"}}"#;
+//! let error = api_error(http::StatusCode::TOO_MANY_REQUESTS, &http::HeaderMap::new(), body);
+//! assert_eq!(
+//!     FailureClass::of(&Failure::Response(&error)),
+//!     FailureClass::RateLimited { limit: Some(LimitKind::Tokens) }
+//! );
+//! assert!(FailureClass::of(&Failure::Connect).is_retryable());
+//! ```
+//!
+//! The whole table, with what each consumer does, is `docs/failures.md` in the repository.
+
+use std::time::{Duration, SystemTime};
+
+use crate::api_error::{ApiError, ApiErrorKind};
+use crate::ratelimit::{LimitKind, limit_kind, try_again_in};
+
+/// What went wrong with an attempt.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Failure<'a> {
+    /// No connection could be made: the request was not sent.
+    Connect,
+    /// The connection failed after the request started: it may have reached the server.
+    Disconnected,
+    /// No response head arrived in time (the request may have reached the server).
+    Timeout,
+    /// The server answered with an error status (or an error object in place of an answer).
+    Response(&'a ApiError),
+}
+
+impl Failure<'_> {
+    /// Whether the request may have reached the server.
+    pub fn may_have_reached_server(&self) -> bool {
+        !matches!(self, Self::Connect)
+    }
+
+    /// How long the server asked to wait, read against `now` (the wall clock, for an HTTP
+    /// date): `retry-after-ms`, `retry-after` (seconds or a date), or else the hint in the
+    /// message ("Please try again in 680ms."). `None` when it did not say.
+    pub fn retry_hint(&self, now: SystemTime) -> Option<Duration> {
+        match self {
+            Self::Response(api) => api
+                .retry_after()
+                .map(|after| after.delay_from(now))
+                .or_else(|| try_again_in(api.message())),
+            _ => None,
+        }
+    }
+}
+
+/// The class of a failed attempt: whether sending the same request again can help, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FailureClass {
+    /// Sending again may work: a connection failure, a timeout before the response head, 408,
+    /// 409, a 5xx, or any status the server marked `x-should-retry: true`.
+    Transient,
+    /// 429 for rate limiting: send again once the server's window allows.
+    RateLimited {
+        /// Which limit, when the error says ([`limit_kind`]).
+        limit: Option<LimitKind>,
+    },
+    /// The same request will fail the same way: invalid (400, 404, 422, a content policy),
+    /// too large for the limit, an exhausted quota or balance, or any status the server marked
+    /// `x-should-retry: false`.
+    Permanent,
+    /// The key is wrong (401) or lacks permission (403): every request with it will fail the
+    /// same way, so a run of many stops.
+    Unauthorized,
+}
+
+impl FailureClass {
+    /// Classifies a failed attempt. The server's `x-should-retry` decides over the status
+    /// (as the official SDKs do); then an exhausted quota or balance, or a request too large
+    /// for the limit, is permanent whatever its status; then the status decides.
+    pub fn of(failure: &Failure<'_>) -> Self {
+        let api = match failure {
+            Failure::Connect | Failure::Disconnected | Failure::Timeout => return Self::Transient,
+            Failure::Response(api) => api,
+        };
+        let rate_limited = || Self::RateLimited {
+            limit: limit_kind(api),
+        };
+        let is_429 = api.status().is_some_and(|status| status.as_u16() == 429);
+        match api.should_retry_header() {
+            Some(true) if is_429 => return rate_limited(),
+            Some(true) => return Self::Transient,
+            Some(false) if api.is_auth() => return Self::Unauthorized,
+            Some(false) => return Self::Permanent,
+            None => {}
+        }
+        if api.kind() == ApiErrorKind::InsufficientBalance || is_request_too_large(api) {
+            return Self::Permanent;
+        }
+        if api.is_auth() {
+            return Self::Unauthorized;
+        }
+        match api.status().map(|status| status.as_u16()) {
+            Some(429) => rate_limited(),
+            Some(408 | 409 | 500..=599) => Self::Transient,
+            _ => Self::Permanent,
+        }
+    }
+
+    /// Whether sending the same request again can help ([`Transient`](Self::Transient) or
+    /// [`RateLimited`](Self::RateLimited)).
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::Transient | Self::RateLimited { .. })
+    }
+
+    /// Whether a run of many requests should stop sending ([`Unauthorized`](Self::Unauthorized)).
+    pub fn stops_run(self) -> bool {
+        self == Self::Unauthorized
+    }
+}
+
+/// OpenAI's "Request too large for gpt-4o ... on tokens per min": a 429 that no wait fixes.
+fn is_request_too_large(api: &ApiError) -> bool {
+    api.message()
+        .to_ascii_lowercase()
+        .contains("request too large")
+}
+
+#[cfg(test)]
+mod tests;
