@@ -16,9 +16,11 @@
 //!   closing the exchange, once it is false).
 //! - [`poll_event`](Call::poll_event): what happened, until `None`: a retry ahead, the answer's
 //!   head, chunks (lent, no allocation), the completion, the end, or the final error.
-//! - [`poll_timeout`](Call::poll_timeout): when to call [`handle_timeout`](Call::handle_timeout)
-//!   next, at the latest (it may be in the past: call it at once). Give the time there; nothing
-//!   inside reads a clock.
+//! - [`handle_timeout`](Call::handle_timeout): the time, the one place it enters. Give it when
+//!   [`poll_timeout`](Call::poll_timeout)'s time comes (it may be in the past: then at once),
+//!   and whenever the driver is about to wait (after its reads, before it sleeps): deadlines
+//!   that start with an input (sending, a response head, a read) are measured from the next
+//!   time given, so that sending and pushing bytes need no clock. Nothing inside reads one.
 //!
 //! Time is a [`Duration`] since an origin of the driver's choosing (its clock's, or the call's
 //! start), never going back; the wall clock (for `Retry-After` dates) and the random seed of
@@ -64,20 +66,24 @@
 //!             _ => {}
 //!         }
 //!     }
-//!     if let Some(transmit) = call.poll_transmit(now) {
+//!     if let Some(transmit) = call.poll_transmit() {
 //!         // Write `transmit.request` to a connection, then push what comes back.
 //!         let (status, headers, body) = network(transmit.attempt);
 //!         let headers = headers.into_iter().map(|(name, value)| (name.parse().unwrap(), value.parse().unwrap())).collect();
-//!         call.handle_head(now, http::StatusCode::from_u16(status)?, headers);
+//!         call.handle_head(http::StatusCode::from_u16(status)?, headers);
 //!         for piece in body {
 //!             call.push_body(Bytes::from_static(piece.as_bytes()));
 //!         }
 //!         call.handle_end();
 //!         continue;
 //!     }
-//!     // Nothing to send and nothing to read: sleep until the machine's next deadline.
-//!     now = call.poll_timeout().expect("a call that is not over has a deadline or a transmit");
+//!     // Nothing to send and nothing to read: give the time, sleep until the machine's next
+//!     // deadline (here, the retry's wait), and give the time again.
 //!     call.handle_timeout(now);
+//!     if let Some(at) = call.poll_timeout().filter(|at| *at > now) {
+//!         now = at;
+//!         call.handle_timeout(now);
+//!     }
 //! }
 //! assert_eq!(answer, "I am Qwen.");
 //! assert_eq!(call.attempts(), 2);
@@ -248,23 +254,43 @@ struct Head {
     headers: HeaderMap,
 }
 
-/// The timing of a body being read: the idle deadline is measured from the last time given
-/// after a read (`idle_from`, set lazily: see [`Call::handle_timeout`]).
-#[derive(Debug, Clone, Copy)]
+/// The timing of a body being read, measured from times given after the events (see
+/// [`Call::handle_timeout`]): the body's deadline from its head, the idle one from the last
+/// read.
+#[derive(Debug, Clone, Copy, Default)]
 struct Reading {
+    /// When the head came (`None` until the next time given).
+    head_at: Option<Duration>,
+    /// When the body was last read.
     idle_from: Duration,
     /// Bytes came since `idle_from` was set.
     activity: bool,
-    /// The body's deadline, or the call's if sooner.
-    deadline: Option<Deadline>,
+}
+
+impl Reading {
+    /// Whether a time is due: the head's, or a read's.
+    fn needs_time(&self) -> bool {
+        self.head_at.is_none() || self.activity
+    }
+
+    fn tick(&mut self, now: Duration) {
+        if self.head_at.is_none() {
+            self.head_at = Some(now);
+            self.idle_from = now;
+        }
+        if self.activity {
+            self.idle_from = now;
+            self.activity = false;
+        }
+    }
 }
 
 #[derive(Debug)]
 enum Phase {
     /// The attempt (or its next hop) is ready: [`Call::poll_transmit`] gives it.
     Send,
-    /// Sent; waiting for the response head.
-    AwaitHead { response: Option<Deadline> },
+    /// Sent (at `sent_at`, set from the next time given); waiting for the response head.
+    AwaitHead { sent_at: Option<Duration> },
     /// An error status: reading its body (at most [`ERROR_BODY_LIMIT`]) to classify it.
     ErrorBody { body: Collected, reading: Reading },
     /// A 2xx read whole: a completion, any body, or a JSON answer to a streamed request.
@@ -378,11 +404,10 @@ impl Call {
     }
 
     /// The next request to send, when one is due: the first attempt, a redirect's target, a
-    /// resend, or a retry once its wait is over. `now` starts its response-head deadline (and
-    /// deadlines that passed by then are handled first).
+    /// resend, or a retry once its wait is over (after the [time](Self::handle_timeout) when
+    /// it ends). Its response-head deadline runs from the next time given.
     #[must_use = "a transmit is the request to send"]
-    pub fn poll_transmit(&mut self, now: Duration) -> Option<Transmit> {
-        self.handle_timeout(now);
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
         if !matches!(self.phase, Phase::Send) {
             return None;
         }
@@ -395,9 +420,7 @@ impl Call {
                 request.headers_mut().remove(name);
             }
         }
-        self.phase = Phase::AwaitHead {
-            response: Deadline::of(TimeoutKind::Response, self.options.timeouts.response, now),
-        };
+        self.phase = Phase::AwaitHead { sent_at: None };
         Some(Transmit {
             request,
             attempt: self.attempts(),
@@ -405,20 +428,12 @@ impl Call {
         })
     }
 
-    /// The response head of the request sent, at `now`. Ignored unless a head is awaited.
-    pub fn handle_head(&mut self, now: Duration, status: StatusCode, headers: HeaderMap) {
-        self.tick(now);
+    /// The response head of the request sent. Ignored unless a head is awaited.
+    pub fn handle_head(&mut self, status: StatusCode, headers: HeaderMap) {
         if !matches!(self.phase, Phase::AwaitHead { .. }) {
             return;
         }
-        let reading = Reading {
-            idle_from: self.now,
-            activity: false,
-            deadline: Deadline::sooner(
-                self.total,
-                Deadline::of(TimeoutKind::Body, self.options.timeouts.body, self.now),
-            ),
-        };
+        let reading = Reading::default();
         if status.is_redirection() {
             self.redirect(status, &headers);
         } else if !status.is_success() {
@@ -644,19 +659,17 @@ impl Call {
         }
     }
 
+    /// Takes the time: deadlines waiting for it are measured from it.
     fn tick(&mut self, now: Duration) {
         self.now = self.now.max(now);
+        let now = self.now;
         match &mut self.phase {
+            Phase::AwaitHead { sent_at } if sent_at.is_none() => *sent_at = Some(now),
             Phase::ErrorBody { reading, .. }
             | Phase::WholeBody { reading, .. }
-            | Phase::Streaming { reading, .. }
-                if reading.activity =>
-            {
-                reading.idle_from = self.now;
-                reading.activity = false;
-            }
+            | Phase::Streaming { reading, .. } => reading.tick(now),
             Phase::Draining { until, .. } if until.is_none() => {
-                *until = Some(self.now.saturating_add(DRAIN_WAIT));
+                *until = Some(now.saturating_add(DRAIN_WAIT));
             }
             _ => {}
         }
@@ -665,9 +678,10 @@ impl Call {
     /// Whether a deadline waits to be set from the next time given.
     fn needs_time(&self) -> bool {
         match &self.phase {
+            Phase::AwaitHead { sent_at } => sent_at.is_none(),
             Phase::ErrorBody { reading, .. }
             | Phase::WholeBody { reading, .. }
-            | Phase::Streaming { reading, .. } => reading.activity,
+            | Phase::Streaming { reading, .. } => reading.needs_time(),
             Phase::Draining { until, .. } => until.is_none(),
             _ => false,
         }
@@ -676,18 +690,23 @@ impl Call {
     /// The deadline that passes next, and what passes then.
     fn next_deadline(&self) -> Option<(Duration, Expiry)> {
         let deadline = |deadline: Option<Deadline>| deadline.map(|d| (d.at, Expiry::Timeout(d)));
+        let timeouts = &self.options.timeouts;
         match &self.phase {
             Phase::Send => deadline(self.total),
-            Phase::AwaitHead { response } => deadline(Deadline::sooner(*response, self.total)),
+            Phase::AwaitHead { sent_at } => {
+                let response = sent_at
+                    .and_then(|sent| Deadline::of(TimeoutKind::Response, timeouts.response, sent));
+                deadline(Deadline::sooner(response, self.total))
+            }
             Phase::ErrorBody { reading, .. }
             | Phase::WholeBody { reading, .. }
             | Phase::Streaming { reading, .. } => {
-                let idle = Deadline::of(
-                    TimeoutKind::Idle,
-                    self.options.timeouts.idle,
-                    reading.idle_from,
-                );
-                deadline(Deadline::sooner(idle, reading.deadline))
+                let Some(head_at) = reading.head_at else {
+                    return deadline(self.total);
+                };
+                let idle = Deadline::of(TimeoutKind::Idle, timeouts.idle, reading.idle_from);
+                let body = Deadline::of(TimeoutKind::Body, timeouts.body, head_at);
+                deadline(Deadline::sooner(idle, Deadline::sooner(self.total, body)))
             }
             Phase::Draining { until, .. } => until.map(|at| (at, Expiry::Drained)),
             Phase::Backoff { until } => match self.total {

@@ -91,15 +91,37 @@ fn events(call: &mut Call) -> Vec<String> {
     seen
 }
 
+/// The driver's side, in the order a driver gives the time: after each input.
+trait Drive {
+    /// The transmit due at `now`, if any (its send time given).
+    fn transmit_at(&mut self, now: Duration) -> Option<Transmit>;
+    /// A response head at `now`.
+    fn head_at(&mut self, now: Duration, status: StatusCode, headers: HeaderMap);
+}
+
+impl Drive for Call {
+    fn transmit_at(&mut self, now: Duration) -> Option<Transmit> {
+        self.handle_timeout(now);
+        let transmit = self.poll_transmit();
+        self.handle_timeout(now);
+        transmit
+    }
+
+    fn head_at(&mut self, now: Duration, status: StatusCode, headers: HeaderMap) {
+        self.handle_head(status, headers);
+        self.handle_timeout(now);
+    }
+}
+
 /// The transmit due now, which must exist.
 fn send(call: &mut Call, now: Duration) -> Transmit {
-    call.poll_transmit(now).expect("a transmit is due")
+    call.transmit_at(now).expect("a transmit is due")
 }
 
 /// Answers the transmit due at `now` with a whole response.
 fn answer(call: &mut Call, now: Duration, status: u16, head: HeaderMap, body: &str) {
     let _ = send(call, now);
-    call.handle_head(now, StatusCode::from_u16(status).unwrap(), head);
+    call.head_at(now, StatusCode::from_u16(status).unwrap(), head);
     if !body.is_empty() {
         call.push_body(Bytes::copy_from_slice(body.as_bytes()));
     }
@@ -124,12 +146,9 @@ fn a_streamed_answer_is_its_head_then_its_chunks_then_done() {
         "Bearer sk-secret"
     );
     assert_eq!(transmit.request.headers()["accept"], "text/event-stream");
-    assert!(
-        call.poll_transmit(START).is_none(),
-        "one transmit an attempt"
-    );
+    assert!(call.transmit_at(START).is_none(), "one transmit an attempt");
     assert!(!call.wants_body());
-    call.handle_head(START + ms(5), StatusCode::OK, sse());
+    call.head_at(START + ms(5), StatusCode::OK, sse());
     assert!(call.wants_body());
     let body = format!(
         "{}{}data: [DONE]\n\n",
@@ -186,7 +205,7 @@ fn after_done_the_body_is_drained_for_at_most_250_ms_or_64_kib() {
 /// Sends, and answers with a streamed head and `body` (the body left open).
 fn answer_head(call: &mut Call, body: &str) {
     let _ = send(call, START);
-    call.handle_head(START, StatusCode::OK, sse());
+    call.head_at(START, StatusCode::OK, sse());
     call.push_body(Bytes::copy_from_slice(body.as_bytes()));
 }
 
@@ -195,7 +214,7 @@ fn a_completion_is_its_head_then_the_whole_answer() {
     let mut call = call_with(false, CallOptions::default());
     let transmit = send(&mut call, START);
     assert_eq!(transmit.request.headers()["accept"], "application/json");
-    call.handle_head(START, StatusCode::OK, json());
+    call.head_at(START, StatusCode::OK, json());
     let (one, two) = COMPLETION.split_at(30);
     call.push_body(Bytes::from_static(one.as_bytes()));
     call.push_body(Bytes::from_static(two.as_bytes()));
@@ -261,7 +280,7 @@ fn a_429_is_retried_after_the_servers_hint() {
     );
     assert!(!call.wants_body());
     assert!(
-        call.poll_transmit(START + ms(1499)).is_none(),
+        call.transmit_at(START + ms(1499)).is_none(),
         "not before the wait"
     );
     assert_eq!(call.poll_timeout(), Some(START + ms(1500)));
@@ -323,7 +342,7 @@ fn retries_end_when_the_policy_says_so() {
         }
     }
     assert_eq!(call.attempts(), 3);
-    assert!(call.poll_transmit(now + Duration::from_secs(60)).is_none());
+    assert!(call.transmit_at(now + Duration::from_secs(60)).is_none());
     // Permanent and unauthorized failures are not retried at all.
     for status in [400, 401, 404] {
         let mut call = streamed();
@@ -376,14 +395,14 @@ fn redirects_are_followed_and_credentials_do_not_leave_the_origin() {
     let mut call = streamed();
     let _ = send(&mut call, START);
     let location = |to: &str| headers(&[("location", to)]);
-    call.handle_head(START, StatusCode::TEMPORARY_REDIRECT, location("/v2/chat"));
+    call.head_at(START, StatusCode::TEMPORARY_REDIRECT, location("/v2/chat"));
     let same = send(&mut call, START);
     assert_eq!(same.request.uri(), "https://a.example/v2/chat");
     assert_eq!(same.attempt, 1, "a redirect is not a retry");
     assert!(same.request.headers().contains_key("authorization"));
     assert_eq!(same.request.method(), http::Method::POST);
     assert_eq!(same.request.body().len(), call.body.len());
-    call.handle_head(
+    call.head_at(
         START,
         StatusCode::PERMANENT_REDIRECT,
         location("https://b.example/v1/chat/completions"),
@@ -391,7 +410,7 @@ fn redirects_are_followed_and_credentials_do_not_leave_the_origin() {
     let other = send(&mut call, START);
     assert_eq!(other.request.uri(), "https://b.example/v1/chat/completions");
     assert!(!other.request.headers().contains_key("authorization"));
-    call.handle_head(
+    call.head_at(
         START,
         StatusCode::TEMPORARY_REDIRECT,
         location("https://a.example/v1/chat/completions"),
@@ -402,7 +421,7 @@ fn redirects_are_followed_and_credentials_do_not_leave_the_origin() {
         "once dropped, dropped for the attempt"
     );
     // A retry starts again from the planned URL, with its credentials.
-    call.handle_head(START, StatusCode::SERVICE_UNAVAILABLE, HeaderMap::new());
+    call.head_at(START, StatusCode::SERVICE_UNAVAILABLE, HeaderMap::new());
     call.handle_end();
     let _ = events(&mut call);
     let at = call.poll_timeout().unwrap();
@@ -418,10 +437,10 @@ fn redirects_not_followed_end_the_call() {
     let mut call = streamed();
     for _ in 0..5 {
         let _ = send(&mut call, START);
-        call.handle_head(START, StatusCode::TEMPORARY_REDIRECT, location("/again"));
+        call.head_at(START, StatusCode::TEMPORARY_REDIRECT, location("/again"));
     }
     let _ = send(&mut call, START);
-    call.handle_head(START, StatusCode::TEMPORARY_REDIRECT, location("/again"));
+    call.head_at(START, StatusCode::TEMPORARY_REDIRECT, location("/again"));
     let seen = events(&mut call);
     assert_eq!(
         seen,
@@ -446,9 +465,9 @@ fn redirects_not_followed_end_the_call() {
     ] {
         let mut call = streamed();
         let _ = send(&mut call, START);
-        call.handle_head(START, StatusCode::from_u16(status).unwrap(), location(to));
+        call.head_at(START, StatusCode::from_u16(status).unwrap(), location(to));
         assert_eq!(events(&mut call), [expected]);
-        assert!(call.poll_transmit(START).is_none());
+        assert!(call.transmit_at(START).is_none());
     }
 }
 
@@ -473,7 +492,7 @@ fn no_head_in_time_is_retried_on_a_fresh_connection() {
     let mut call = call_with(true, options_with_total(ms(300)));
     let _ = send(&mut call, START);
     let _ = wait(&mut call);
-    call.handle_head(START + ms(400), StatusCode::OK, sse());
+    call.head_at(START + ms(400), StatusCode::OK, sse());
     assert_eq!(
         events(&mut call),
         ["failed: timed out: the call did not finish within 300ms"]
@@ -505,7 +524,7 @@ fn a_stalled_stream_times_out_idle_with_what_arrived_and_reads_keep_it_alive() {
     options.timeouts.idle = Some(Duration::from_secs(5));
     let mut call = call_with(true, options);
     let _ = send(&mut call, START);
-    call.handle_head(START, StatusCode::OK, sse());
+    call.head_at(START, StatusCode::OK, sse());
     assert_eq!(call.poll_timeout(), Some(START + Duration::from_secs(5)));
     // A read 4 s in: the idle deadline is measured from the next time given.
     call.push_body(Bytes::from(chunk("Hi", false)));
@@ -528,7 +547,7 @@ fn the_body_deadline_bounds_a_trickle_and_carries_what_arrived() {
     options.timeouts.body = Some(Duration::from_secs(12));
     let mut call = call_with(true, options);
     let _ = send(&mut call, START);
-    call.handle_head(START, StatusCode::OK, sse());
+    call.head_at(START, StatusCode::OK, sse());
     call.push_body(Bytes::from(chunk("Hi", false)));
     let mut now = START;
     let error = 'read: loop {
@@ -551,7 +570,7 @@ fn the_body_deadline_bounds_a_trickle_and_carries_what_arrived() {
 fn a_deadline_passing_during_a_stream_is_an_error_with_the_partial_answer() {
     let mut call = call_with(true, options_with_total(Duration::from_secs(2)));
     let _ = send(&mut call, START);
-    call.handle_head(START, StatusCode::OK, sse());
+    call.head_at(START, StatusCode::OK, sse());
     call.push_body(Bytes::from(chunk("Hi", false)));
     let _ = events(&mut call);
     call.handle_timeout(START + Duration::from_secs(2));
@@ -566,7 +585,7 @@ fn a_deadline_passing_during_a_stream_is_an_error_with_the_partial_answer() {
 fn an_error_body_is_read_up_to_its_limit_and_classified() {
     let mut call = streamed();
     let _ = send(&mut call, START);
-    call.handle_head(START, StatusCode::BAD_GATEWAY, HeaderMap::new());
+    call.head_at(START, StatusCode::BAD_GATEWAY, HeaderMap::new());
     call.push_body(Bytes::from(vec![b'x'; ERROR_BODY_LIMIT - 1]));
     assert!(call.wants_body());
     call.push_body(Bytes::from_static(b"yz"));
@@ -580,7 +599,7 @@ fn an_error_body_is_read_up_to_its_limit_and_classified() {
     for breaks in [true, false] {
         let mut call = streamed();
         let _ = send(&mut call, START);
-        call.handle_head(START, StatusCode::UNAUTHORIZED, HeaderMap::new());
+        call.head_at(START, StatusCode::UNAUTHORIZED, HeaderMap::new());
         call.push_body(Bytes::from_static(br#"{"error":{"message":"bad key""#));
         if breaks {
             call.handle_io_error(IoErrorKind::Body, "reset");
@@ -601,7 +620,7 @@ fn a_whole_body_past_the_limit_is_an_error() {
     };
     let mut call = call_with(false, options);
     let _ = send(&mut call, START);
-    call.handle_head(START, StatusCode::OK, json());
+    call.head_at(START, StatusCode::OK, json());
     call.push_body(Bytes::from_static(b"0123456789"));
     assert_eq!(events(&mut call), ["response 200"]);
     call.push_body(Bytes::from_static(b"!"));
@@ -693,11 +712,11 @@ fn what_comes_out_of_turn_is_ignored() {
     call.push_body(Bytes::from_static(b"data: x\n\n"));
     call.handle_end();
     call.handle_io_error(IoErrorKind::Request, "no");
-    call.handle_head(START, StatusCode::OK, sse());
+    call.head_at(START, StatusCode::OK, sse());
     assert!(events(&mut call).is_empty());
     let _ = send(&mut call, START);
-    call.handle_head(START, StatusCode::OK, sse());
-    call.handle_head(START, StatusCode::INTERNAL_SERVER_ERROR, HeaderMap::new());
+    call.head_at(START, StatusCode::OK, sse());
+    call.head_at(START, StatusCode::INTERNAL_SERVER_ERROR, HeaderMap::new());
     assert_eq!(events(&mut call), ["response 200"]);
     assert_eq!(call.response_head().unwrap().0, StatusCode::OK);
 }
@@ -708,7 +727,7 @@ fn time_given_never_goes_back_and_a_handled_timeout_is_never_in_the_past() {
     let _ = send(&mut call, START + Duration::from_secs(1));
     call.handle_timeout(START);
     assert!(call.poll_timeout().unwrap() >= START + Duration::from_secs(1));
-    call.handle_head(START + Duration::from_secs(2), StatusCode::OK, sse());
+    call.head_at(START + Duration::from_secs(2), StatusCode::OK, sse());
     call.push_body(Bytes::from(chunk("a", false)));
     call.handle_timeout(START + Duration::from_secs(3));
     assert!(call.poll_timeout().unwrap() >= START + Duration::from_secs(3));
