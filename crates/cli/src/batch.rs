@@ -13,7 +13,6 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use gptproto::batch::{BatchResult, StopReason};
 use gptproto::proto::batch::{BatchError, BatchOutput, BatchResponse};
-use gptproto::proto::validate::ValidationRules;
 
 use crate::args::BatchArgs;
 use crate::exit::{self, Failure};
@@ -55,10 +54,7 @@ pub(crate) async fn run(mut args: BatchArgs, context: Context<'_>) -> Result<u8,
         .max_retries(0)
         .build()
         .map_err(|error| Failure::Usage(format!("{error:#}")))?;
-    let rules = client
-        .chat_completions_url()
-        .host()
-        .map_or_else(ValidationRules::permissive, ValidationRules::for_host);
+    let rules = client.config().validation_rules().clone();
 
     // The first pass: nothing is sent unless every line is good.
     let scan = {

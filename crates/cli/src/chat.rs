@@ -53,7 +53,7 @@ pub(crate) async fn run(mut args: ChatArgs, context: Context<'_>) -> Result<(), 
     }
     let request = base.message(Message::user(input::user_content(&prompt, &args.image)?));
     if args.dry_run {
-        return dry_run(&connection, &request);
+        return dry_run(&client, &request);
     }
     let started = Instant::now();
     let outcome = ask(&client, request.clone(), &args).await;
@@ -138,12 +138,13 @@ fn usage_line(
     )
 }
 
-/// `--dry-run`: the request as it would be sent, the key redacted, on stdout.
-fn dry_run(connection: &Connection, request: &ChatRequest) -> Result<(), Failure> {
-    let config = connection::config(connection)?;
-    let http = config
-        .build_request(request)
-        .map_err(gptproto::Error::from)?;
+/// `--dry-run`: the request as the client would send it, the key redacted, on stdout.
+fn dry_run(client: &Client, request: &ChatRequest) -> Result<(), Failure> {
+    let http = if request.is_stream() {
+        client.chat_stream(request.clone()).http_request()
+    } else {
+        client.chat(request.clone()).http_request()
+    }?;
     let headers: serde_json::Map<String, serde_json::Value> = http
         .headers()
         .iter()

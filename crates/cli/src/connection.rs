@@ -35,22 +35,6 @@ pub(crate) fn builder(connection: &Connection) -> Result<ClientBuilder, Failure>
     Ok(builder)
 }
 
-/// The core's configuration for the same connection (what `--dry-run` builds its request
-/// with).
-pub(crate) fn config(
-    connection: &Connection,
-) -> Result<gptproto::proto::exchange::ClientConfig, Failure> {
-    let mut config = gptproto::proto::exchange::ClientConfig::builder()
-        .base_url(&connection.base_url.0)
-        .auth_scheme(scheme(connection.auth.0));
-    if let Some(key) = connection.key.as_ref().and_then(|(key, _)| key.as_ref()) {
-        config = config.api_key(key.trim());
-    }
-    config
-        .build()
-        .map_err(|error| Failure::Usage(format!("{error:#}")))
-}
-
 fn scheme(auth: Auth) -> AuthScheme {
     match auth {
         Auth::Auto => AuthScheme::Auto,
@@ -61,8 +45,9 @@ fn scheme(auth: Auth) -> AuthScheme {
 
 /// Whether the server at `base_url` needs a key (GPTProto's hosts do).
 fn needs_key(base_url: &str) -> bool {
-    gptproto::proto::exchange::ClientConfig::builder()
-        .base_url(base_url)
-        .build()
-        .is_ok_and(|config| config.requires_api_key())
+    base_url
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|uri| uri.host().map(gptproto::proto::exchange::is_gptproto_host))
+        .unwrap_or(false)
 }

@@ -12,11 +12,10 @@ use std::time::Duration;
 
 use futures_core::Stream;
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use gptproto_proto::failure::FailureClass;
 use gptproto_proto::ratelimit::{
-    Admission, Outcome, RateLimitConfig, RateLimitHeaders, RateLimiter, Ticket, is_permanent,
-    limit_kind, retry_hint,
+    Admission, Outcome, RateLimitConfig, RateLimitHeaders, RateLimiter, Ticket,
 };
-use gptproto_proto::retry::RetryPolicy;
 use gptproto_proto::wire::{ChatCompletion, ChatRequest, Usage};
 use gptproto_transport::BoxFuture;
 
@@ -107,8 +106,10 @@ impl BatchBuilder {
         self
     }
 
-    /// How often one request is sent again after a 429, a 5xx or a broken connection (8).
-    /// Permanent failures (a bad request, a wrong key, an exhausted quota) are never retried.
+    /// How often one request is sent again after a 429, a 5xx or a broken connection (8),
+    /// waiting as the client's [`RetryPolicy`](crate::RetryPolicy) says (a 429 for the
+    /// server's window). What [`FailureClass`] calls permanent (a bad request, a wrong key, an
+    /// exhausted quota, `x-should-retry: false`) is never retried.
     pub fn max_retries(mut self, retries: u32) -> Self {
         self.max_retries = retries;
         self
@@ -446,30 +447,28 @@ impl BatchStream {
             }
             Err(error) => error,
         };
-        let outcome = classify(error);
+        let class = error.failure().map_or(FailureClass::Permanent, |failure| {
+            FailureClass::of(&failure)
+        });
+        let outcome = limiter_outcome(error, class);
         self.limiter.settle_ref(&ticket, now, &outcome);
-        let rate_limited = matches!(outcome, Outcome::RateLimited { .. });
-        let retryable = rate_limited
-            || error.api_error().map_or_else(
-                || error.is_network() || error.is_timeout(),
-                |api| !is_permanent(api),
-            );
+        let rate_limited = matches!(class, FailureClass::RateLimited { .. });
         if rate_limited {
             self.stats.rate_limited += 1;
         }
-        if error.is_auth() {
+        if class.stops_run() {
             self.halt(StopReason::Unauthorized(error.to_string()));
         }
         let attempts = self.jobs.get(&ticket.key()).map_or(0, |job| job.attempts);
-        if !retryable || attempts > self.max_retries || self.stop.is_some() {
+        if !class.is_retryable() || attempts > self.max_retries || self.stop.is_some() {
             return self.finish(ticket, result);
         }
         if rate_limited {
             // The limiter paused for the server's hint: the request goes first again.
             self.limiter.requeue(ticket);
         } else {
-            let backoff =
-                RetryPolicy::default().backoff(attempts - 1, self.client.inner.jitter.draw());
+            let policy = &self.client.inner.options.retry;
+            let backoff = policy.backoff(attempts - 1, self.client.inner.jitter.draw());
             self.delayed.push((now + backoff, ticket));
         }
     }
@@ -518,22 +517,18 @@ impl BatchStream {
     }
 }
 
-/// What the limiter learns from a failed attempt.
-fn classify(error: &Error) -> Outcome<'static> {
+/// What the limiter learns from a failed attempt of class `class`.
+fn limiter_outcome(error: &Error, class: FailureClass) -> Outcome<'static> {
     let headers = error
         .response_meta()
         .map_or_else(RateLimitHeaders::default, |meta| *meta.rate_limits());
-    match error.api_error() {
-        Some(api)
-            if api.status() == Some(http::StatusCode::TOO_MANY_REQUESTS) && !is_permanent(api) =>
-        {
-            Outcome::RateLimited {
-                kind: limit_kind(api),
-                retry_after: retry_hint(api, rt::system_now()),
-                headers,
-            }
-        }
-        Some(api) if api.status().is_some() => Outcome::Answered {
+    match (class, error.failure()) {
+        (FailureClass::RateLimited { limit }, Some(failure)) => Outcome::RateLimited {
+            kind: limit,
+            retry_after: failure.retry_hint(rt::system_now()),
+            headers,
+        },
+        _ if error.status().is_some() => Outcome::Answered {
             usage: None,
             headers,
         },

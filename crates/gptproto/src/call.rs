@@ -1,16 +1,45 @@
-//! [`ChatCall`] and [`ChatStreamCall`]: one call, awaitable, with per-call overrides.
+//! [`ChatCall`] and [`ChatStreamCall`]: one call, with per-call overrides, and the request it
+//! sends. (They are awaited through `send`.)
 
-use std::future::IntoFuture;
 use std::time::Duration;
 
-use gptproto_proto::wire::{ChatCompletion, ChatRequest};
-use gptproto_transport::BoxFuture;
+use bytes::Bytes;
+use gptproto_proto::call::CallOptions;
+use gptproto_proto::wire::ChatRequest;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
 use crate::client::Client;
-use crate::error::Result;
-use crate::meta::ResponseMeta;
-use crate::stream::ChatStream;
+use crate::error::{Error, Result};
+
+impl Client {
+    /// A chat completion: `client.chat(request).await`. Setters on the returned call override
+    /// the client's defaults for this call only.
+    pub fn chat(&self, request: ChatRequest) -> ChatCall {
+        ChatCall {
+            client: self.clone(),
+            request,
+            overrides: Overrides::default(),
+        }
+    }
+
+    /// A streamed chat completion: `client.chat_stream(request).await` gives a [`ChatStream`]
+    /// once the response head is in (an HTTP error is returned here, not as the first item).
+    ///
+    /// [`ChatStream`]: crate::ChatStream
+    pub fn chat_stream(&self, request: ChatRequest) -> ChatStreamCall {
+        let request = if request.is_stream() {
+            request
+        } else {
+            request.stream(true)
+        };
+        ChatStreamCall {
+            client: self.clone(),
+            request,
+            overrides: Overrides::default(),
+        }
+    }
+}
 
 /// A setting of one call: the client's, or the call's own.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -41,6 +70,46 @@ pub(crate) struct Overrides {
     pub(crate) body: Setting<Option<Duration>>,
     pub(crate) max_retries: Setting<u32>,
     pub(crate) extra_body: serde_json::Map<String, Value>,
+}
+
+impl Overrides {
+    /// The call's options: the client's, with this call's own over them.
+    pub(crate) fn apply(&self, client: &CallOptions) -> CallOptions {
+        let mut options = client.clone();
+        let timeouts = &mut options.timeouts;
+        timeouts.total = self.total.or(timeouts.total);
+        timeouts.response = self.response.or(timeouts.response);
+        timeouts.idle = self.idle.or(timeouts.idle);
+        timeouts.body = self.body.or(timeouts.body);
+        options.retry.max_retries = self.max_retries.or(options.retry.max_retries);
+        options
+    }
+
+    /// The request `client` sends for `request` with these overrides (the extra body merged,
+    /// the call's headers over the client's), and the request as merged.
+    pub(crate) fn build(
+        &self,
+        client: &Client,
+        request: ChatRequest,
+    ) -> Result<(ChatRequest, http::Request<Bytes>)> {
+        let request = if self.extra_body.is_empty() {
+            request
+        } else {
+            request.merge_json(Value::Object(self.extra_body.clone()))?
+        };
+        let mut headers = HeaderMap::new();
+        for (name, value) in &self.headers {
+            let name = HeaderName::try_from(name.as_str())
+                .map_err(|_| Error::config(format!("invalid header name {name:?}")))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| Error::config(format!("invalid value for header {name}")))?;
+            headers.append(name, value);
+        }
+        let http = client
+            .config()
+            .build_request_with_headers(&request, &headers)?;
+        Ok((request, http))
+    }
 }
 
 macro_rules! overrides {
@@ -91,11 +160,25 @@ macro_rules! overrides {
                 self.overrides.extra_body.insert(key.into(), value.into());
                 self
             }
+
+            /// The HTTP request this call sends (its first attempt), validated and built as
+            /// the call builds it: what a dry run shows. Its `authorization` header is marked
+            /// sensitive.
+            pub fn http_request(&self) -> Result<http::Request<Bytes>> {
+                let (_, http) = self.overrides.build(&self.client, self.request.clone())?;
+                Ok(http)
+            }
+
+            /// The call, answering with the response's head too (request id, rate limits,
+            /// headers), as openai-python's `with_raw_response`.
+            pub fn with_response(self) -> WithResponse<Self> {
+                WithResponse(self)
+            }
         }
     };
 }
 
-/// A chat completion call: await it for the [`ChatCompletion`].
+/// A chat completion call: await it for the [`ChatCompletion`](crate::ChatCompletion).
 ///
 /// ```no_run
 /// # async fn demo(client: gptproto::Client) -> Result<(), gptproto::Error> {
@@ -118,93 +201,23 @@ pub struct ChatCall {
     pub(crate) overrides: Overrides,
 }
 
-impl ChatCall {
-    pub(crate) fn new(client: Client, request: ChatRequest) -> Self {
-        Self {
-            client,
-            request,
-            overrides: Overrides::default(),
-        }
-    }
-}
-
 overrides!(ChatCall);
 
-impl ChatCall {
-    /// The call, answering with the response's head too (request id, rate limits, headers),
-    /// as openai-python's `with_raw_response`.
-    pub fn with_response(self) -> WithResponse<Self> {
-        WithResponse(self)
-    }
+/// A streamed chat completion call: await it for the [`ChatStream`](crate::ChatStream) (once
+/// the response head is in; an error status is returned here).
+#[derive(Debug)]
+#[must_use = "a call does nothing until awaited"]
+pub struct ChatStreamCall {
+    pub(crate) client: Client,
+    /// The request, asking to stream.
+    pub(crate) request: ChatRequest,
+    pub(crate) overrides: Overrides,
 }
 
-impl ChatStreamCall {
-    /// The call, answering with the response's head too (request id, rate limits, headers).
-    pub fn with_response(self) -> WithResponse<Self> {
-        WithResponse(self)
-    }
-}
+overrides!(ChatStreamCall);
 
 /// A call that answers with its response's head: `call.with_response().await` gives
 /// `(answer, ResponseMeta)`.
 #[derive(Debug)]
 #[must_use = "a call does nothing until awaited"]
-pub struct WithResponse<C>(C);
-
-impl IntoFuture for WithResponse<ChatCall> {
-    type Output = Result<(ChatCompletion, ResponseMeta)>;
-    type IntoFuture = BoxFuture<'static, Self::Output>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        crate::send::chat_with_response(self.0)
-    }
-}
-
-impl IntoFuture for WithResponse<ChatStreamCall> {
-    type Output = Result<(ChatStream, ResponseMeta)>;
-    type IntoFuture = BoxFuture<'static, Self::Output>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        crate::send::chat_stream_with_response(self.0)
-    }
-}
-
-impl IntoFuture for ChatCall {
-    type Output = Result<ChatCompletion>;
-    type IntoFuture = BoxFuture<'static, Result<ChatCompletion>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        crate::send::chat(self)
-    }
-}
-
-/// A streamed chat completion call: await it for the [`ChatStream`] (once the response head
-/// is in; an error status is returned here).
-#[derive(Debug)]
-#[must_use = "a call does nothing until awaited"]
-pub struct ChatStreamCall {
-    pub(crate) client: Client,
-    pub(crate) request: ChatRequest,
-    pub(crate) overrides: Overrides,
-}
-
-impl ChatStreamCall {
-    pub(crate) fn new(client: Client, request: ChatRequest) -> Self {
-        Self {
-            client,
-            request,
-            overrides: Overrides::default(),
-        }
-    }
-}
-
-overrides!(ChatStreamCall);
-
-impl IntoFuture for ChatStreamCall {
-    type Output = Result<ChatStream>;
-    type IntoFuture = BoxFuture<'static, Result<ChatStream>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        crate::send::chat_stream(self)
-    }
-}
+pub struct WithResponse<C>(pub(crate) C);

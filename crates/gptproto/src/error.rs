@@ -1,14 +1,14 @@
 //! [`Error`]: the one error type of the client, with predicates for the questions callers ask.
 
 use std::fmt;
-use std::time::Duration;
 
 use gptproto_proto::exchange::ApiError;
 use gptproto_proto::wire::ChatCompletion;
 use gptproto_transport::TransportError;
 
+pub use gptproto_proto::TimeoutKind;
+
 use crate::meta::ResponseMeta;
-use crate::redirect::MAX_REDIRECTS;
 
 #[cfg(test)]
 mod tests;
@@ -34,16 +34,12 @@ struct Inner {
 }
 
 enum Kind {
-    /// Validation, API errors, protocol errors and truncation from the sans-IO core.
+    /// From the sans-IO core: validation, API errors, protocol errors, truncation, a deadline
+    /// that passed (with what a stream had delivered), a redirect not followed, a body too
+    /// large.
     Proto(gptproto_proto::Error),
     /// The transport failed before a response head.
     Transport(TransportError),
-    /// A deadline passed (with what a stream had delivered, when it passed while reading one).
-    Timeout {
-        what: TimeoutKind,
-        after: Duration,
-        partial: Option<Box<ChatCompletion>>,
-    },
     /// The body broke while it was being read.
     Interrupted {
         source: TransportError,
@@ -52,32 +48,9 @@ enum Kind {
     },
     /// The client could not be built or the request not sent as configured.
     Config(String),
-    /// A response body larger than allowed.
-    BodyTooLarge { limit: usize },
-    /// A redirect that was not followed: one the client does not follow (not 307/308), one
-    /// without a usable `Location`, or one past the most redirects.
-    Redirect {
-        status: u16,
-        location: String,
-        too_many: bool,
-    },
     /// The tool-call loop could not go on (too many rounds, no choice).
     #[cfg(feature = "tools")]
     Tools(gptproto_tools::Error),
-}
-
-/// Which deadline passed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TimeoutKind {
-    /// No response head in time.
-    Response,
-    /// Nothing received for too long while reading the body.
-    Idle,
-    /// The response body took longer than [`Timeouts::body`](crate::Timeouts::body).
-    Body,
-    /// The whole call took too long.
-    Total,
 }
 
 impl Error {
@@ -95,27 +68,6 @@ impl Error {
         Self::new(Kind::Transport(error))
     }
 
-    pub(crate) fn timeout(what: TimeoutKind, after: Duration) -> Self {
-        Self::new(Kind::Timeout {
-            what,
-            after,
-            partial: None,
-        })
-    }
-
-    /// A deadline that passed while a stream was being read, with what it had delivered.
-    pub(crate) fn stream_timeout(
-        what: TimeoutKind,
-        after: Duration,
-        partial: Option<ChatCompletion>,
-    ) -> Self {
-        Self::new(Kind::Timeout {
-            what,
-            after,
-            partial: partial.map(Box::new),
-        })
-    }
-
     pub(crate) fn interrupted(
         source: TransportError,
         chunks: u64,
@@ -130,27 +82,6 @@ impl Error {
 
     pub(crate) fn config(message: impl Into<String>) -> Self {
         Self::new(Kind::Config(message.into()))
-    }
-
-    pub(crate) fn body_too_large(limit: usize) -> Self {
-        Self::new(Kind::BodyTooLarge { limit })
-    }
-
-    pub(crate) fn redirect(status: u16, location: impl Into<String>) -> Self {
-        Self::new(Kind::Redirect {
-            status,
-            location: location.into(),
-            too_many: false,
-        })
-    }
-
-    /// More redirects than followed in one attempt; the last one's status and target.
-    pub(crate) fn too_many_redirects(status: u16, location: impl Into<String>) -> Self {
-        Self::new(Kind::Redirect {
-            status,
-            location: location.into(),
-            too_many: true,
-        })
     }
 
     pub(crate) fn with_attempts(mut self, attempts: u32) -> Self {
@@ -215,10 +146,7 @@ impl Error {
 
     /// The HTTP status of the error response, if there was one.
     pub fn status(&self) -> Option<http::StatusCode> {
-        match &self.inner.kind {
-            Kind::Redirect { status, .. } => http::StatusCode::from_u16(*status).ok(),
-            _ => self.proto().and_then(gptproto_proto::Error::status),
-        }
+        self.proto().and_then(gptproto_proto::Error::status)
     }
 
     /// The request id the server gave, if any.
@@ -228,7 +156,7 @@ impl Error {
 
     /// A deadline passed (response, idle, total), or the transport's (connect, TLS handshake).
     pub fn is_timeout(&self) -> bool {
-        matches!(&self.inner.kind, Kind::Timeout { .. })
+        self.asks_proto(gptproto_proto::Error::is_timeout)
             || self
                 .failed_transport()
                 .is_some_and(TransportError::is_timeout)
@@ -236,10 +164,7 @@ impl Error {
 
     /// Which of the call's deadlines passed.
     pub fn timeout_kind(&self) -> Option<TimeoutKind> {
-        match &self.inner.kind {
-            Kind::Timeout { what, .. } => Some(*what),
-            _ => None,
-        }
+        self.proto().and_then(gptproto_proto::Error::timeout_kind)
     }
 
     /// No connection could be made (the request was not sent).
@@ -274,17 +199,16 @@ impl Error {
     /// oversized event, a body over the limit, a redirect not followed (see
     /// [`is_redirect`](Self::is_redirect)).
     pub fn is_protocol(&self) -> bool {
-        matches!(
-            &self.inner.kind,
-            Kind::BodyTooLarge { .. } | Kind::Redirect { .. }
-        ) || self.asks_proto(gptproto_proto::Error::is_protocol)
+        self.asks_proto(|error| {
+            error.is_protocol() || error.is_redirect() || error.is_body_too_large()
+        })
     }
 
     /// The server answered with a redirect (3xx) that was not followed: only 307 and 308 are
     /// (a POST's body cannot go to a 301/302/303's target), at most 5 of them; a base URL that
     /// redirects is usually the wrong one (`http://` for `https://`, a missing `/v1`).
     pub fn is_redirect(&self) -> bool {
-        matches!(&self.inner.kind, Kind::Redirect { .. })
+        self.asks_proto(gptproto_proto::Error::is_redirect)
     }
 
     /// The client's configuration is unusable (base URL, headers, key, TLS roots, a refused
@@ -370,7 +294,7 @@ impl Error {
     /// or past the answer limit.
     pub fn partial(&self) -> Option<&ChatCompletion> {
         match &self.inner.kind {
-            Kind::Interrupted { partial, .. } | Kind::Timeout { partial, .. } => partial.as_deref(),
+            Kind::Interrupted { partial, .. } => partial.as_deref(),
             _ => self.proto().and_then(gptproto_proto::Error::partial),
         }
     }
@@ -379,7 +303,7 @@ impl Error {
     /// sending, or no connection could be made).
     pub fn may_have_reached_server(&self) -> bool {
         match &self.inner.kind {
-            Kind::Proto(error) => !(error.is_validation() || error.is_config()),
+            Kind::Proto(error) => error.may_have_reached_server(),
             Kind::Transport(error) => error.may_have_reached_server(),
             Kind::Config(_) => false,
             _ => true,
@@ -390,6 +314,26 @@ impl Error {
     fn failed_transport(&self) -> Option<&TransportError> {
         match &self.inner.kind {
             Kind::Transport(error) => Some(error),
+            _ => None,
+        }
+    }
+
+    /// What this error says of the attempt that failed, in the core's terms (for the one
+    /// classification, [`FailureClass`](gptproto_proto::failure::FailureClass)); `None` when
+    /// it is not an attempt's failure (the request or the answer was at fault).
+    pub(crate) fn failure(&self) -> Option<gptproto_proto::failure::Failure<'_>> {
+        use gptproto_proto::failure::Failure;
+        if let Some(api) = self.api_error() {
+            return Some(Failure::Response(api));
+        }
+        match &self.inner.kind {
+            Kind::Transport(error) if error.is_retryable() => Some(if error.is_connect() {
+                Failure::Connect
+            } else {
+                Failure::Disconnected
+            }),
+            Kind::Interrupted { .. } => Some(Failure::Disconnected),
+            _ if self.is_timeout() => Some(Failure::Timeout),
             _ => None,
         }
     }
@@ -478,15 +422,6 @@ impl fmt::Display for Error {
         match &self.inner.kind {
             Kind::Proto(error) => fmt::Display::fmt(error, f)?,
             Kind::Transport(error) => fmt::Display::fmt(error, f)?,
-            Kind::Timeout { what, after, .. } => {
-                let what = match what {
-                    TimeoutKind::Response => "no response head",
-                    TimeoutKind::Idle => "nothing received",
-                    TimeoutKind::Body => "the response body did not end",
-                    TimeoutKind::Total => "the call did not finish",
-                };
-                write!(f, "timed out: {what} within {after:?}")?;
-            }
             Kind::Interrupted {
                 source,
                 chunks,
@@ -506,30 +441,6 @@ impl fmt::Display for Error {
                 }
             }
             Kind::Config(message) => write!(f, "invalid configuration: {message}")?,
-            Kind::BodyTooLarge { limit } => {
-                write!(f, "the response body exceeds the limit of {limit} bytes")?;
-            }
-            Kind::Redirect {
-                status,
-                location,
-                too_many: true,
-            } => write!(
-                f,
-                "more than {MAX_REDIRECTS} redirects (the last: HTTP {status} to {location})"
-            )?,
-            Kind::Redirect {
-                status, location, ..
-            } if location.is_empty() => {
-                write!(
-                    f,
-                    "HTTP {status} response without a Location: not an answer, and nowhere to go"
-                )?;
-            }
-            Kind::Redirect {
-                status, location, ..
-            } => {
-                write!(f, "HTTP {status} redirect to {location} was not followed")?;
-            }
             #[cfg(feature = "tools")]
             Kind::Tools(error) => fmt::Display::fmt(error, f)?,
         }

@@ -71,17 +71,15 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod batch;
-mod body;
 mod call;
 mod client;
-mod deadline;
+mod driver;
 mod error;
 mod meta;
 #[cfg(all(feature = "otel", not(target_arch = "wasm32")))]
 #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
 pub mod otel;
 mod redact;
-mod redirect;
 mod rt;
 mod send;
 mod stream;
@@ -91,7 +89,10 @@ mod telemetry;
 pub mod tools;
 
 pub use call::{ChatCall, ChatStreamCall, WithResponse};
-pub use client::{Client, ClientBuilder, ENV_API_KEY, ENV_BASE_URL, Timeouts};
+pub use client::{
+    BuiltInTransport, Client, ClientBuilder, ENV_API_KEY, ENV_BASE_URL, OwnConnector, Timeouts,
+    Transport,
+};
 pub use error::{Error, Result, TimeoutKind};
 pub use meta::ResponseMeta;
 pub use stream::{ChatStream, TextDeltas};

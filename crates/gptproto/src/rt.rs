@@ -9,14 +9,11 @@
 //! (`ClientBuilder::retry_jitter_seed`), so that such runs are also repeatable.
 //!
 //! Nothing is spawned: every timer is polled by the call or stream that owns it, so there is no
-//! executor to abstract over, only time.
+//! executor to abstract over, only time. What the time means (deadlines, backoffs) is the
+//! call machine's, in the core; this module only tells it the time and wakes it.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
-use std::task::{Context, Poll};
-use std::time::Duration;
 
 #[cfg(not(target_arch = "wasm32"))]
 #[path = "rt/native.rs"]
@@ -44,6 +41,14 @@ impl Jitter {
             None => fastrand::f64(),
         }
     }
+
+    /// A seed for a call's own draws.
+    pub(crate) fn seed(&self) -> u64 {
+        match &self.0 {
+            Some(rng) => rng.lock().unwrap_or_else(PoisonError::into_inner).u64(..),
+            None => fastrand::u64(..),
+        }
+    }
 }
 
 impl fmt::Debug for Jitter {
@@ -56,52 +61,15 @@ impl fmt::Debug for Jitter {
     }
 }
 
-/// Waits `duration`.
-pub(crate) fn sleep(duration: Duration) -> Sleep {
-    Sleep::until(Instant::now() + duration)
-}
-
-/// `future`, or [`Elapsed`] if it has not finished after `duration`.
-pub(crate) fn timeout<F: Future + Unpin>(duration: Duration, future: F) -> Timeout<F> {
-    Timeout {
-        future,
-        sleep: sleep(duration),
-    }
-}
-
-/// The time given to a [`timeout`] passed first.
-#[derive(Debug)]
-pub(crate) struct Elapsed;
-
-/// The future of [`timeout`].
-pub(crate) struct Timeout<F> {
-    future: F,
-    sleep: Sleep,
-}
-
-impl<F: Future + Unpin> Future for Timeout<F> {
-    type Output = Result<F::Output, Elapsed>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Poll::Ready(output) = Pin::new(&mut self.future).poll(cx) {
-            return Poll::Ready(Ok(output));
-        }
-        self.sleep.poll_elapsed(cx).map(|()| Err(Elapsed))
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
-    #[tokio::test]
-    async fn a_timeout_gives_the_futures_output_or_elapses_after_its_duration() {
-        let ready = timeout(Duration::from_secs(1), std::future::ready(7)).await;
-        assert_eq!(ready.ok(), Some(7));
-        let started = Instant::now();
-        let never = std::future::pending::<()>();
-        assert!(timeout(Duration::from_millis(40), never).await.is_err());
-        assert!(started.elapsed() >= Duration::from_millis(40));
+    /// Waits `duration`.
+    fn sleep(duration: Duration) -> Sleep {
+        Sleep::until(Instant::now() + duration)
     }
 
     #[test]

@@ -126,14 +126,9 @@ impl Cell {
             (Fault::Reset | Fault::Close | Fault::SlowClose(_), BeforeHead | InHead) => {
                 Outcome::Answer { requests: 2 }
             }
-            // No head: the response timeout, retried. HTTP/1.1 retries on a new connection;
-            // HTTP/2 on the same one (it is open, and nothing says it is dead), where the
-            // retry stalls too: it never reaches the server.
-            (Fault::Stall, BeforeHead | InHead) if self.http2 => Outcome::Timeout {
-                kind: TimeoutKind::Response,
-                partial: None,
-                requests: 1,
-            },
+            // No head: the response timeout, retried on a new connection (HTTP/1.1 drops the
+            // stalled one; over HTTP/2 the retry asks for a connection of its own, where the
+            // stalled one would stall it too).
             (Fault::Stall, BeforeHead | InHead) => Outcome::Answer { requests: 2 },
             // `[DONE]` arrived: the answer is whole, whatever happens after.
             (_, AfterEnd) if self.streamed => Outcome::Answer { requests: 1 },
@@ -218,18 +213,20 @@ async fn run_with(cell: Cell, shape: Option<Shape>, settings: Settings) -> Obser
         .idle_timeout(Duration::from_secs(1))
         .timeout(Duration::from_secs(30))
         .max_retries(settings.retries);
-    let builder = match settings.keep_alive {
-        None => builder.proxy(Proxy::none()).roots(roots),
-        Some(keep_alive) => builder.connector(Arc::new(
-            HyperTransport::builder()
-                .proxy(Proxy::none())
-                .roots(roots)
-                .http2_keep_alive(Some(keep_alive))
-                .build()
-                .unwrap(),
-        )),
-    };
-    let client = builder.build().unwrap();
+    let client = match settings.keep_alive {
+        None => builder.proxy(Proxy::none()).roots(roots).build(),
+        Some(keep_alive) => builder
+            .connector(Arc::new(
+                HyperTransport::builder()
+                    .proxy(Proxy::none())
+                    .roots(roots)
+                    .http2_keep_alive(Some(keep_alive))
+                    .build()
+                    .unwrap(),
+            ))
+            .build(),
+    }
+    .unwrap();
     let request = ChatRequest::new("m").user("hi");
     let started = Instant::now();
     let outcome = if cell.streamed {

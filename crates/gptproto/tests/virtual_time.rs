@@ -10,13 +10,13 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use gptproto::{ChatRequest, Client, ClientBuilder, Error, TimeoutKind};
+use gptproto::{ChatRequest, Client, ClientBuilder, Error, OwnConnector, TimeoutKind};
 use gptproto_testkit::fixtures::{chunk, completion};
 use gptproto_testkit::{MemoryConnector, MemoryReply, Scripted, Step};
 use serde_json::json;
 use tokio::time::Instant;
 
-fn builder(connector: &MemoryConnector) -> ClientBuilder {
+fn builder(connector: &MemoryConnector) -> ClientBuilder<OwnConnector> {
     Client::builder()
         .ignore_env()
         .base_url("https://api.example.test/v1")

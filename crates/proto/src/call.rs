@@ -607,6 +607,12 @@ impl Call {
         })
     }
 
+    /// Whether the request sent is waiting for its response head. Once `false`, drop a request
+    /// still in flight (closing its exchange): its attempt is over.
+    pub fn awaits_head(&self) -> bool {
+        matches!(self.phase, Phase::AwaitHead { .. })
+    }
+
     /// Whether the driver should go on reading the response body. Once `false`, drop the body
     /// (closing the exchange if it has not ended).
     pub fn wants_body(&self) -> bool {

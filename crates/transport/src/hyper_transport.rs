@@ -15,9 +15,11 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use crate::lanes::{KeepAlive, Slot, SlotBody};
 use crate::origins::{Origins, Routed, origin_key};
 use crate::proxy::{Proxy, ProxyConnector};
+use crate::routing::Ask;
 use crate::tls::{self, Roots};
 use crate::{
-    BoxFuture, HttpConnector, ResponseBody, TransportError, TransportErrorKind, check_scheme,
+    BoxFuture, FreshConnection, HttpConnector, ResponseBody, TransportError, TransportErrorKind,
+    check_scheme,
 };
 
 /// The default transport: one connection pool, HTTP/1.1 and HTTP/2 by ALPN, rustls, proxies.
@@ -102,8 +104,8 @@ impl HyperTransportBuilder {
     /// The connect timeout (5 s by default, as openai-python; `None` for none): TCP, and for
     /// `https://` the proxy tunnel, the TLS handshake and the HTTP/2 handshake too.
     #[must_use]
-    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.connect_timeout = timeout;
+    pub fn connect_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.connect_timeout = timeout.into();
         self
     }
 
@@ -284,9 +286,11 @@ impl HttpConnector for HyperTransport {
         };
         let roots = self.roots.clone();
         let key = origin_key(request.uri()).unwrap_or_default();
+        let fresh = request.extensions().get::<FreshConnection>().is_some();
+        let ask = if fresh { Ask::Fresh } else { Ask::First };
         // Most requests go at once, and their future holds only the response's; one that goes
         // on a lane holds its request until the head, to send it again if it was turned away.
-        match origins.route(&key, false) {
+        match origins.route(&key, ask) {
             Routed::Pool => {
                 let response = origins.pooled(request.map(Full::new));
                 Box::pin(async move {
@@ -297,7 +301,7 @@ impl HttpConnector for HyperTransport {
             }
             routed => Box::pin(async move {
                 let (head, slot) = origins
-                    .on_lanes(key, request, routed)
+                    .on_lanes(key, request, routed, fresh)
                     .await
                     .map_err(|error| error.with_roots(&roots))?;
                 Ok(head.map(|body| boxed(body, slot)))

@@ -97,6 +97,18 @@ fn is_untrusted_certificate(_: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// A request extension that asks for a new connection: the request's previous attempt got no
+/// response head in time, and the connection that carried it may be why. Connectors that pool
+/// connections honour it by not reusing one for this request (the built-in transport opens a
+/// new HTTP/2 connection, or takes none from its HTTP/1.1 pool); others may ignore it.
+///
+/// ```
+/// let mut request = http::Request::new(bytes::Bytes::new());
+/// request.extensions_mut().insert(gptproto_transport::FreshConnection);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FreshConnection;
+
 /// A response body: a stream of byte frames, boxed.
 pub type ResponseBody = http_body_util::combinators::BoxBody<Bytes, TransportError>;
 

@@ -35,7 +35,7 @@ use tower_service::Service;
 
 use crate::error::BoxError;
 use crate::lanes::{self, LaneTask, SharedError, Slot, Table, Waiters};
-use crate::routing::{LaneId, Protocol, Route};
+use crate::routing::{Ask, LaneId, Protocol, Route};
 use crate::{TransportError, TransportErrorKind};
 
 /// How many times a request may be routed again (after waiting for a lane's connection, or
@@ -281,13 +281,13 @@ where
         }
     }
 
-    /// Where a request to `key` goes. `again`: it was routed before.
-    pub(crate) fn route(&self, key: &str, again: bool) -> Routed {
+    /// Where a request to `key` goes, asked as `ask` says.
+    pub(crate) fn route(&self, key: &str, ask: Ask) -> Routed {
         if !self.lanes {
             return Routed::Pool;
         }
         let mut routing = self.table.lock();
-        match routing.route(key, again, || Waiters::new(None)) {
+        match routing.route(key, ask, || Waiters::new(None)) {
             Route::Pool => Routed::Pool,
             Route::Send { lane, link } => Routed::Lane {
                 sender: link.clone(),
@@ -316,12 +316,14 @@ where
     }
 
     /// Sends a request routed to a lane (or to wait for one) until it has a response head,
-    /// routing it again after a wait or when it was turned away unprocessed.
+    /// routing it again after a wait or when it was turned away unprocessed. A `fresh` request
+    /// (asked for a connection of its own) goes, after its wait, on the lane it waited for.
     pub(crate) async fn on_lanes(
         self: Arc<Self>,
         key: Box<str>,
         request: http::Request<Bytes>,
         mut routed: Routed,
+        fresh: bool,
     ) -> Result<Head, TransportError> {
         // What goes next: a copy of `request`, or the request hyper handed back unsent.
         let mut returned: Option<http::Request<Full<Bytes>>> = None;
@@ -363,10 +365,15 @@ where
                             Box::new(why),
                         ));
                     }
+                    let waited_for = place.lane();
                     drop(place);
+                    if fresh {
+                        routed = self.route(&key, Ask::On(waited_for));
+                        continue;
+                    }
                 }
             }
-            routed = self.route(&key, true);
+            routed = self.route(&key, Ask::Again);
         }
         // No lane took it: as hyper-util alone would send it (on the version it negotiates).
         let mut next = returned.unwrap_or_else(|| copy(&request));

@@ -62,6 +62,21 @@ pub(crate) enum Route<'a, W, S> {
 }
 
 /// A lane's connection to make.
+/// How a request asks to be routed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ask {
+    /// Its first routing.
+    First,
+    /// Again: it waited for a lane, or was turned away unprocessed (it starts no probe).
+    Again,
+    /// Its first routing, on a connection of its own: the retry of a request that got no
+    /// response head in time, whose connection may be why. An HTTP/2 origin opens a new lane
+    /// for it (its other lanes go on carrying their streams).
+    Fresh,
+    /// Again, on this lane (the one it waited for) if it has room.
+    On(LaneId),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Connect {
     /// Offer `h2` and `http/1.1` (the origin's protocol is unknown), not `h2` alone.
@@ -125,13 +140,12 @@ impl<W, S> Routing<W, S> {
         }
     }
 
-    /// Where a request to `origin` goes. `again`: the request waited or was turned away
-    /// already, so it does not start a probe (it goes through the pool while the protocol is
-    /// unknown). `connecting` makes the link of a lane that is created to connect.
+    /// Where a request to `origin` goes, asked as `ask` says. `connecting` makes the link of a
+    /// lane that is created to connect.
     pub(crate) fn route(
         &mut self,
         origin: &str,
-        again: bool,
+        ask: Ask,
         connecting: impl FnOnce() -> W,
     ) -> Route<'_, W, S> {
         if !self.origins.contains_key(origin) && self.origins.len() >= MAX_ORIGINS {
@@ -143,12 +157,18 @@ impl<W, S> Routing<W, S> {
             lanes: Vec::new(),
             learned: None,
         });
+        let again = matches!(ask, Ask::Again | Ask::On(_));
         let chosen = match entry.protocol {
             Protocol::Http1 => None,
             Protocol::Unknown if again => None,
             // Every request waits on the probe (the origin's only lane while it is unknown).
             Protocol::Unknown => Some(entry.lanes.first().copied()),
-            Protocol::Http2 => Some(self.lane_with_room(origin)),
+            // A connection of its own, while the origin may have more.
+            Protocol::Http2 if ask == Ask::Fresh && entry.lanes.len() < MAX_LANES => Some(None),
+            Protocol::Http2 => match ask {
+                Ask::On(lane) if self.has_room(origin, lane) => Some(Some(lane)),
+                _ => Some(self.lane_with_room(origin)),
+            },
         };
         let Some(chosen) = chosen else {
             return Route::Pool;
@@ -279,19 +299,29 @@ impl<W, S> Routing<W, S> {
     }
 
     /// The first lane of `origin` with room; `None` to open a new one.
+    /// Whether `lane`, of `origin`, is open and has room for another stream.
+    fn has_room(&self, origin: &str, lane: LaneId) -> bool {
+        self.lanes
+            .get(&lane)
+            .is_some_and(|state| state.is_open() && self.room(self.origin(origin), state))
+    }
+
+    /// Whether `lane` has room for another stream: fewer than the streams per connection and
+    /// than the server's limit (its own, or the origin's learned one while it connects).
+    fn room(&self, origin: &Origin, lane: &Lane<W, S>) -> bool {
+        let server = match lane.state {
+            LaneState::Open {
+                limit: Some(limit), ..
+            } => limit,
+            _ => origin.learned.unwrap_or(usize::MAX),
+        };
+        lane.streams < self.streams_per_connection.min(server.max(1))
+    }
+
     fn lane_with_room(&self, origin: &str) -> Option<LaneId> {
         let state = self.origin(origin);
-        let room = |lane: &Lane<W, S>| {
-            let server = match lane.state {
-                LaneState::Open {
-                    limit: Some(limit), ..
-                } => limit,
-                _ => state.learned.unwrap_or(usize::MAX),
-            };
-            lane.streams < self.streams_per_connection.min(server.max(1))
-        };
         let lanes = state.lanes.iter().map(|id| (*id, &self.lanes[id]));
-        if let Some((free, _)) = lanes.clone().find(|(_, lane)| room(lane)) {
+        if let Some((free, _)) = lanes.clone().find(|(_, lane)| self.room(state, lane)) {
             return Some(free);
         }
         if state.lanes.len() < MAX_LANES {

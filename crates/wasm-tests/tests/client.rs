@@ -132,18 +132,6 @@ async fn a_stream_cut_mid_event_is_a_truncated_error() {
 }
 
 #[wasm_bindgen_test]
-fn what_the_host_cannot_do_is_refused_when_the_client_is_built() {
-    let error = Client::builder()
-        .ignore_env()
-        .base_url("http://127.0.0.1:1/v1")
-        .connect_timeout(Duration::from_secs(1))
-        .build()
-        .expect_err("fetch cannot bound connecting");
-    assert!(error.is_config(), "{error}");
-    assert!(error.to_string().contains("connect timeout"), "{error}");
-}
-
-#[wasm_bindgen_test]
 async fn plain_http_to_a_remote_host_is_refused_before_sending() {
     let error = Client::builder()
         .ignore_env()

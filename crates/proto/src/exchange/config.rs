@@ -179,7 +179,8 @@ impl ClientConfig {
 /// [`build`](Self::build), naming what was wrong.
 #[derive(Debug, Clone)]
 pub struct ClientConfigBuilder {
-    base_url: String,
+    /// `None`: [`DEFAULT_BASE_URL`], unless a default is given.
+    base_url: Option<String>,
     api_key: Option<ApiKey>,
     auth_scheme: AuthScheme,
     headers: Vec<(String, String)>,
@@ -191,7 +192,7 @@ pub struct ClientConfigBuilder {
 impl Default for ClientConfigBuilder {
     fn default() -> Self {
         Self {
-            base_url: DEFAULT_BASE_URL.to_owned(),
+            base_url: None,
             api_key: None,
             auth_scheme: AuthScheme::Auto,
             headers: Vec::new(),
@@ -202,18 +203,49 @@ impl Default for ClientConfigBuilder {
 }
 
 impl ClientConfigBuilder {
-    /// Sets the base URL, e.g. `https://gptproto.com/v1` or `http://127.0.0.1:8080/v1`.
+    /// Sets the base URL, e.g. `https://gptproto.com/v1` or `http://127.0.0.1:8080/v1`
+    /// ([`DEFAULT_BASE_URL`] when none is set).
     #[must_use]
     pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into();
+        self.base_url = Some(base_url.into());
         self
     }
 
-    /// Sets the API key.
+    /// Sets the base URL unless one was set (the environment's, say, under the caller's).
+    #[must_use]
+    pub fn default_base_url(mut self, base_url: Option<impl Into<String>>) -> Self {
+        if self.base_url.is_none() {
+            self.base_url = base_url.map(Into::into);
+        }
+        self
+    }
+
+    /// Sets the API key, without the whitespace around it (a key pasted with its newline). An
+    /// empty key is no key.
+    ///
+    /// ```
+    /// use gptproto_proto::exchange::ClientConfig;
+    ///
+    /// let config = ClientConfig::builder().api_key(" sk-1\n").build()?;
+    /// assert_eq!(config.api_key().unwrap().expose(), "sk-1");
+    /// assert!(ClientConfig::builder().api_key("").build()?.api_key().is_none());
+    /// # Ok::<(), gptproto_proto::Error>(())
+    /// ```
     #[must_use]
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
-        self.api_key = Some(ApiKey::new(key));
+        let key: String = key.into();
+        let key = key.trim();
+        self.api_key = (!key.is_empty()).then(|| ApiKey::new(key));
         self
+    }
+
+    /// Sets the API key unless one was set (as [`api_key`](Self::api_key)).
+    #[must_use]
+    pub fn default_api_key(self, key: Option<impl Into<String>>) -> Self {
+        match key {
+            Some(key) if self.api_key.is_none() => self.api_key(key),
+            _ => self,
+        }
     }
 
     /// Sets how the key is sent.
@@ -247,7 +279,7 @@ impl ClientConfigBuilder {
 
     /// Checks everything and builds the config.
     pub fn build(self) -> Result<ClientConfig, Error> {
-        let base_url = parse_base_url(&self.base_url)?;
+        let base_url = parse_base_url(self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))?;
         let chat_completions = join_path(&base_url, "chat/completions")?;
         let host = base_url.host().unwrap_or_default();
         let auth_scheme = self.auth_scheme.for_host(host);

@@ -6,6 +6,7 @@ use std::time::Duration;
 use hyper_util::rt::TokioIo;
 
 use super::*;
+use crate::routing::Ask;
 
 const ORIGIN: &str = "lane.test:443";
 
@@ -21,7 +22,10 @@ async fn lane_to_server(
     Arc<tokio::sync::Notify>,
 ) {
     let table = Arc::new(Table::new(Protocol::Http2, 100));
-    let lane = match table.lock().route(ORIGIN, false, || Waiters::new(None)) {
+    let lane = match table
+        .lock()
+        .route(ORIGIN, Ask::First, || Waiters::new(None))
+    {
         crate::routing::Route::Wait { lane, .. } => lane,
         other => panic!("{other:?}"),
     };
@@ -64,7 +68,7 @@ fn room(table: &Table, lane: LaneId) -> usize {
     let mut routing = table.lock();
     let mut sent = 0;
     while let crate::routing::Route::Send { lane: on, .. } =
-        routing.route(ORIGIN, false, || Waiters::new(None))
+        routing.route(ORIGIN, Ask::First, || Waiters::new(None))
     {
         assert_eq!(on, lane);
         sent += 1;
@@ -103,7 +107,7 @@ async fn lane_task_closes_the_lane_at_the_servers_goaway() {
 /// Whether a request would be sent on an open lane now (its place given back).
 fn room_once(table: &Table) -> bool {
     let mut routing = table.lock();
-    match routing.route(ORIGIN, true, || Waiters::new(None)) {
+    match routing.route(ORIGIN, Ask::Again, || Waiters::new(None)) {
         crate::routing::Route::Send { lane, .. } => {
             routing.release(lane);
             true

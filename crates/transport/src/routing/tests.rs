@@ -15,7 +15,11 @@ enum Went {
 }
 
 fn go(table: &mut Table, again: bool) -> Went {
-    match table.route(ORIGIN, again, || "waiters") {
+    match table.route(
+        ORIGIN,
+        if again { Ask::Again } else { Ask::First },
+        || "waiters",
+    ) {
         Route::Pool => Went::Pool,
         Route::Send { lane, link } => Went::Send(lane, *link),
         Route::Wait {
@@ -237,21 +241,21 @@ fn past_the_most_lanes_the_least_busy_takes_the_stream() {
 #[test]
 fn idle_origins_are_forgotten_past_the_most_origins_and_busy_ones_are_kept() {
     let mut table = Table::new(Protocol::Http2, 100);
-    let busy = match table.route("busy:443", false, || "w") {
+    let busy = match table.route("busy:443", Ask::First, || "w") {
         Route::Wait { lane, .. } => lane,
         other => panic!("{other:?}"),
     };
     let mut idle = Vec::new();
     for i in 0..MAX_ORIGINS - 1 {
         let origin = format!("idle-{i}:443");
-        let Route::Wait { lane, .. } = table.route(&origin, false, || "w") else {
+        let Route::Wait { lane, .. } = table.route(&origin, Ask::First, || "w") else {
             panic!("a lane");
         };
         table.release(lane);
         idle.push(lane);
     }
     assert_eq!(table.origins.len(), MAX_ORIGINS);
-    table.route("new:443", false, || "w");
+    table.route("new:443", Ask::First, || "w");
     assert_eq!(table.origins.len(), 2, "the busy origin and the new one");
     assert_eq!(
         table.streams(busy),
@@ -282,4 +286,58 @@ fn the_server_switching_protocols_is_followed() {
     assert_eq!(go(&mut table, false), Went::Pool);
     table.negotiated(ORIGIN, Protocol::Http2);
     assert_eq!(go(&mut table, false), Went::Send(first, 0));
+}
+
+/// What a route asked as `ask` came to.
+fn ask(table: &mut Table, ask: Ask) -> Went {
+    match table.route(ORIGIN, ask, || "fresh waiters") {
+        Route::Pool => Went::Pool,
+        Route::Send { lane, link } => Went::Send(lane, *link),
+        Route::Wait {
+            lane,
+            link,
+            connect,
+        } => Went::Wait(lane, link, connect),
+    }
+}
+
+#[test]
+fn a_request_asking_for_a_fresh_connection_gets_a_new_lane_and_goes_on_it_once_open() {
+    let (mut table, first) = http2_origin(100, Some(100));
+    assert_eq!(go(&mut table, false), Went::Send(first, 0));
+    // The first lane has room, but the retry of a request that timed out on it asks for a
+    // connection of its own.
+    let fresh = ask(&mut table, Ask::Fresh);
+    let Went::Wait(lane, "fresh waiters", LANE) = fresh else {
+        panic!("{fresh:?}");
+    };
+    assert_ne!(lane, first);
+    assert_eq!(table.opened(lane, Some(100), 9), Ok("fresh waiters"));
+    table.release(lane);
+    // After its wait it goes on the lane it waited for, not the first one with room.
+    assert_eq!(ask(&mut table, Ask::On(lane)), Went::Send(lane, 9));
+    // Others go on as before, first lane first.
+    assert_eq!(go(&mut table, false), Went::Send(first, 0));
+}
+
+#[test]
+fn a_lane_asked_for_that_is_gone_or_full_routes_as_again() {
+    let (mut table, first) = http2_origin(1, Some(1));
+    let fresh = lane_of(&ask(&mut table, Ask::Fresh));
+    table.failed(fresh);
+    // Gone: the first lane with room.
+    assert_eq!(ask(&mut table, Ask::On(fresh)), Went::Send(first, 0));
+    // Full: another lane.
+    assert!(matches!(ask(&mut table, Ask::On(first)), Went::Wait(lane, _, LANE) if lane != first));
+}
+
+#[test]
+fn a_fresh_request_to_an_origin_not_known_as_http2_routes_as_a_first_one() {
+    let mut table = Table::new(Protocol::Http1, 100);
+    assert_eq!(ask(&mut table, Ask::Fresh), Went::Pool);
+    let mut table = Table::new(Protocol::Unknown, 100);
+    assert!(matches!(
+        ask(&mut table, Ask::Fresh),
+        Went::Wait(_, _, PROBE)
+    ));
 }
