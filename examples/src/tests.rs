@@ -1,150 +1,42 @@
-//! The de-framer and the response reader, fed in every split.
+//! The examples' command line and where their requests go.
 
 use super::*;
 
-const CHUNKED: &[u8] =
-    b"4\r\nWiki\r\n5;name=value\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nTrailer: yes\r\n\r\n";
-
-/// Everything a dechunker gives for `pieces`, then at the end.
-fn dechunk(pieces: &[&[u8]]) -> Result<(Vec<u8>, bool), String> {
-    let mut dechunker = Dechunker::new();
-    let mut data = Vec::new();
-    let mut ended = false;
-    let mut drain = |dechunker: &mut Dechunker| -> Result<(), String> {
-        while let Some(piece) = dechunker.poll()? {
-            match piece {
-                Piece::Data(bytes) => data.extend_from_slice(&bytes),
-                Piece::End => ended = true,
-            }
-        }
-        Ok(())
-    };
-    for piece in pieces {
-        dechunker.push(piece);
-        drain(&mut dechunker)?;
-    }
-    dechunker.eof();
-    drain(&mut dechunker)?;
-    Ok((data, ended))
+fn words(text: &str) -> Vec<String> {
+    text.split(' ').map(str::to_owned).collect()
 }
 
 #[test]
-fn chunked_bodies_decode_the_same_however_split() {
-    let expected = (b"Wikipedia in\r\n\r\nchunks.".to_vec(), true);
-    assert_eq!(dechunk(&[CHUNKED]).unwrap(), expected);
-    for at in 0..=CHUNKED.len() {
-        let (a, b) = CHUNKED.split_at(at);
-        assert_eq!(dechunk(&[a, b]).unwrap(), expected, "split at {at}");
-    }
-    let bytes: Vec<&[u8]> = CHUNKED.chunks(1).collect();
-    assert_eq!(dechunk(&bytes).unwrap(), expected);
-}
-
-#[test]
-fn a_broken_or_cut_chunked_body_is_an_error_not_a_shorter_body() {
-    for (body, named) in [
-        (&b"4\r\nWi"[..], "inside a chunk's data"),
-        (b"4\r\nWiki\r\n", "inside a chunk size"),
-        (b"4\r\nWikiXX", "not followed by CRLF"),
-        (b"zz\r\n", "bad chunk size"),
-        (b"0\r\n", "inside the trailers"),
+fn the_command_line_takes_a_ca_and_a_timeout() {
+    let args =
+        Args::from_words(words("https://a.example/v1 hi --timeout 2.5 --ca ca.pem")).unwrap();
+    assert_eq!(args.timeout, Some(Duration::from_millis(2500)));
+    assert_eq!(args.ca.as_deref(), Some("ca.pem"));
+    for bad in [
+        "https://a.example/v1",
+        "https://a.example/v1 hi --timeout",
+        "https://a.example/v1 hi --timeout 0",
+        "https://a.example/v1 hi --timeout soon",
+        "https://a.example/v1 hi --retries 3",
     ] {
-        let error = dechunk(&[body]).unwrap_err();
-        assert!(error.contains(named), "{body:?}: {error}");
+        assert!(Args::from_words(words(bad)).is_err(), "{bad}");
     }
-    let long = vec![b'1'; 2000];
-    assert!(dechunk(&[&long]).unwrap_err().contains("exceeds"));
-}
-
-/// Everything a reader gives for `response` fed in pieces of `size`.
-fn read(response: &[u8], size: usize) -> Result<Vec<Read>, String> {
-    let mut reader = ResponseReader::new();
-    let mut out = Vec::new();
-    for piece in response.chunks(size) {
-        reader.push(piece);
-        while let Some(read) = reader.poll()? {
-            out.push(read);
-        }
-    }
-    reader.eof();
-    while let Some(read) = reader.poll()? {
-        out.push(read);
-    }
-    Ok(out)
-}
-
-fn body_of(reads: &[Read]) -> Vec<u8> {
-    reads
-        .iter()
-        .filter_map(|read| match read {
-            Read::Body(bytes) => Some(bytes.to_vec()),
-            _ => None,
-        })
-        .flatten()
-        .collect()
 }
 
 #[test]
-fn responses_are_read_by_their_framing() {
-    let mut chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
-    chunked.extend_from_slice(CHUNKED);
-    let length =
-        b"HTTP/1.1 429 Too Many Requests\r\ncontent-length: 5\r\nretry-after: 1\r\n\r\nhello";
-    let close = b"HTTP/1.1 200 OK\r\n\r\nuntil the end";
-    for size in [1, 3, 7, 1024] {
-        let reads = read(&chunked, size).unwrap();
-        assert!(matches!(&reads[0], Read::Head(status, _) if *status == 200));
-        assert_eq!(body_of(&reads), b"Wikipedia in\r\n\r\nchunks.");
-        assert_eq!(reads.last(), Some(&Read::End));
-
-        let reads = read(length, size).unwrap();
-        let Read::Head(status, headers) = &reads[0] else {
-            panic!("a head first");
-        };
-        assert_eq!(
-            (status.as_u16(), &headers["retry-after"]),
-            (429, &"1".parse::<http::HeaderValue>().unwrap())
-        );
-        assert_eq!(body_of(&reads), b"hello");
-
-        assert_eq!(body_of(&read(close, size).unwrap()), b"until the end");
-    }
-    // Cut short: an error, never a shorter body.
-    assert!(
-        read(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\nabc", 4)
-            .unwrap_err()
-            .contains("6 bytes")
-    );
-    assert!(
-        read(b"HTTP/1.1 20", 4)
-            .unwrap_err()
-            .contains("before a response head")
-    );
-}
-
-#[test]
-fn targets_and_requests() {
+fn targets_come_from_the_requests_uri() {
+    let uri = |text: &str| text.parse::<http::Uri>().unwrap();
     assert_eq!(
-        Target::of("https://gptproto.com/v1").unwrap(),
+        Target::of(&uri("https://gptproto.com/v1")).unwrap(),
         Target {
             tls: true,
             host: "gptproto.com".into(),
             port: 443
         }
     );
-    assert_eq!(Target::of("http://[::1]:8080/v1").unwrap().host, "::1");
-    assert!(Target::of("ftp://x/v1").is_err());
-    let request = http::Request::post("http://127.0.0.1:8080/v1/chat/completions")
-        .header("authorization", "Bearer k")
-        .body(Bytes::from_static(b"{}"))
-        .unwrap();
-    let text = String::from_utf8(encode_request(&request)).unwrap();
-    assert!(
-        text.starts_with("POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1:8080\r\n"),
-        "{text}"
+    assert_eq!(
+        Target::of(&uri("http://[::1]:8080/v1")).unwrap().host,
+        "::1"
     );
-    assert!(
-        text.ends_with("content-length: 2\r\nconnection: close\r\n\r\n{}"),
-        "{text}"
-    );
+    assert!(Target::of(&uri("ftp://x/v1")).is_err());
 }

@@ -110,6 +110,9 @@ pub mod call;
 mod error;
 pub mod exchange;
 pub mod failure;
+#[cfg(feature = "http1")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http1")))]
+pub mod http1;
 mod json;
 mod provider;
 pub mod ratelimit;

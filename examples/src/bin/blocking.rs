@@ -1,16 +1,18 @@
 //! gptproto's sans-IO core on `std::net` alone: no async runtime, no tokio, no hyper.
 //!
-//! `cargo run -p gptproto-examples --bin blocking -- BASE_URL PROMPT [--ca FILE]`, the key in
-//! `GPTPROTO_API_KEY`. It builds the request with the core, writes it as HTTP/1.1 (through
-//! rustls for `https://`), pushes every byte it reads into the [`Exchange`] and polls it until
-//! it needs more, printing the answer as it arrives; on an error status it asks the core's
-//! retry policy whether and when to try again, and sleeps that long on its own clock.
+//! `cargo run -p gptproto-examples --bin blocking -- BASE_URL PROMPT [--ca FILE] [--timeout
+//! SECS]`, the key in `GPTPROTO_API_KEY`. The core's call decides what to send, where, when to
+//! try again and when to give up; this program connects, writes, reads, and sleeps.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use gptproto_examples::{Args, Exchange, Outcome, Plan, Retries, Setback, Target};
+use gptproto_examples::{Args, Target, connect_failure, is_wait_over, show, tls_config};
+use gptproto_proto::call::IoErrorKind;
+use gptproto_proto::http1::{ResponseReader, encode_request};
 
 fn main() -> ExitCode {
     match run() {
@@ -22,65 +24,103 @@ fn main() -> ExitCode {
     }
 }
 
+/// A connection: TCP, and TLS over it for `https://`.
+trait Connection: Read + Write {
+    /// The TCP stream underneath (for the read's wait).
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Connection for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Connection for rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        &self.sock
+    }
+}
+
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let plan = Plan::of(&Args::parse()?)?;
-    let mut retries = Retries::new("blocking");
-    loop {
-        let setback = match connect(&plan.target, plan.tls.clone()) {
-            Ok(mut connection) => match attempt(&mut *connection, &plan.request)? {
-                Outcome::Answered => return Ok(()),
-                Outcome::Setback(setback) => setback,
-            },
-            Err(error) => Setback::Unreachable(error),
-        };
-        std::thread::sleep(retries.after(setback)?);
-    }
-}
-
-/// A connection to `target`: TCP, and TLS over it for `https://`.
-fn connect(
-    target: &Target,
-    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
-) -> std::io::Result<Box<dyn ReadWrite>> {
-    let tcp = TcpStream::connect((target.host.as_str(), target.port))?;
-    tcp.set_nodelay(true)?;
-    let Some(config) = tls else {
-        return Ok(Box::new(tcp));
-    };
-    let name = rustls::pki_types::ServerName::try_from(target.host.clone())
-        .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidInput, error))?;
-    let session = rustls::ClientConnection::new(config, name).map_err(std::io::Error::other)?;
-    Ok(Box::new(rustls::StreamOwned::new(session, tcp)))
-}
-
-trait ReadWrite: Read + Write {}
-impl<T: Read + Write> ReadWrite for T {}
-
-/// One attempt: writes the request, reads the response, printing the answer as it arrives;
-/// `Err` when it failed past retrying (a broken stream, a connection lost mid-answer).
-fn attempt(
-    connection: &mut dyn ReadWrite,
-    request: &[u8],
-) -> Result<Outcome, Box<dyn std::error::Error>> {
-    if let Err(error) = connection
-        .write_all(request)
-        .and_then(|()| connection.flush())
-    {
-        return Ok(Outcome::Setback(Setback::Unreachable(error)));
-    }
-    let mut exchange = Exchange::new();
+    let args = Args::parse()?;
+    let tls = tls_config(args.ca.as_deref())?;
+    let clock = Instant::now();
+    let mut call = args.call()?;
+    let mut open: Option<(Box<dyn Connection>, ResponseReader)> = None;
     let mut buffer = vec![0; 16 * 1024];
     loop {
-        if let Some(outcome) = exchange.print_progress("blocking")? {
-            return Ok(outcome);
+        if let Some(outcome) = show(&mut call, "blocking") {
+            return outcome;
         }
-        match connection.read(&mut buffer) {
-            Ok(0) => exchange.eof(),
-            Ok(read) => exchange.push(&buffer[..read]),
-            // A peer that closes without TLS's close_notify: the framing decides whether the
-            // body was whole.
-            Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => exchange.eof(),
-            Err(error) => return Err(error.into()),
+        if !call.awaits_head() && !call.wants_body() {
+            open = None;
         }
+        if let Some(transmit) = call.poll_transmit() {
+            open = None;
+            let target = Target::of(transmit.request.uri())?;
+            match connect(&target, &tls) {
+                Ok(mut connection) => {
+                    match connection.write_all(&encode_request(&transmit.request)) {
+                        Ok(()) => open = Some((connection, ResponseReader::new())),
+                        Err(error) => {
+                            call.handle_io_error(IoErrorKind::Request, &error.to_string())
+                        }
+                    }
+                }
+                Err(error) => call.handle_io_error(connect_failure(&error), &error.to_string()),
+            }
+        }
+        call.handle_timeout(clock.elapsed());
+        // Read until the call's next deadline (or sleep to it with nothing to read).
+        let wait = call.poll_timeout().map(|at| {
+            at.saturating_sub(clock.elapsed())
+                .max(Duration::from_millis(1))
+        });
+        match &mut open {
+            Some((connection, reader)) => {
+                connection.tcp().set_read_timeout(wait)?;
+                match connection.read(&mut buffer) {
+                    Ok(0) => reader.eof(),
+                    Ok(read) => reader.push(&buffer[..read]),
+                    Err(error) if is_wait_over(&error) => {}
+                    // A peer that closes without TLS's close_notify: the framing decides.
+                    Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => reader.eof(),
+                    Err(error) => {
+                        let kind = if reader.has_head() {
+                            IoErrorKind::Body
+                        } else {
+                            IoErrorKind::Request
+                        };
+                        call.handle_io_error(kind, &error.to_string());
+                    }
+                }
+                reader.deliver(&mut call);
+            }
+            None => std::thread::sleep(wait.unwrap_or(Duration::ZERO)),
+        }
+        call.handle_timeout(clock.elapsed());
     }
+}
+
+/// A connection to `target`.
+fn connect(
+    target: &Target,
+    tls: &Arc<rustls::ClientConfig>,
+) -> std::io::Result<Box<dyn Connection>> {
+    let tcp = TcpStream::connect((target.host.as_str(), target.port))?;
+    tcp.set_nodelay(true)?;
+    if !target.tls {
+        return Ok(Box::new(tcp));
+    }
+    let name = rustls::pki_types::ServerName::try_from(target.host.clone())
+        .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidInput, error))?;
+    let session =
+        rustls::ClientConnection::new(tls.clone(), name).map_err(std::io::Error::other)?;
+    let mut stream = rustls::StreamOwned::new(session, tcp);
+    // The handshake now, so that a certificate that is not trusted is a connect failure.
+    while stream.conn.is_handshaking() {
+        stream.conn.complete_io(&mut stream.sock)?;
+    }
+    Ok(Box::new(stream))
 }
