@@ -16,12 +16,13 @@ use std::time::Instant;
 use crate::{project_root, run, target_dir};
 
 /// Every target, in the order they run.
-pub(crate) const TARGETS: [&str; 5] = [
+pub(crate) const TARGETS: [&str; 6] = [
     "sse_split",
     "stream_accumulate",
     "classify_response",
     "decode_differential",
     "client_e2e",
+    "call_events",
 ];
 
 struct Options {

@@ -44,6 +44,7 @@ pub(crate) fn check_all() -> Result<(), String> {
     published_are_reqwest_free()?;
     examples_run_without_tokio()?;
     runtime_boundary()?;
+    policy_in_the_core()?;
     self_contained()?;
     tidy()?;
     Ok(())
@@ -176,6 +177,55 @@ fn boundary_crossings(texts: &[(String, String)]) -> Vec<String> {
         }
     }
     crossings
+}
+
+/// What decides a retry, a backoff's wait or a redirect, named outside the core: the facade,
+/// the CLI and the examples drive the core's call machine and ask its classification.
+const POLICY_WORDS: [&str; 5] = [
+    ".decide(",
+    "retry_after(",
+    "should_retry_header(",
+    "StatusCode::TEMPORARY_REDIRECT",
+    "header::LOCATION",
+];
+
+/// No retry, redirect or deadline decision outside the core (ARCHITECTURE.md, "Every retry,
+/// redirect and deadline is decided in the core's call machine").
+pub(crate) fn policy_in_the_core() -> Result<(), String> {
+    let root = project_root();
+    let mut texts = Vec::new();
+    for dir in ["crates/gptproto/src", "crates/cli/src", "examples/src"] {
+        for file in rust_files(&root.join(dir)) {
+            let shown = file
+                .strip_prefix(&root)
+                .unwrap_or(&file)
+                .display()
+                .to_string();
+            texts.push((shown, std::fs::read_to_string(&file).unwrap_or_default()));
+        }
+    }
+    let found = policy_outside_the_core(&texts);
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "retry or redirect policy outside the core's call machine (ARCHITECTURE.md):\n{}",
+            found.join("\n")
+        ))
+    }
+}
+
+/// Each line of `texts` (path, text) that names one of [`POLICY_WORDS`].
+fn policy_outside_the_core(texts: &[(String, String)]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (path, text) in texts {
+        for (number, line) in text.lines().enumerate() {
+            if let Some(word) = POLICY_WORDS.iter().find(|word| line.contains(*word)) {
+                found.push(format!("{path}:{}: names {word}", number + 1));
+            }
+        }
+    }
+    found
 }
 
 /// No published crate's normal dependency tree (default features and all features) names
@@ -440,6 +490,25 @@ mod tests {
             ]
         );
         runtime_boundary().unwrap();
+    }
+
+    #[test]
+    fn a_retry_decision_outside_the_core_is_caught() {
+        let texts = [
+            (
+                "crates/gptproto/src/send.rs".to_owned(),
+                "let decision = policy.decide(0, &failure, now, jitter);".to_owned(),
+            ),
+            (
+                "examples/src/lib.rs".to_owned(),
+                "let wait = call.poll_timeout();".to_owned(),
+            ),
+        ];
+        assert_eq!(
+            policy_outside_the_core(&texts),
+            ["crates/gptproto/src/send.rs:1: names .decide("]
+        );
+        policy_in_the_core().unwrap();
     }
 
     #[test]

@@ -26,69 +26,7 @@
 //! start), never going back; the wall clock (for `Retry-After` dates) and the random seed of
 //! the backoff's jitter are given once, in [`Start`].
 //!
-//! The loop, with a made-up network answering the first attempt 429 and the second with a
-//! stream cut into pieces:
-//!
-//! ```
-//! use std::time::{Duration, SystemTime};
-//!
-//! use bytes::Bytes;
-//! use gptproto_proto::call::{Call, CallOptions, Event, Start};
-//! use gptproto_proto::exchange::ClientConfig;
-//! use gptproto_proto::ChatRequest;
-//!
-//! // Your network: the status, headers and body pieces for the n-th request sent.
-//! fn network(attempt: u32) -> (u16, Vec<(&'static str, &'static str)>, Vec<&'static str>) {
-//!     if attempt == 1 {
-//!         return (429, vec![("retry-after-ms", "20")], vec![r#"{"error":{"message":"slow down"}}"#]);
-//!     }
-//!     (200, vec![("content-type", "text/event-stream")], vec![
-//!         "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"I am\"}}]}\n\nda",
-//!         "ta: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\" Qwen.\"},\"finish_reason\":\"stop\"}]}\n\n",
-//!         "data: [DONE]\n\n",
-//!     ])
-//! }
-//!
-//! let config = ClientConfig::builder().api_key("sk-...").build()?;
-//! let request = ChatRequest::new("qwen-turbo").user("who are you?").stream(true);
-//! let start = Start { now: Duration::ZERO, wall_clock: SystemTime::UNIX_EPOCH, seed: 7 };
-//! let mut call = Call::chat(&config, &request, CallOptions::default(), start)?;
-//!
-//! let mut now = Duration::ZERO; // your clock
-//! let mut answer = String::new();
-//! 'call: loop {
-//!     while let Some(event) = call.poll_event() {
-//!         match event {
-//!             Event::Retrying { after, .. } => assert_eq!(after, Duration::from_millis(20)),
-//!             Event::Chunk(chunk) => answer.push_str(chunk.text().unwrap_or("")),
-//!             Event::Done => break 'call,
-//!             Event::Failed(error) => return Err(error.into()),
-//!             _ => {}
-//!         }
-//!     }
-//!     if let Some(transmit) = call.poll_transmit() {
-//!         // Write `transmit.request` to a connection, then push what comes back.
-//!         let (status, headers, body) = network(transmit.attempt);
-//!         let headers = headers.into_iter().map(|(name, value)| (name.parse().unwrap(), value.parse().unwrap())).collect();
-//!         call.handle_head(http::StatusCode::from_u16(status)?, headers);
-//!         for piece in body {
-//!             call.push_body(Bytes::from_static(piece.as_bytes()));
-//!         }
-//!         call.handle_end();
-//!         continue;
-//!     }
-//!     // Nothing to send and nothing to read: give the time, sleep until the machine's next
-//!     // deadline (here, the retry's wait), and give the time again.
-//!     call.handle_timeout(now);
-//!     if let Some(at) = call.poll_timeout().filter(|at| *at > now) {
-//!         now = at;
-//!         call.handle_timeout(now);
-//!     }
-//! }
-//! assert_eq!(answer, "I am Qwen.");
-//! assert_eq!(call.attempts(), 2);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! The crate's documentation has the loop whole, as a test.
 //!
 //! `docs/embedding.md` in the repository has the loop on `std`, tokio, smol, a browser and an
 //! embedded executor.

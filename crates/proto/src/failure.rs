@@ -62,7 +62,8 @@ impl Failure<'_> {
 #[non_exhaustive]
 pub enum FailureClass {
     /// Sending again may work: a connection failure, a timeout before the response head, 408,
-    /// 409, a 5xx, or any status the server marked `x-should-retry: true`.
+    /// 409, a 5xx (or a server error reported inside a stream), or any status the server
+    /// marked `x-should-retry: true`.
     Transient,
     /// 429 for rate limiting: send again once the server's window allows.
     RateLimited {
@@ -107,7 +108,14 @@ impl FailureClass {
         match api.status().map(|status| status.as_u16()) {
             Some(429) => rate_limited(),
             Some(408 | 409 | 500..=599) => Self::Transient,
-            _ => Self::Permanent,
+            Some(_) => Self::Permanent,
+            // An error reported inside a stream: by its code or type. (A call never sends a
+            // stream that started again; a batch sends the whole request again.)
+            None => match api.kind() {
+                ApiErrorKind::Server => Self::Transient,
+                ApiErrorKind::RateLimited => rate_limited(),
+                _ => Self::Permanent,
+            },
         }
     }
 

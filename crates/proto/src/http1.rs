@@ -23,7 +23,7 @@
 //! // What the connection gives, in any pieces:
 //! let mut reader = ResponseReader::new();
 //! reader.push(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n");
-//! reader.push(b"2f\r\ndata: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n\r\n");
+//! reader.push(b"30\r\ndata: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n\r\n");
 //! reader.push(b"e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n");
 //! reader.deliver(&mut call);
 //! let mut text = String::new();

@@ -11,47 +11,39 @@
 //! - [`accumulate`]: folds chunks into a [`ChatCompletion`], telling a complete stream from a
 //!   truncated one.
 //! - [`exchange`]: builds the `http::Request` and classifies the response.
+//! - [`call`]: one whole call as a state machine (attempts, retries, redirects, deadlines).
+//! - [`failure`]: what a failed attempt means, for every consumer.
 //! - [`retry`]: the official SDKs' retry policy as pure functions.
 //! - [`validate`]: the checks a request passes before it is sent.
 //!
 //! # The run loop
 //!
-//! You own the socket, the clock and the randomness; the core owns the protocol. One rule:
-//! **push every byte you read, poll until it says it needs more, and give it the time.** A
-//! decoder never blocks and never reads; `Ok(None)` from a poll means "push more" (or, after
-//! `finish`, "done"); an error is final. In order:
+//! You own the sockets, the clock and the randomness; the core owns the protocol and the
+//! policy. A [`call::Call`] is one whole call: it says what to send ([`call::Call::poll_transmit`]),
+//! takes what the connection gave (`handle_head`, `push_body`, `handle_end`,
+//! `handle_io_error`), takes the time (`handle_timeout`, the one place it enters), says when
+//! it needs the time next (`poll_timeout`), and gives events (`poll_event`): a retry ahead, the
+//! answer's head, chunks (lent, no allocation), the completion, the end, or the final typed
+//! error with what arrived. One rule: **push every byte you read, poll until it says it needs
+//! more, and give it the time before you wait.**
 //!
-//! 1. Build the request: [`exchange::ClientConfig::build_request`] gives an
-//!    `http::Request<Bytes>` (validated, authorized), which you write to your connection.
-//! 2. Read the response head. Not a success? Read the (small) body and classify it with
-//!    [`exchange::api_error`]; ask [`retry::RetryPolicy::decide`] with your clock's
-//!    `SystemTime` and your random draw whether and when to try again; sleep as you sleep.
-//! 3. A success: [`StreamDecoder::push`] each piece of the body as it arrives and
-//!    [`StreamDecoder::poll_item`] (or `poll_view`, lending chunks without allocating) until
-//!    `Ok(None)`. At the end of the body, [`StreamDecoder::finish`] and poll once more: a body
-//!    that ends early is an error, not a shorter answer.
-//! 4. `accumulating()` folds the chunks into the [`ChatCompletion`]
-//!    ([`StreamDecoder::into_completion`]).
-//!
-//! The same loop, with a made-up network in place of yours (the first attempt answered 429):
+//! The loop, with a made-up network answering the first attempt 429 and the second with a
+//! stream cut into pieces:
 //!
 //! ```
-//! use std::time::SystemTime;
+//! use std::time::{Duration, SystemTime};
 //!
 //! use bytes::Bytes;
-//! use gptproto_proto::exchange::{ClientConfig, api_error};
-//! use gptproto_proto::retry::{Failure, RetryDecision, RetryPolicy};
-//! use gptproto_proto::{ChatRequest, StreamDecoder, StreamItem};
+//! use gptproto_proto::call::{Call, CallOptions, Event, Start};
+//! use gptproto_proto::exchange::ClientConfig;
+//! use gptproto_proto::ChatRequest;
 //!
-//! /// Your I/O: writes a request, returns the status, headers and body as it arrives.
-//! fn send(_request: &http::Request<Bytes>, attempt: u32) -> (u16, http::HeaderMap, Vec<&'static str>) {
-//!     let mut headers = http::HeaderMap::new();
-//!     if attempt == 0 {
-//!         headers.insert("retry-after-ms", "20".parse().unwrap());
-//!         return (429, headers, vec![r#"{"error":{"message":"slow down","code":"rate_limit"}}"#]);
+//! // Your network: the status, headers and body pieces for the n-th request sent.
+//! fn network(attempt: u32) -> (u16, Vec<(&'static str, &'static str)>, Vec<&'static str>) {
+//!     if attempt == 1 {
+//!         return (429, vec![("retry-after-ms", "20")], vec![r#"{"error":{"message":"slow down"}}"#]);
 //!     }
-//!     headers.insert("content-type", "text/event-stream".parse().unwrap());
-//!     (200, headers, vec![
+//!     (200, vec![("content-type", "text/event-stream")], vec![
 //!         "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"I am\"}}]}\n\nda",
 //!         "ta: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\" Qwen.\"},\"finish_reason\":\"stop\"}]}\n\n",
 //!         "data: [DONE]\n\n",
@@ -59,47 +51,58 @@
 //! }
 //!
 //! let config = ClientConfig::builder().api_key("sk-...").build()?;
-//! let request = config.build_request(&ChatRequest::new("qwen-turbo").user("who are you?").stream(true))?;
-//! let policy = RetryPolicy::default();
-//! let mut attempt = 0;
-//! let body = loop {
-//!     let (status, headers, body) = send(&request, attempt);
-//!     let status = http::StatusCode::from_u16(status)?;
-//!     if status.is_success() {
-//!         break body;
-//!     }
-//!     let error = api_error(status, &headers, body.concat().as_bytes());
-//!     let jitter = 0.5; // your random draw in [0, 1)
-//!     match policy.decide(attempt, &Failure::Response(&error), SystemTime::now(), jitter) {
-//!         RetryDecision::Retry { after } => {
-//!             assert_eq!(after.as_millis(), 20); // the server's hint; sleep it on your clock
-//!             attempt += 1;
-//!         }
-//!         RetryDecision::GiveUp { .. } => return Err(error.into()),
-//!     }
-//! };
+//! let request = ChatRequest::new("qwen-turbo").user("who are you?").stream(true);
+//! let start = Start { now: Duration::ZERO, wall_clock: SystemTime::UNIX_EPOCH, seed: 7 };
+//! let mut call = Call::chat(&config, &request, CallOptions::default(), start)?;
 //!
-//! let mut decoder = StreamDecoder::new().accumulating();
-//! for piece in body {
-//!     decoder.push(Bytes::from_static(piece.as_bytes()));
-//!     while let Some(item) = decoder.poll_item()? {
-//!         if let StreamItem::Chunk(chunk) = item {
-//!             print!("{}", chunk.text().unwrap_or_default());
+//! let mut now = Duration::ZERO; // your clock
+//! let mut answer = String::new();
+//! 'call: loop {
+//!     while let Some(event) = call.poll_event() {
+//!         match event {
+//!             Event::Retrying { after, .. } => assert_eq!(after, Duration::from_millis(20)),
+//!             Event::Chunk(chunk) => answer.push_str(chunk.text().unwrap_or("")),
+//!             Event::Done => break 'call,
+//!             Event::Failed(error) => return Err(error.into()),
+//!             _ => {}
 //!         }
+//!     }
+//!     if let Some(transmit) = call.poll_transmit() {
+//!         // Write `transmit.request` to a connection, then push what comes back.
+//!         let (status, headers, body) = network(transmit.attempt);
+//!         let headers = headers.into_iter().map(|(name, value)| (name.parse().unwrap(), value.parse().unwrap())).collect();
+//!         call.handle_head(http::StatusCode::from_u16(status)?, headers);
+//!         for piece in body {
+//!             call.push_body(Bytes::from_static(piece.as_bytes()));
+//!         }
+//!         call.handle_end();
+//!         continue;
+//!     }
+//!     // Nothing to send and nothing to read: give the time, sleep until the machine's next
+//!     // deadline (here, the retry's wait), and give the time again.
+//!     call.handle_timeout(now);
+//!     if let Some(at) = call.poll_timeout().filter(|at| *at > now) {
+//!         now = at;
+//!         call.handle_timeout(now);
 //!     }
 //! }
-//! decoder.finish();
-//! while decoder.poll_item()?.is_some() {}
-//! assert_eq!(decoder.into_completion()?.text(), Some("I am Qwen."));
+//! assert_eq!(answer, "I am Qwen.");
+//! assert_eq!(call.attempts(), 2);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Whole programs that run this loop on `std::net` and on smol are `examples/src/bin/` in the
-//! repository.
+//! `docs/embedding.md` in the repository has the loop on `std`, tokio, smol, a browser and an
+//! embedded executor; `examples/src/bin/` runs it on `std::net` and on smol over TLS, with the
+//! `http1` feature's `http1::ResponseReader` reading the bytes. The parts work alone
+//! too: [`StreamDecoder`] for a body you read yourself, [`exchange::classify_response`] for a
+//! whole one, [`retry::RetryPolicy::decide`] and [`failure::FailureClass`] for the policy.
 //!
 //! # Features
-//! None: everything here is plain Rust over `bytes`, `http`, `serde` and `serde_json`, and
+//! Everything by default is plain Rust over `bytes`, `http`, `serde` and `serde_json`, and
 //! builds for `wasm32-unknown-unknown`.
+//! - `http1`: the `http1` module (HTTP/1.1 request encoding and response reading with
+//!   `httparse`), for an embedder with a bare socket and no HTTP client.
+//! - `schemars`: `JsonSchema` for the wire types.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -136,3 +136,24 @@ fn the_retry_hint_is_the_headers_then_the_message() {
     );
     assert_eq!(Failure::Timeout.retry_hint(now), None);
 }
+
+#[test]
+fn an_error_inside_a_stream_is_classified_by_its_code() {
+    let in_stream = |body: &str| {
+        let object = serde_json::from_str::<serde_json::Value>(body).unwrap();
+        let error = crate::wire::ErrorObject::from_body(&object).unwrap();
+        FailureClass::of(&Failure::Response(&ApiError::in_stream(error)))
+    };
+    assert_eq!(
+        in_stream(r#"{"error":{"message":"overloaded","code":503}}"#),
+        FailureClass::Transient
+    );
+    assert_eq!(
+        in_stream(r#"{"error":{"message":"Rate limit exceeded","code":429}}"#),
+        FailureClass::RateLimited { limit: None }
+    );
+    assert_eq!(
+        in_stream(r#"{"error":{"message":"bad input","code":"invalid_request_error"}}"#),
+        FailureClass::Permanent
+    );
+}
