@@ -24,6 +24,7 @@
 mod browser;
 mod codegen;
 mod conformance;
+mod cycles;
 mod fuzz;
 mod invariants;
 mod local_model;

@@ -36,8 +36,8 @@ pub use config::{
     ApiKey, AuthScheme, ClientConfig, ClientConfigBuilder, DEFAULT_BASE_URL, SECRET_HEADERS,
 };
 
-use crate::error::prefix;
 use crate::stream::StreamDecoder;
+use crate::text::prefix;
 use crate::wire::{ChatCompletion, ErrorObject, ModelList};
 use crate::{ChatRequest, Error, ErrorKind};
 

@@ -117,6 +117,7 @@ pub mod failure;
 #[cfg_attr(docsrs, doc(cfg(feature = "http1")))]
 pub mod http1;
 mod json;
+pub mod parse;
 mod provider;
 pub mod ratelimit;
 pub mod retry;

@@ -577,7 +577,7 @@ fn undecodable(data: &Text, event_type: Option<&str>, error: ChunkJsonError) -> 
     Error::new(ErrorKind::InvalidStreamData {
         event_type: event_type.unwrap_or("message").to_owned(),
         reason: error.0,
-        data_prefix: crate::error::prefix(data),
+        data_prefix: crate::text::prefix(data),
     })
 }
 

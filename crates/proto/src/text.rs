@@ -229,9 +229,34 @@ impl<'de> serde::Deserialize<'de> for Text {
     }
 }
 
+/// How much of an undecodable body or event an error quotes.
+pub(crate) const DATA_PREFIX_LEN: usize = 256;
+
+/// At most `DATA_PREFIX_LEN` bytes of `text`, cut on a character boundary.
+pub(crate) fn prefix(text: &str) -> String {
+    let mut end = text.len().min(DATA_PREFIX_LEN);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut quoted = text[..end].to_owned();
+    if end < text.len() {
+        quoted.push('…');
+    }
+    quoted
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefix_cuts_on_a_character_boundary() {
+        let text = "é".repeat(200);
+        let quoted = prefix(&text);
+        assert!(quoted.ends_with('…'));
+        assert_eq!(quoted.chars().filter(|&c| c == 'é').count(), 128);
+        assert_eq!(prefix("short"), "short");
+    }
 
     #[test]
     fn slices_share_the_buffer() {

@@ -18,7 +18,6 @@ mod lenient;
 mod message;
 mod model;
 mod open_enum;
-mod parse;
 mod request;
 mod response;
 mod tool;
@@ -36,7 +35,6 @@ pub use error_body::{ErrorCode, ErrorObject};
 pub use extra::Extra;
 pub use message::{FunctionCall, Message, Role, ToolCall, ToolKind};
 pub use model::{Model, ModelList};
-pub use parse::from_model_json;
 pub use request::{ChatRequest, Modality, ReasoningEffort, ServiceTier, Stop, StreamOptions};
 pub use response::{
     ChatCompletion, Choice, CompletionTokensDetails, FinishReason, Logprobs, ObjectKind,

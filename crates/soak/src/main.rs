@@ -21,6 +21,8 @@
 //! an idle one coming back; HTTP/2: 32 streams need one lane, samples above 2 are printed, above
 //! 8 fail).
 
+mod lanes_log;
+
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,6 +32,7 @@ use futures_util::StreamExt;
 use gptproto::{ChatRequest, Client, Error, Proxy, Roots, TimeoutKind};
 use gptproto_testkit::fixtures::{chunk, completion};
 use gptproto_testkit::{Ending, Recorded, Reply, TestServer, TlsOptions};
+use lanes_log::LanesLog;
 
 const CONCURRENCY: usize = 32;
 const SAMPLE_EVERY: u64 = 1_000;
@@ -211,7 +214,7 @@ async fn call(client: &Client, id: u64, fault: Fault) -> Result<String, Error> {
 /// Calls by (protocol, fault, outcome).
 type Outcomes = std::collections::BTreeMap<(usize, Fault, &'static str), u64>;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Sample {
     calls: u64,
     seconds: f64,
@@ -219,6 +222,9 @@ struct Sample {
     descriptors: usize,
     tasks: usize,
     connections: (usize, usize),
+    /// With more HTTP/2 connections than one lane needs: the transport's latest connection
+    /// events (new lanes with the routing table, pool fallbacks, closes).
+    lanes_log: Vec<String>,
 }
 
 fn rss_kib() -> u64 {
@@ -337,6 +343,7 @@ async fn soak(length: Duration) -> Result<(), String> {
     let outcomes: Arc<Mutex<Outcomes>> = Arc::default();
     let unexpected: Arc<Mutex<Vec<String>>> = Arc::default();
     let samples: Arc<Mutex<Vec<Sample>>> = Arc::default();
+    let lanes_log = LanesLog::install(&format!("localhost:{}\"", http1.address().port()));
     let mut workers = Vec::new();
     for (index, client) in clients.iter().enumerate() {
         for _ in 0..CONCURRENCY {
@@ -348,6 +355,7 @@ async fn soak(length: Duration) -> Result<(), String> {
                 samples.clone(),
             );
             let servers = [http1.clone(), http2.clone()];
+            let lanes_log = lanes_log.clone();
             workers.push(tokio::spawn(async move {
                 while started.elapsed() < length {
                     let id = counter.fetch_add(1, Ordering::SeqCst);
@@ -373,16 +381,22 @@ async fn soak(length: Duration) -> Result<(), String> {
                         for server in &servers {
                             server.clear_requests();
                         }
+                        let connections = (
+                            client_connections(servers[0].address().port()),
+                            client_connections(servers[1].address().port()),
+                        );
                         samples.lock().expect("not poisoned").push(Sample {
                             calls: id + 1,
                             seconds: started.elapsed().as_secs_f64(),
                             rss_kib: rss_kib(),
                             descriptors: descriptors(),
                             tasks: tasks(),
-                            connections: (
-                                client_connections(servers[0].address().port()),
-                                client_connections(servers[1].address().port()),
-                            ),
+                            connections,
+                            lanes_log: if connections.1 > 2 {
+                                lanes_log.lines()
+                            } else {
+                                Vec::new()
+                            },
                         });
                     }
                 }
@@ -495,7 +509,13 @@ async fn soak(length: Duration) -> Result<(), String> {
         println!("samples with more than 2 HTTP/2 connections: {above_one_lane}, e.g.:");
     }
     for sample in samples.iter().filter(|s| s.connections.1 > 2).take(5) {
-        println!("  {sample:?}");
+        println!(
+            "  calls {}, {:.1} s, connections {:?}; the transport's latest connection events:",
+            sample.calls, sample.seconds, sample.connections
+        );
+        for line in &sample.lanes_log {
+            println!("    {line}");
+        }
     }
     if max_connections.0 > HTTP1_BOUND || max_connections.1 > HTTP2_BOUND {
         failures.push(format!(

@@ -6,6 +6,7 @@
 //!
 //! Used by the client's, the CLI's and the benchmarks' tests; not published.
 
+mod connection;
 mod fault;
 pub mod fixtures;
 mod frame_server;

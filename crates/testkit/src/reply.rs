@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::serve::Busy;
+use crate::connection::{Busy, Meter};
 
 /// How a reply's body ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,7 +193,7 @@ impl Reply {
         self,
         abandoned: std::sync::Arc<std::sync::atomic::AtomicUsize>,
         busy: Busy,
-        meter: Option<Arc<crate::serve::Meter>>,
+        meter: Option<Arc<Meter>>,
     ) -> http::Response<ReplyBody> {
         let (sender, receiver) = mpsc::channel(1);
         let mut builder = http::Response::builder().status(self.status);

@@ -166,7 +166,7 @@ impl Router {
             } else {
                 arguments
             };
-            let parsed = gptproto_proto::wire::from_model_json::<T>(arguments);
+            let parsed = gptproto_proto::parse::from_model_json::<T>(arguments);
             let handler = Arc::clone(&handler);
             let name = tool_name.clone();
             Box::pin(async move {

@@ -13,7 +13,7 @@ use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::lanes::{KeepAlive, Slot, SlotBody};
-use crate::origins::{Origins, Routed, origin_key};
+use crate::origins::{Origins, Routed, origin_key, read_head};
 use crate::proxy::{Proxy, ProxyConnector};
 use crate::routing::Ask;
 use crate::tls::{self, Roots};
@@ -308,27 +308,6 @@ impl HttpConnector for HyperTransport {
             }),
         }
     }
-}
-
-/// The response head, or the error classified: whether the request may have been sent.
-pub(crate) fn read_head(
-    response: Result<http::Response<Incoming>, hyper_util::client::legacy::Error>,
-) -> Result<http::Response<Incoming>, TransportError> {
-    response.map_err(|error| {
-        if error.is_connect() {
-            return crate::error::connect_error("connection failed", Box::new(error));
-        }
-        // A head hyper could not read says so (a hostile or broken server), not just "failed".
-        let hyper =
-            std::error::Error::source(&error).and_then(|e| e.downcast_ref::<hyper::Error>());
-        let message = match hyper {
-            Some(hyper) if hyper.is_parse() => {
-                "the response head could not be read (not HTTP, or over 100 headers or 400 KiB)"
-            }
-            _ => "request failed",
-        };
-        TransportError::new(TransportErrorKind::Request, message).with_source(error)
-    })
 }
 
 fn boxed(body: Incoming, slot: Option<Slot>) -> ResponseBody {

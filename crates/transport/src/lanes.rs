@@ -296,11 +296,11 @@ where
         if let Poll::Ready(result) = connection.as_mut().poll(cx) {
             let why = match result {
                 Ok(()) => {
-                    tracing::debug!("HTTP/2 lane connection ended");
+                    tracing::debug!(lane = ?this.lane, "HTTP/2 lane connection ended");
                     SharedError(Arc::new(Closed))
                 }
                 Err(error) => {
-                    tracing::debug!(%error, "HTTP/2 lane connection failed");
+                    tracing::debug!(lane = ?this.lane, %error, "HTTP/2 lane connection failed");
                     SharedError(Arc::new(error))
                 }
             };
@@ -339,7 +339,7 @@ where
                     }
                     ready!(this.timer.as_mut().poll(cx));
                     if this.idle_check() {
-                        tracing::debug!("HTTP/2 lane connection idle: closed");
+                        tracing::debug!(lane = ?this.lane, "HTTP/2 lane connection idle: closed");
                         this.phase = Phase::Done;
                         this.connection = None;
                         return Poll::Ready(());

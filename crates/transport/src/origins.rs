@@ -155,6 +155,7 @@ where
             // The probe's connection (its protocol already reported).
             return Box::pin(async move { Ok(io) });
         }
+        tracing::debug!(origin = key.as_deref(), "connecting");
         let table = self.table.clone();
         let connecting = self.inner.call(destination);
         let timeout = self.timeout;
@@ -287,7 +288,7 @@ where
             return Routed::Pool;
         }
         let mut routing = self.table.lock();
-        match routing.route(key, ask, || Waiters::new(None)) {
+        let routed = match routing.route(key, ask, || Waiters::new(None)) {
             Route::Pool => Routed::Pool,
             Route::Send { lane, link } => Routed::Lane {
                 sender: link.clone(),
@@ -307,7 +308,24 @@ where
                     finished: false,
                 }),
             },
+        };
+        // What makes an origin more than one connection, when it happens: the table after the
+        // choice (formatted only when the event is enabled).
+        match &routed {
+            Routed::Wait {
+                connect: Some(_), ..
+            } => {
+                tracing::debug!(origin = key, ?ask, table = %routing.describe(key), "a new connection")
+            }
+            Routed::Pool if ask != Ask::First => tracing::debug!(
+                origin = key,
+                ?ask,
+                table = %routing.describe(key),
+                "routed again: the shared pool"
+            ),
+            _ => {}
         }
+        routed
     }
 
     /// Sends through the shared pool.
@@ -376,10 +394,15 @@ where
             routed = self.route(&key, Ask::Again);
         }
         // No lane took it: as hyper-util alone would send it (on the version it negotiates).
+        tracing::debug!(
+            origin = &*key,
+            table = %self.table.lock().describe(&key),
+            "no lane took the request: the shared pool"
+        );
         let mut next = returned.unwrap_or_else(|| copy(&request));
         *next.version_mut() = request.version();
         let response = self.pooled(next).await;
-        Ok((crate::hyper_transport::read_head(response)?, None))
+        Ok((read_head(response)?, None))
     }
 
     /// Connects a lane and hands its connection to a [`LaneTask`] (or fails the lane).
@@ -468,6 +491,27 @@ fn turned_away<T>(error: &TrySendError<T>) -> Option<TurnedAway> {
     }
     (h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM))
         .then_some(TurnedAway { lane_closed: false })
+}
+
+/// The response head, or the error classified: whether the request may have been sent.
+pub(crate) fn read_head(
+    response: Result<http::Response<Incoming>, hyper_util::client::legacy::Error>,
+) -> Result<http::Response<Incoming>, TransportError> {
+    response.map_err(|error| {
+        if error.is_connect() {
+            return crate::error::connect_error("connection failed", Box::new(error));
+        }
+        // A head hyper could not read says so (a hostile or broken server), not just "failed".
+        let hyper =
+            std::error::Error::source(&error).and_then(|e| e.downcast_ref::<hyper::Error>());
+        let message = match hyper {
+            Some(hyper) if hyper.is_parse() => {
+                "the response head could not be read (not HTTP, or over 100 headers or 400 KiB)"
+            }
+            _ => "request failed",
+        };
+        TransportError::new(TransportErrorKind::Request, message).with_source(error)
+    })
 }
 
 /// A copy of `request` to send (the body is shared, not copied).

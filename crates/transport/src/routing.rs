@@ -299,6 +299,33 @@ impl<W, S> Routing<W, S> {
     }
 
     /// The first lane of `origin` with room; `None` to open a new one.
+    /// The routing of `origin` as text, for the logs: its protocol, and each lane's id, state,
+    /// streams and server limit: `http2 [#3 open 32/100, #7 connecting 1/?]`.
+    pub(crate) fn describe(&self, origin: &str) -> String {
+        let Some(state) = self.origins.get(origin) else {
+            return "unknown origin".to_owned();
+        };
+        let lanes: Vec<String> = state
+            .lanes
+            .iter()
+            .filter_map(|id| Some((id, self.lanes.get(id)?)))
+            .map(|(id, lane)| {
+                let (state, limit) = match &lane.state {
+                    LaneState::Connecting(_) => ("connecting", None),
+                    LaneState::Open { limit, .. } => ("open", *limit),
+                };
+                let limit = limit.map_or("?".to_owned(), |limit| limit.to_string());
+                format!("#{} {state} {}/{limit}", id.0, lane.streams)
+            })
+            .collect();
+        let protocol = match state.protocol {
+            Protocol::Unknown => "unknown",
+            Protocol::Http1 => "http1",
+            Protocol::Http2 => "http2",
+        };
+        format!("{protocol} [{}]", lanes.join(", "))
+    }
+
     /// Whether `lane`, of `origin`, is open and has room for another stream.
     fn has_room(&self, origin: &str, lane: LaneId) -> bool {
         self.lanes

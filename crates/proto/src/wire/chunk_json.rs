@@ -63,7 +63,7 @@ impl<'a> ChunkView<'a> {
             crate::Error::new(crate::ErrorKind::InvalidStreamData {
                 event_type: "message".to_owned(),
                 reason: error.0,
-                data_prefix: crate::error::prefix(data),
+                data_prefix: crate::text::prefix(data),
             })
         })
     }

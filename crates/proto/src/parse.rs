@@ -3,8 +3,9 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::response::{ChatCompletion, FinishReason};
-use crate::error::{Error, ErrorKind, prefix};
+use crate::error::{Error, ErrorKind};
+use crate::text::prefix;
+use crate::wire::{ChatCompletion, FinishReason};
 
 impl ChatCompletion {
     /// The first choice's content as a `T`, for answers asked for with a JSON response format
