@@ -251,6 +251,37 @@ fn client_connections(port: u16) -> usize {
         .count()
 }
 
+/// The established sockets to `port` (`/proc/net/tcp`: local and remote address, inode), and
+/// whether this process holds each: what a sample with more connections than expected shows.
+fn sockets_to(port: u16) -> Vec<String> {
+    let remote = format!(":{port:04X} ");
+    let ours: HashSet<String> = std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| std::fs::read_link(entry.path()).ok())
+        .map(|target| target.display().to_string())
+        .collect();
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let matched = fields.len() > 9
+                && format!("{} ", fields[2]).ends_with(&remote)
+                && fields[3] == "01";
+            matched.then(|| {
+                let held = ours.contains(&format!("socket:[{}]", fields[9]));
+                format!(
+                    "socket {} -> {} inode {} held by this process: {held}",
+                    fields[1], fields[2], fields[9]
+                )
+            })
+        })
+        .collect()
+}
+
 fn descriptors() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
 }
@@ -393,7 +424,9 @@ async fn soak(length: Duration) -> Result<(), String> {
                             tasks: tasks(),
                             connections,
                             lanes_log: if connections.1 > 2 {
-                                lanes_log.lines()
+                                let mut lines = lanes_log.lines();
+                                lines.extend(sockets_to(servers[1].address().port()));
+                                lines
                             } else {
                                 Vec::new()
                             },
