@@ -392,6 +392,12 @@ impl Call {
                 reading,
             };
         }
+        if status.is_success() {
+            // Nothing is sent again once the answer's head came: the request's parts go (a
+            // long stream holds only what it reads).
+            self.headers = HeaderMap::new();
+            self.body = Bytes::new();
+        }
         self.head = Some(Head { status, headers });
     }
 
