@@ -13,7 +13,7 @@ use crate::{nightly_cargo, project_root, run, target_dir};
 /// The published libraries, with the features their listing is made with (every public
 /// feature but `aws-lc-rs`, which changes no API and builds C with cmake).
 const LIBRARIES: &[(&str, &str)] = &[
-    ("gptproto-proto", "schemars"),
+    ("gptproto-proto", "schemars,http1"),
     ("gptproto-transport", "webpki-roots,native-roots,ring"),
     ("gptproto-tools", ""),
     ("gptproto", "webpki-roots,native-roots,ring,tools,otel"),

@@ -149,7 +149,7 @@ fn seconds_to_duration(seconds: f64) -> Option<Duration> {
         .then(|| Duration::from_secs_f64(seconds))
 }
 
-/// The duration in "try again in <duration>" in `message`, if any.
+/// The duration in "try again in `<duration>`" in `message`, if any.
 ///
 /// ```
 /// use std::time::Duration;
