@@ -11,6 +11,9 @@
 //! - `browser-demo [--check]`: `examples/browser/`'s page streaming from the local model (with
 //!   `--check`, driven by headless Chromium, a screenshot saved).
 //! - `plot-batch RPM TPM`: `docs/batch.png` from the batch benchmark's series (matplotlib).
+//! - `bench-cli [--quick]`: the `gptproto` command as whole processes (release build) against a
+//!   raw read and async-openai, for 1, 1,000 and 100,000 chunks (`crates/bench/benches/cli`);
+//!   `--quick` runs a few rounds.
 //! - `soak [--minutes M]`: the client over TLS, HTTP/1.1 and HTTP/2, with faults mixed in, for M
 //!   minutes (2 by default), memory, descriptors, tasks and connections sampled
 //!   (`crates/soak`).
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Some("plot-batch") => plot::command(&args[1..]),
         Some("fuzz") => fuzz::command(&args[1..]),
         Some("soak") => soak(&args[1..]),
+        Some("bench-cli") => bench_cli(&args[1..]),
         Some("adversarial") => run(cargo().args([
             "run",
             "--release",
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
   plot-batch RPM TPM      docs/batch.png from the batch benchmark's series
   fuzz [--minutes M] [--runs N] [--targets a,b] [--sanitizer address|none] [--minimize]
                           every fuzz target in turn, then its figures (nightly)
+  bench-cli [--quick]     the gptproto command, whole processes, against a raw read and async-openai
   soak [--minutes M]      the client under faults for M minutes (2), its resources sampled
   adversarial             hostile servers against the client: outcome, peak RSS, CPU (release)"
             );
@@ -95,6 +100,23 @@ fn test() -> Result<(), String> {
     ]))?;
     run(cargo().args(["test", "--workspace", "--doc"]))?;
     Ok(())
+}
+
+/// `cargo xtask bench-cli [--quick]`: the release binary built, then the whole-process
+/// benchmark of the command (its figures go in docs/performance.md).
+fn bench_cli(args: &[String]) -> Result<(), String> {
+    let quick = match args {
+        [] => false,
+        [flag] if flag == "--quick" => true,
+        _ => return Err("usage: cargo xtask bench-cli [--quick]".to_owned()),
+    };
+    run(cargo().args(["build", "--release", "--quiet", "-p", "gptproto-cli"]))?;
+    let mut bench = cargo();
+    bench.args(["bench", "--quiet", "-p", "gptproto-bench", "--bench", "cli"]);
+    if quick {
+        bench.env("BENCH_ROUNDS", "5");
+    }
+    run(&mut bench)
 }
 
 /// `cargo xtask soak [--minutes M]`: the soak run (`crates/soak`), built as the tests build it.

@@ -19,6 +19,9 @@ pub(crate) enum Work {
     /// Completes this many requests (requests/s).
     #[allow(dead_code)] // Used by the client benchmarks, which share this module.
     Requests(usize),
+    /// Streams this many chunks (chunks/s).
+    #[allow(dead_code)] // Used by the command's benchmark, which shares this module.
+    Chunks(usize),
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -83,6 +86,7 @@ pub(crate) fn compare_work(
     let input = match work {
         Work::Bytes(bytes) => format!("input {:.1} MB", bytes as f64 / 1e6),
         Work::Requests(requests) => format!("{requests} requests each"),
+        Work::Chunks(chunks) => format!("{chunks} chunks a stream"),
     };
     println!("\n{title} ({rounds} paired rounds, {input})");
     println!(
@@ -97,6 +101,7 @@ pub(crate) fn compare_work(
         let throughput = match work {
             Work::Bytes(bytes) => format!("{:.0} MB/s", bytes as f64 / med / 1e6),
             Work::Requests(requests) => format!("{:.0} req/s", requests as f64 / med),
+            Work::Chunks(chunks) => format!("{:.0} chunks/s", chunks as f64 / med),
         };
         println!(
             "{:<60} {:>9.2} ms {:>14} {:>13.2}x",
