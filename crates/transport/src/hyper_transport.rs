@@ -1,7 +1,7 @@
 //! [`HyperTransport`]: hyper-util's pooled client over hyper-rustls.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -28,9 +28,9 @@ use crate::{
 #[derive(Clone)]
 pub struct HyperTransport {
     /// For `https://`: the shared pool and the HTTP/2 lanes of each origin (see
-    /// [`Origins`]). `Err` says why TLS is unavailable (no roots, no crypto provider): plain
-    /// `http://` to a local server still works, and an `https://` request gets that error.
-    https: Result<Arc<Origins<HttpsConnector<ProxyConnector>>>, Arc<str>>,
+    /// [`Origins`]), made at the first `https://` request: the roots are loaded then, once, and
+    /// a command that only talks plain `http://` to a local server never reads them.
+    https: Arc<LazyHttps>,
     /// For `http://`: a pool of its own, so that plain connections do not carry room for the
     /// TLS state (a few KiB per connection, which counts with hundreds of streams open).
     plain: Client<ProxyConnector, Full<Bytes>>,
@@ -179,11 +179,11 @@ impl HyperTransportBuilder {
         self
     }
 
-    /// Builds the transport: loads the TLS roots and sets up the pool. Without TLS roots or a
-    /// crypto provider (features off, or no system roots), it still builds: plain `http://` to
-    /// a local server works, and each `https://` request fails with the reason.
+    /// Builds the transport: sets up the pools. The TLS roots are loaded at the first
+    /// `https://` request, once. Without TLS roots or a crypto provider (features off, or no
+    /// system roots), plain `http://` to a local server works, and each `https://` request
+    /// fails with the reason.
     pub fn build(self) -> Result<HyperTransport, TransportError> {
-        let tls = tls::client_config(&self.roots);
         let mut tcp = TcpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
@@ -202,31 +202,83 @@ impl HyperTransportBuilder {
             pool.http2_keep_alive_interval(keep_alive.interval)
                 .http2_keep_alive_timeout(keep_alive.timeout);
         }
-        let https = match tls {
-            Ok(tls) => {
-                let offered = (self.http1, self.http2);
-                Ok(Arc::new(Origins::new(
-                    |offered| https_connector(tls.clone(), proxied.clone(), offered),
-                    |connector| pool.build(connector),
-                    offered,
-                    self.http2_streams_per_connection,
-                    (self.pool_idle_timeout, self.http2_keep_alive),
-                    self.connect_timeout,
-                    self.http2_lanes,
-                )))
-            }
-            Err(error) => {
-                tracing::debug!(%error, "TLS unavailable: only plain http will work");
-                Err(Arc::from(error.to_string()))
-            }
+        let roots = self.roots.describe().into();
+        let plain = pool.build(proxied.clone());
+        let https = LazyHttps {
+            made: OnceLock::new(),
+            settings: Mutex::new(Some(HttpsSettings {
+                roots: self.roots,
+                proxied,
+                pool,
+                offered: (self.http1, self.http2),
+                streams_per_connection: self.http2_streams_per_connection,
+                idle: (self.pool_idle_timeout, self.http2_keep_alive),
+                connect_timeout: self.connect_timeout,
+                lanes: self.http2_lanes,
+            })),
         };
         Ok(HyperTransport {
-            https,
-            plain: pool.build(proxied),
+            https: Arc::new(https),
+            plain,
             proxy: self.proxy,
             allow_insecure_http: self.allow_insecure_http,
-            roots: self.roots.describe().into(),
+            roots,
         })
+    }
+}
+
+/// The `https://` side of a [`HyperTransport`], made once, at its first use.
+struct LazyHttps {
+    /// The origins, or why TLS is unavailable (no roots, no crypto provider): plain `http://`
+    /// to a local server still works, and each `https://` request gets that error.
+    made: OnceLock<Result<Arc<Origins<HttpsConnector<ProxyConnector>>>, Arc<str>>>,
+    /// What makes them; taken when they are made.
+    settings: Mutex<Option<HttpsSettings>>,
+}
+
+/// The builder's settings for the `https://` side.
+struct HttpsSettings {
+    roots: Roots,
+    proxied: ProxyConnector,
+    pool: hyper_util::client::legacy::Builder,
+    offered: (bool, bool),
+    streams_per_connection: usize,
+    idle: (Duration, Option<KeepAlive>),
+    connect_timeout: Option<Duration>,
+    lanes: bool,
+}
+
+impl LazyHttps {
+    /// The origins, made (the roots loaded, the TLS configuration built) on the first call.
+    fn get(&self) -> &Result<Arc<Origins<HttpsConnector<ProxyConnector>>>, Arc<str>> {
+        self.made.get_or_init(|| {
+            let settings = self
+                .settings
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+                .expect("made once: OnceLock runs one initialiser");
+            settings.make()
+        })
+    }
+}
+
+impl HttpsSettings {
+    fn make(self) -> Result<Arc<Origins<HttpsConnector<ProxyConnector>>>, Arc<str>> {
+        let tls = tls::client_config(&self.roots).map_err(|error| {
+            tracing::debug!(%error, "TLS unavailable: only plain http will work");
+            Arc::<str>::from(error.to_string())
+        })?;
+        let Self { proxied, pool, .. } = self;
+        Ok(Arc::new(Origins::new(
+            |offered| https_connector(tls.clone(), proxied.clone(), offered),
+            |connector| pool.build(connector),
+            self.offered,
+            self.streams_per_connection,
+            self.idle,
+            self.connect_timeout,
+            self.lanes,
+        )))
     }
 }
 
@@ -277,7 +329,7 @@ impl HttpConnector for HyperTransport {
                 Ok(read_head(response.await)?.map(|body| boxed(body, None)))
             });
         }
-        let origins = match &self.https {
+        let origins = match self.https.get() {
             Ok(origins) => origins.clone(),
             Err(reason) => {
                 let error = TransportError::new(TransportErrorKind::Config, &**reason);
