@@ -5,6 +5,7 @@
 //! ```text
 //! cargo xtask bench-cli            # builds the release binary, then runs this
 //! BENCH_ROUNDS=n BENCH_CHUNKS=1,1000,100000 BENCH_ONLY_CONTENDER=<name part> GPTPROTO_BIN=<path>
+//! target/release/deps/cli-<hash> --serve 100000   # the server alone, to profile by hand
 //! ```
 //!
 //! For 1, 1,000 and 100,000 chunks (one loopback server each, plain HTTP/1.1): the raw read (a
@@ -43,6 +44,16 @@ fn main() {
     }
     if let Some(at) = args.iter().position(|arg| arg == children::OPENAI) {
         return children::openai_stream(&args[at + 1]);
+    }
+    // `--serve N`: the streaming server alone, for N chunks, until killed (to profile the
+    // command by hand: `perf record gptproto chat --base-url http://<address>/v1 ...`).
+    if let Some(at) = args.iter().position(|arg| arg == "--serve") {
+        let chunks = args[at + 1].parse().expect("--serve <chunks>");
+        let address = server::start(Script::Stream(Arc::new(pieces(&stream_of(chunks)))));
+        println!("http://{address}/v1");
+        loop {
+            std::thread::park();
+        }
     }
     let measuring = paired::measuring();
     let binary = gptproto_binary(measuring);
