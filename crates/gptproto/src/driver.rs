@@ -72,10 +72,6 @@ impl Driver {
         &mut self.call
     }
 
-    pub(crate) fn into_call(self) -> Call {
-        *self.call
-    }
-
     /// Moves the I/O on: `Ready` once the call has been told something (a head, a piece of
     /// the body, an error, the time), after which it may have events; `Pending` while it
     /// waits for the network or a deadline.

@@ -101,7 +101,6 @@ pub use telemetry::ENV_CAPTURE_MESSAGE_CONTENT;
 pub use gptproto_proto as proto;
 pub use gptproto_transport as transport;
 
-pub use gptproto_proto::Text;
 pub use gptproto_proto::exchange::{ApiError, ApiErrorKind, AuthScheme};
 pub use gptproto_proto::retry::RetryPolicy;
 pub use gptproto_proto::validate::ValidationRules;
@@ -109,6 +108,7 @@ pub use gptproto_proto::wire::{
     ChatCompletion, ChatCompletionChunk, ChatRequest, Content, ContentPart, Message, Model,
     ModelList, ResponseFormat, Role, Tool, ToolCall, ToolChoice, Usage,
 };
+pub use gptproto_proto::{ChunkRef, Text};
 pub use gptproto_transport::{HttpConnector, ResponseBody, TransportError, TransportErrorKind};
 #[cfg(not(target_arch = "wasm32"))]
 #[cfg_attr(docsrs, doc(cfg(not(target_arch = "wasm32"))))]

@@ -100,11 +100,49 @@ impl ChatStream {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
 
+    /// The next chunk, lent to `look` rather than built: what `look` returns is the item.
+    /// Nothing is allocated per chunk unless `look` does — for a consumer that writes each
+    /// chunk out (its text to a terminal, a count) and keeps the answer by
+    /// [`snapshot`](Self::snapshot) at the end.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: gptproto::Client) -> Result<(), gptproto::Error> {
+    /// use gptproto::ChatRequest;
+    ///
+    /// let mut stream = client
+    ///     .chat_stream(ChatRequest::new("qwen-turbo").user("Tell me a story"))
+    ///     .await?;
+    /// while let Some(shown) = stream
+    ///     .next_with(|chunk| print!("{}", chunk.text().unwrap_or_default()))
+    ///     .await
+    /// {
+    ///     shown?; // a broken stream ends with its error
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn next_with<T>(
+        &mut self,
+        mut look: impl FnMut(ChunkRef<'_>) -> T,
+    ) -> Option<Result<T>> {
+        std::future::poll_fn(|cx| self.poll_next_with(cx, &mut look)).await
+    }
+
+    /// [`next_with`](Self::next_with) as a poll, for a caller that does something of its own
+    /// while the stream waits on the network (flushing what it wrote, say).
+    pub fn poll_next_with<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut look: impl FnMut(ChunkRef<'_>) -> T,
+    ) -> Poll<Option<Result<T>>> {
+        self.poll_with(cx, |chunk| Polled::Item(look(chunk)))
+    }
+
     /// Reads the stream to its end and returns the accumulated answer (decoding chunks in
     /// place, without building owned chunks).
     pub async fn into_completion(mut self) -> Result<ChatCompletion> {
         std::future::poll_fn(|cx| self.poll_to_end(cx)).await?;
-        Ok(self.driver.into_call().into_completion()?)
+        Ok(self.driver.call_mut().take_completion()?)
     }
 
     /// The text deltas of the first choice, as they arrive.
@@ -129,11 +167,6 @@ impl ChatStream {
         cx: &mut Context<'_>,
         mut take: impl FnMut(ChunkRef<'_>) -> Polled<T>,
     ) -> Poll<Option<Result<T>>> {
-        // The call's span covers the stream: entered while it is read.
-        let _entered = self
-            .record
-            .as_ref()
-            .map(|record| record.span().clone().entered());
         loop {
             if self.ended {
                 return Poll::Ready(None);
@@ -150,16 +183,40 @@ impl ChatStream {
                 }
                 Some(_) => continue,
                 None => {
+                    // The chunks of the last read are all handed out: noted once for all.
                     self.note_chunks();
-                    ready!(self.driver.poll_input(cx));
+                    ready!(self.poll_input(cx));
                     continue;
                 }
             };
             if let Polled::Item(item) = polled {
-                self.note_chunks();
+                if self
+                    .record
+                    .as_ref()
+                    .is_some_and(|record| record.awaits_first_chunk())
+                {
+                    // The time to the first chunk: when it is handed out.
+                    self.note_chunks();
+                }
                 return Poll::Ready(Some(Ok(item)));
             }
         }
+    }
+
+    /// Reads the body on, in the call's span (the transport's events belong to the call), and
+    /// tells the record when a read arrived.
+    fn poll_input(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(record) = &mut self.record else {
+            return self.driver.poll_input(cx);
+        };
+        let polled = {
+            let _entered = record.span().enter();
+            self.driver.poll_input(cx)
+        };
+        if polled.is_ready() {
+            record.read_arrived();
+        }
+        polled
     }
 
     /// Ends the stream: what is left of the body is dropped (closing the exchange, unless the
@@ -177,11 +234,22 @@ impl ChatStream {
     /// Ends the stream with `error`.
     fn fail(&mut self, error: Error) -> Error {
         self.ended = true;
+        self.note_chunks();
+        let span = self.record.as_ref().map(|record| record.span().clone());
+        let _entered = span.as_ref().map(tracing::Span::enter);
         tracing::debug!(%error, "stream ended with an error");
         if let Some(record) = &mut self.record {
             record.failed(&error);
         }
         error
+    }
+}
+
+impl Drop for ChatStream {
+    /// The chunks of the last read are noted (a stream dropped before its end is recorded as
+    /// cancelled by its record, with every chunk it decoded).
+    fn drop(&mut self) {
+        self.note_chunks();
     }
 }
 

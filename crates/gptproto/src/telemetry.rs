@@ -102,6 +102,7 @@ impl Telemetry {
                 Vec::new()
             },
             last_chunk: None,
+            arrived: None,
             chunks: 0,
             ended: false,
         }))
@@ -231,6 +232,9 @@ pub(crate) struct CallRecord {
     attributes: Vec<opentelemetry::KeyValue>,
     /// When the last chunk was seen (`None`: no chunk yet).
     last_chunk: Option<Instant>,
+    /// When the body's latest read arrived: the time of the chunks decoded from it (one clock
+    /// read per read, none per chunk).
+    arrived: Option<Instant>,
     /// Chunks seen so far.
     chunks: u64,
     ended: bool,
@@ -242,13 +246,24 @@ impl CallRecord {
         &self.span
     }
 
-    /// A stream has decoded `chunks` chunks in all: the time to the first one, and between
-    /// the later ones (chunks decoded from one read share its interval evenly).
+    /// Whether no chunk was noted yet.
+    pub(crate) fn awaits_first_chunk(&self) -> bool {
+        self.last_chunk.is_none()
+    }
+
+    /// A read of the body arrived now: the chunks decoded from it arrived with it.
+    pub(crate) fn read_arrived(&mut self) {
+        self.arrived = Some(Instant::now());
+    }
+
+    /// A stream has decoded `chunks` chunks in all, the new ones from the latest read: the time
+    /// to the first one, and between the later ones (chunks decoded from one read share its
+    /// interval evenly). Called once per read, not per chunk.
     pub(crate) fn chunks_seen(&mut self, chunks: u64) {
         if chunks <= self.chunks {
             return;
         }
-        let now = Instant::now();
+        let now = self.arrived.unwrap_or_else(Instant::now);
         let new = chunks - self.chunks;
         let previous = self.last_chunk.replace(now);
         self.chunks = chunks;

@@ -600,8 +600,14 @@ impl Call {
     }
 
     /// The streamed answer, accumulated: an error unless it is complete.
-    pub fn into_completion(self) -> Result<ChatCompletion, Error> {
-        match self.decoder {
+    pub fn into_completion(mut self) -> Result<ChatCompletion, Error> {
+        self.take_completion()
+    }
+
+    /// [`into_completion`](Self::into_completion) in place: the answer is taken out, and the
+    /// call streams nothing more.
+    pub fn take_completion(&mut self) -> Result<ChatCompletion, Error> {
+        match self.decoder.take() {
             Some(decoder) => (*decoder).into_completion(),
             None => Err(Error::misuse(
                 "into_completion of a call that streamed nothing",
