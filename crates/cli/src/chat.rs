@@ -1,9 +1,11 @@
 //! `gptproto chat`: one question, or a conversation on a terminal.
 
-use std::io::{IsTerminal, Write};
+use std::io::{BufWriter, IsTerminal, Write};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use gptproto::proto::exchange::SECRET_HEADERS;
+use gptproto::proto::wire::ChunkView;
 use gptproto::proto::wire::Stop;
 use gptproto::{ChatCompletion, ChatRequest, Client, Message, ResponseFormat, Role};
 
@@ -255,56 +257,41 @@ pub(crate) async fn ask(
     let mut stream = client.chat_stream(request).await?;
     // Live: the first choice's text as it arrives; otherwise the whole answer at the end.
     let live = !quiet && args.n.is_none_or(|n| n <= 1);
-    let mut first_token = None;
-    let mut stdout = Text::new(args);
-    let mut stderr = std::io::stderr().lock();
-    let mut reasoning = false;
-    while let Some(chunk) = stream.next_chunk().await {
-        let chunk = match chunk {
-            Ok(chunk) => chunk,
-            Err(error) => {
-                // What arrived stays shown; the error message starts on its own line.
-                if live {
-                    stdout.interrupted()?;
+    let mut shown = Live::new(args, live, started);
+    // Each chunk is looked at where it was decoded (no owned chunk is built); what it shows is
+    // written out when the stream waits on the network, not chunk by chunk.
+    let ended = std::future::poll_fn(|cx| {
+        loop {
+            match stream.poll_next_with(cx, |chunk| shown.chunk(&chunk)) {
+                Poll::Ready(Some(Ok(written))) => {
+                    if let Err(error) = written {
+                        return Poll::Ready(Err(Failure::Output(error)));
+                    }
                 }
-                return Err(error.into());
+                Poll::Ready(Some(Err(error))) => return Poll::Ready(Err(error.into())),
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Pending => {
+                    return match shown.flush() {
+                        Ok(()) => Poll::Pending,
+                        Err(error) => Poll::Ready(Err(Failure::Output(error))),
+                    };
+                }
             }
-        };
-        let Some(choice) = chunk.choices.first() else {
-            continue;
-        };
-        let text = choice.delta.content.as_deref().filter(|t| !t.is_empty());
-        if first_token.is_none()
-            && (text.is_some() || choice.delta.reasoning_text().is_some_and(|t| !t.is_empty()))
-        {
-            first_token = Some(started.elapsed());
         }
-        if !live {
-            continue;
-        }
-        if let Some(thought) = choice.delta.reasoning_text().filter(|t| !t.is_empty()) {
-            write!(stderr, "{thought}")?;
-            stderr.flush()?;
-            reasoning = true;
-        }
-        if let Some(text) = text {
-            if reasoning {
-                writeln!(stderr)?;
-                reasoning = false;
-            }
-            stdout.push(text)?;
-        }
-        if let Some(refusal) = choice.delta.refusal.as_deref().filter(|t| !t.is_empty()) {
-            write!(stderr, "{refusal}")?;
-        }
+    })
+    .await;
+    if let Err(failure) = ended {
+        // What arrived stays shown; the error message starts on its own line.
+        shown.interrupted()?;
+        return Err(failure);
     }
-    drop(stderr);
     let completion = stream.snapshot();
     let request_id = stream.request_id().map(str::to_owned);
+    let first_token = shown.first_token;
     if live {
-        stdout.finish()?;
+        shown.finish()?;
     } else if !quiet {
-        drop(stdout);
+        drop(shown);
         print_choices(&completion, args)?;
     }
     Ok(Answer {
@@ -312,6 +299,86 @@ pub(crate) async fn ask(
         first_token,
         request_id,
     })
+}
+
+/// A streamed answer as it is shown: the first choice's text on stdout (when live), its
+/// reasoning and refusal on stderr, and when its first token came.
+struct Live {
+    /// `None` when nothing is shown as it arrives (`--json`, `-x`, several choices).
+    stdout: Option<Text>,
+    stderr: BufWriter<std::io::StderrLock<'static>>,
+    /// Whether the last thing on stderr was reasoning (a line ends it before the answer).
+    reasoning: bool,
+    started: Instant,
+    first_token: Option<Duration>,
+}
+
+impl Live {
+    fn new(args: &ChatArgs, live: bool, started: Instant) -> Self {
+        Self {
+            stdout: live.then(|| Text::new(args)),
+            stderr: BufWriter::new(std::io::stderr().lock()),
+            reasoning: false,
+            started,
+            first_token: None,
+        }
+    }
+
+    /// One chunk, lent by the stream.
+    fn chunk(&mut self, chunk: &ChunkView<'_>) -> std::io::Result<()> {
+        let Some(choice) = chunk.choices.first() else {
+            return Ok(());
+        };
+        let text = choice.delta.content.as_deref().filter(|t| !t.is_empty());
+        let thought = choice.delta.reasoning_text().filter(|t| !t.is_empty());
+        if self.first_token.is_none() && (text.is_some() || thought.is_some()) {
+            self.first_token = Some(self.started.elapsed());
+        }
+        let Some(stdout) = &mut self.stdout else {
+            return Ok(());
+        };
+        if let Some(thought) = thought {
+            self.stderr.write_all(thought.as_bytes())?;
+            self.reasoning = true;
+        }
+        if let Some(text) = text {
+            if std::mem::take(&mut self.reasoning) {
+                writeln!(self.stderr)?;
+                // The reasoning is shown before the answer starts.
+                self.stderr.flush()?;
+            }
+            stdout.push(text)?;
+        }
+        if let Some(refusal) = choice.delta.refusal.as_deref().filter(|t| !t.is_empty()) {
+            self.stderr.write_all(refusal.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Writes out what was shown so far (the stream waits on the network).
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.stderr.flush()?;
+        match &mut self.stdout {
+            Some(stdout) => stdout.flush(),
+            None => Ok(()),
+        }
+    }
+
+    fn interrupted(&mut self) -> std::io::Result<()> {
+        self.stderr.flush()?;
+        match &mut self.stdout {
+            Some(stdout) => stdout.interrupted(),
+            None => Ok(()),
+        }
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.stderr.flush()?;
+        match &mut self.stdout {
+            Some(stdout) => stdout.finish(),
+            None => Ok(()),
+        }
+    }
 }
 
 fn print_choices(completion: &ChatCompletion, args: &ChatArgs) -> Result<(), Failure> {
@@ -335,18 +402,27 @@ fn print_choices(completion: &ChatCompletion, args: &ChatArgs) -> Result<(), Fai
 
 /// Where the answer's text goes: as sent (piped, or `--raw`), or rendered as markdown on a
 /// terminal.
+///
+/// Written through a buffer of its own ([`OUT_BUFFER`]), flushed when the stream waits and at
+/// the end: a write to the terminal or pipe per read from the network, not per chunk.
 pub(crate) enum Text {
     Raw {
-        out: std::io::StdoutLock<'static>,
+        out: Stdout,
         ends_with_newline: bool,
     },
     /// Boxed: it holds the block being received.
-    Rendered(Box<Renderer<std::io::StdoutLock<'static>>>),
+    Rendered(Box<Renderer<Stdout>>),
 }
+
+/// Standard output, buffered by us (Rust's own is flushed at each line end).
+type Stdout = BufWriter<std::io::StdoutLock<'static>>;
+
+/// The most text held before it is written out, the stream waiting or not.
+const OUT_BUFFER: usize = 64 * 1024;
 
 impl Text {
     pub(crate) fn new(args: &ChatArgs) -> Self {
-        let out = std::io::stdout().lock();
+        let out = BufWriter::with_capacity(OUT_BUFFER, std::io::stdout().lock());
         if args.raw || !std::io::stdout().is_terminal() {
             Self::Raw {
                 out,
@@ -373,11 +449,19 @@ impl Text {
                 if text.is_empty() {
                     return Ok(());
                 }
-                write!(out, "{text}")?;
+                out.write_all(text.as_bytes())?;
                 *ends_with_newline = text.ends_with('\n');
-                out.flush()
+                Ok(())
             }
             Self::Rendered(renderer) => renderer.push(text),
+        }
+    }
+
+    /// Writes out what was taken in so far.
+    pub(crate) fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Raw { out, .. } => out.flush(),
+            Self::Rendered(renderer) => renderer.flush(),
         }
     }
 

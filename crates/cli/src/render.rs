@@ -68,14 +68,27 @@ impl<W: Write> Renderer<W> {
         }
     }
 
-    /// Takes streamed text in; shows each block as soon as it is whole.
-    pub(crate) fn push(&mut self, text: &str) -> io::Result<()> {
-        self.partial.push_str(text);
-        while let Some(end) = self.partial.find('\n') {
-            let line: String = self.partial.drain(..=end).collect();
+    /// Takes streamed text in; writes each block as soon as it is whole (the caller flushes:
+    /// [`flush`](Self::flush), when the stream waits). Only the new text is searched for line
+    /// ends, so a long line costs its length once, however many pieces it comes in.
+    pub(crate) fn push(&mut self, mut text: &str) -> io::Result<()> {
+        while let Some(end) = text.find('\n') {
+            let (head, rest) = text.split_at(end + 1);
+            text = rest;
+            let mut line = std::mem::take(&mut self.partial);
+            line.push_str(head);
             self.line(line.trim_end_matches(['\n', '\r']))?;
+            // The buffer is kept for the next line.
+            line.clear();
+            self.partial = line;
         }
+        self.partial.push_str(text);
         Ok(())
+    }
+
+    /// Writes out what was rendered so far.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 
     /// Shows what is left (the answer ended).
@@ -97,8 +110,7 @@ impl<W: Write> Renderer<W> {
                 return self.close_fence();
             }
             let shown = fence.highlighter.line(line);
-            writeln!(self.out, "{shown}")?;
-            return self.out.flush();
+            return writeln!(self.out, "{shown}");
         }
         if let Some((marker, length, language)) = opens(line) {
             self.flush_block()?;
@@ -110,7 +122,7 @@ impl<W: Write> Renderer<W> {
                 length,
                 highlighter: Highlighter::for_language(language, self.palette.colour),
             });
-            return self.out.flush();
+            return Ok(());
         }
         if line.trim().is_empty() {
             return self.flush_block();
@@ -128,8 +140,7 @@ impl<W: Write> Renderer<W> {
     fn close_fence(&mut self) -> io::Result<()> {
         let fence = self.fence.take().expect("a fence is open");
         let label = fence.marker.to_string().repeat(fence.length);
-        writeln!(self.out, "{}", self.palette.dim(&label))?;
-        self.out.flush()
+        writeln!(self.out, "{}", self.palette.dim(&label))
     }
 
     /// Renders the block received so far, if any.
@@ -143,7 +154,7 @@ impl<W: Write> Renderer<W> {
         for line in lines {
             writeln!(self.out, "{line}")?;
         }
-        self.out.flush()
+        Ok(())
     }
 
     /// One blank line between two blocks.

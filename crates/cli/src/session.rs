@@ -2,6 +2,8 @@
 //! of each exchange (unless logging is off). The history failing is a warning, never the
 //! chat's failure.
 
+use std::cell::{OnceCell, RefCell};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use gptproto::{ChatCompletion, ChatRequest, Message};
@@ -22,7 +24,11 @@ pub(crate) struct Answer {
 
 #[derive(Debug)]
 pub(crate) struct Session {
-    history: Option<History>,
+    /// The history, once opened (`None` inside: none, or it could not be opened).
+    history: OnceCell<Option<History>>,
+    /// The history being opened on a thread of its own while the request goes out: opening
+    /// and migrating the database is off the call's path.
+    opening: RefCell<Option<JoinHandle<Option<History>>>>,
     log: bool,
     conversation: String,
     /// The conversation's messages so far, when it continues one.
@@ -41,6 +47,7 @@ impl Session {
     ) -> Result<Self, Failure> {
         let log = !args.no_log && loaded.profile.log != Some(false);
         let continuing = args.continue_last || args.cid.is_some();
+        let mut opening = None;
         let history = if continuing {
             let path = history::path().ok_or_else(|| {
                 Failure::Usage(format!(
@@ -52,13 +59,15 @@ impl Session {
                 History::open(&path)
                     .map_err(|error| Failure::Usage(format!("cannot continue: {error}")))?,
             )
-        } else if log && !args.dry_run {
-            History::open_or_warn()
         } else {
+            if log && !args.dry_run {
+                opening = Some(std::thread::spawn(History::open_or_warn));
+            }
             None
         };
         let mut session = Self {
-            history,
+            history: history.map_or_else(OnceCell::new, |history| OnceCell::from(Some(history))),
+            opening: RefCell::new(opening),
             log,
             conversation: history::new_conversation_id(),
             earlier: Vec::new(),
@@ -66,7 +75,7 @@ impl Session {
             base_url: connection.base_url.0.clone(),
         };
         if continuing {
-            let history = session.history.as_ref().expect("opened to continue");
+            let history = session.history().expect("opened to continue");
             let read = |error: rusqlite::Error| {
                 Failure::Usage(format!("{}: {error}", history.path().display()))
             };
@@ -84,6 +93,19 @@ impl Session {
             session.conversation = id;
         }
         Ok(session)
+    }
+
+    /// The history, waiting for it to be opened if it is being opened.
+    fn history(&self) -> Option<&History> {
+        self.history
+            .get_or_init(|| {
+                // A thread that panicked opened nothing: the chat goes on without a history.
+                self.opening
+                    .borrow_mut()
+                    .take()
+                    .and_then(|opening| opening.join().ok().flatten())
+            })
+            .as_ref()
     }
 
     /// Starts a new conversation (the REPL's `/clear`).
@@ -120,7 +142,10 @@ impl Session {
         outcome: Result<&Answer, String>,
         duration: Duration,
     ) {
-        let (Some(history), true) = (&self.history, self.log) else {
+        if !self.log {
+            return;
+        }
+        let Some(history) = self.history() else {
             return;
         };
         let (answer, error) = match outcome {
