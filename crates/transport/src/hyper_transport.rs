@@ -367,3 +367,32 @@ fn boxed(body: Incoming, slot: Option<Slot>) -> ResponseBody {
         .map_err(TransportError::body)
         .boxed()
 }
+
+#[cfg(test)]
+mod tests {
+    use gptproto_testkit::fixtures::post;
+    use gptproto_testkit::{Reply, TestServer};
+    use rustls::RootCertStore;
+    use serde_json::json;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_tls_side_is_made_at_the_first_https_request_only() {
+        let transport = HyperTransport::builder()
+            .proxy(Proxy::none())
+            .roots(Roots::Custom(RootCertStore::empty()))
+            .build()
+            .unwrap();
+        let server = TestServer::start(|_| Reply::json(200, &json!({"ok": true}))).await;
+        let response = transport.send(post(&server.base_url())).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(
+            transport.https.made.get().is_none(),
+            "plain http loaded no roots"
+        );
+        // Nothing listens there: the request fails, but the TLS side was made for it.
+        let _ = transport.send(post("https://127.0.0.1:1/v1")).await;
+        assert!(matches!(transport.https.made.get(), Some(Ok(_))));
+    }
+}
