@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gptproto::{ChatCompletion, ChatRequest, Message};
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, params};
 
 mod schema;
@@ -17,6 +18,10 @@ pub(crate) const ENV_HISTORY: &str = "GPTPROTO_HISTORY";
 /// How long a writer waits for another's lock before giving up (a write takes well under a
 /// millisecond: this is a process holding the database, not a queue of writers).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The size of the write-ahead log past which an exchange's record checkpoints it (and
+/// truncates it).
+const WAL_CHECKPOINT_AT: u64 = 256 * 1024;
 
 /// The database's path: `GPTPROTO_HISTORY`, else `gptproto/history.db` in the platform's data
 /// directory (`$XDG_DATA_HOME`, `~/.local/share` on Linux).
@@ -87,8 +92,18 @@ impl History {
         connection
             .busy_timeout(BUSY_TIMEOUT)
             .map_err(|error| fail(&error))?;
+        // Write-ahead logging; commits not synced to disk one by one (WAL's `NORMAL`: a power
+        // cut may lose the last exchanges, never the database); no checkpoint when the
+        // command exits, but one after an exchange that leaves the log past
+        // [`WAL_CHECKPOINT_AT`] (`record`): the next command reads the whole log when it opens
+        // the database, so the log is kept small, and a short exchange costs its row and its
+        // index entries written once (docs/cli.md).
         connection
             .pragma_update(None, "journal_mode", "WAL")
+            .and_then(|()| connection.pragma_update(None, "synchronous", "NORMAL"))
+            .and_then(|()| {
+                connection.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            })
             .map_err(|error| fail(&error))?;
         schema::migrate(&mut connection).map_err(|error| fail(&error))?;
         Ok(Self {
@@ -165,7 +180,23 @@ impl History {
                 exchange.error,
             ],
         )?;
-        Ok(self.connection.last_insert_rowid())
+        let id = self.connection.last_insert_rowid();
+        self.keep_log_small();
+        Ok(id)
+    }
+
+    /// Checkpoints the write-ahead log into the database, and truncates it, once it is past
+    /// [`WAL_CHECKPOINT_AT`]. Best effort: a log left long (another process reading, say) is
+    /// only slower to open.
+    fn keep_log_small(&self) {
+        let mut log = self.path.clone().into_os_string();
+        log.push("-wal");
+        let long = std::fs::metadata(&log).is_ok_and(|log| log.len() > WAL_CHECKPOINT_AT);
+        if long {
+            let _ = self
+                .connection
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
     }
 
     /// The conversation of the latest exchange.
@@ -323,6 +354,35 @@ mod tests {
             "usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_long_answer_leaves_the_log_short_and_is_read_back_by_the_next_opener() {
+        let path = temp("log");
+        let log = PathBuf::from(format!("{}-wal", path.display()));
+        let request = ChatRequest::new("m").user("Tell me everything");
+        let history = History::open(&path).unwrap();
+        history
+            .record(&exchange("c1", &request, &answer("short")))
+            .unwrap();
+        let short = std::fs::metadata(&log).unwrap().len();
+        assert!(short > 0, "a short exchange stays in the log");
+        let long = "word ".repeat(200_000);
+        history
+            .record(&exchange("c1", &request, &answer(&long)))
+            .unwrap();
+        let after = std::fs::metadata(&log).unwrap().len();
+        assert!(
+            after <= WAL_CHECKPOINT_AT,
+            "checkpointed and truncated: {after} bytes"
+        );
+        drop(history);
+        let history = History::open(&path).unwrap();
+        let messages = history.messages("c1").unwrap().unwrap();
+        assert_eq!(
+            messages.last().unwrap().text().as_deref(),
+            Some(long.as_str())
+        );
     }
 
     #[test]
