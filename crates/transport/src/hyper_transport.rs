@@ -227,11 +227,14 @@ impl HyperTransportBuilder {
     }
 }
 
+/// The pool and lanes of `https://` origins.
+type HttpsOrigins = Arc<Origins<HttpsConnector<ProxyConnector>>>;
+
 /// The `https://` side of a [`HyperTransport`], made once, at its first use.
 struct LazyHttps {
     /// The origins, or why TLS is unavailable (no roots, no crypto provider): plain `http://`
     /// to a local server still works, and each `https://` request gets that error.
-    made: OnceLock<Result<Arc<Origins<HttpsConnector<ProxyConnector>>>, Arc<str>>>,
+    made: OnceLock<Result<HttpsOrigins, Arc<str>>>,
     /// What makes them; taken when they are made.
     settings: Mutex<Option<HttpsSettings>>,
 }
@@ -250,7 +253,7 @@ struct HttpsSettings {
 
 impl LazyHttps {
     /// The origins, made (the roots loaded, the TLS configuration built) on the first call.
-    fn get(&self) -> &Result<Arc<Origins<HttpsConnector<ProxyConnector>>>, Arc<str>> {
+    fn get(&self) -> &Result<HttpsOrigins, Arc<str>> {
         self.made.get_or_init(|| {
             let settings = self
                 .settings
@@ -264,7 +267,7 @@ impl LazyHttps {
 }
 
 impl HttpsSettings {
-    fn make(self) -> Result<Arc<Origins<HttpsConnector<ProxyConnector>>>, Arc<str>> {
+    fn make(self) -> Result<HttpsOrigins, Arc<str>> {
         let tls = tls::client_config(&self.roots).map_err(|error| {
             tracing::debug!(%error, "TLS unavailable: only plain http will work");
             Arc::<str>::from(error.to_string())
