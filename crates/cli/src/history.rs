@@ -379,10 +379,7 @@ mod tests {
         drop(history);
         let history = History::open(&path).unwrap();
         let messages = history.messages("c1").unwrap().unwrap();
-        assert_eq!(
-            messages.last().unwrap().text().as_deref(),
-            Some(long.as_str())
-        );
+        assert_eq!(messages.last().unwrap().text(), Some(long.as_str()));
     }
 
     #[test]
