@@ -67,6 +67,15 @@ fn streamed(runtime: &tokio::runtime::Runtime) {
     let gptproto = peers::gptproto(&target);
     let openai = peers::openai(&target);
     let raw = peers::raw(&target);
+    // What listens in production: a tracing subscriber (the fmt layer at info: the client's
+    // spans are made, nothing is printed), and OpenTelemetry's metrics (a client built once
+    // the SDK's meter provider is global records each call's).
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(std::io::sink)
+        .finish();
+    let subscriber = tracing::Dispatch::new(subscriber);
+    let (_metrics, metered) = metered(&target);
     let chunks = corpus::EVENTS as u64 - 1; // all but [DONE]
     let text = runtime.block_on(peers::gptproto_completion(&gptproto));
     assert!(text > 0);
@@ -75,6 +84,32 @@ fn streamed(runtime: &tokio::runtime::Runtime) {
             name: "gptproto: ChatStream, typed chunks (Stream::next)",
             run: Box::new(|| {
                 let n = runtime.block_on(peers::gptproto_chunks(&gptproto));
+                assert_eq!(n, chunks);
+                n
+            }),
+        },
+        Contender {
+            name: "gptproto: typed chunks, a tracing subscriber listening",
+            run: Box::new(|| {
+                let n = tracing::dispatcher::with_default(&subscriber, || {
+                    runtime.block_on(peers::gptproto_chunks(&gptproto))
+                });
+                assert_eq!(n, chunks);
+                n
+            }),
+        },
+        Contender {
+            name: "gptproto: typed chunks, OpenTelemetry metrics recorded",
+            run: Box::new(|| {
+                let n = runtime.block_on(peers::gptproto_chunks(&metered));
+                assert_eq!(n, chunks);
+                n
+            }),
+        },
+        Contender {
+            name: "gptproto: ChatStream::next_with (chunks lent, not built)",
+            run: Box::new(|| {
+                let n = runtime.block_on(peers::gptproto_lent(&gptproto));
                 assert_eq!(n, chunks);
                 n
             }),
@@ -110,6 +145,23 @@ fn streamed(runtime: &tokio::runtime::Runtime) {
         21,
         contenders,
     );
+}
+
+/// A client that records OpenTelemetry's GenAI metrics: built once the SDK's meter provider
+/// (with an in-memory exporter, read at the end) is the global one.
+fn metered(
+    target: &Target,
+) -> (
+    opentelemetry_sdk::metrics::SdkMeterProvider,
+    gptproto::Client,
+) {
+    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+    let provider = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(InMemoryMetricExporter::default()).build())
+        .build();
+    opentelemetry::global::set_meter_provider(provider.clone());
+    let client = peers::gptproto(target);
+    (provider, client)
 }
 
 /// Requests per iteration, and how many are in flight at once.

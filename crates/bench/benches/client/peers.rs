@@ -148,6 +148,23 @@ pub(crate) async fn gptproto_chunks(client: &gptproto::Client) -> u64 {
     count(stream).await
 }
 
+/// Streams, each chunk lent to a look at its text (`ChatStream::next_with`); returns how many.
+pub(crate) async fn gptproto_lent(client: &gptproto::Client) -> u64 {
+    let mut stream = client
+        .chat_stream(gptproto_request(true))
+        .await
+        .expect("stream opened");
+    let mut chunks = 0;
+    while let Some(looked) = stream
+        .next_with(|chunk| std::hint::black_box(chunk.text().map_or(0, str::len)))
+        .await
+    {
+        looked.expect("a chunk");
+        chunks += 1;
+    }
+    chunks
+}
+
 /// Consumes a stream of typed chunks; returns how many.
 async fn count<T, E: std::fmt::Debug>(
     mut stream: impl futures_util::Stream<Item = Result<T, E>> + Unpin,
