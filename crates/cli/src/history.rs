@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use gptproto::{ChatCompletion, ChatRequest, Message};
+use gptproto::{ChatCompletion, ChatRequest, Content, Message};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -167,7 +167,7 @@ impl History {
                 prompt,
                 to_json(request),
                 choice.and_then(|choice| choice.message.text()),
-                exchange.completion.map(to_json),
+                exchange.completion.map(stored_response),
                 choice.and_then(|choice| choice
                     .finish_reason
                     .as_ref()
@@ -213,18 +213,20 @@ impl History {
     /// The messages of conversation `id` so far (its last request's messages and the answer
     /// to it), or `None` when it has no answered exchange.
     pub(crate) fn messages(&self, id: &str) -> rusqlite::Result<Option<Vec<Message>>> {
-        let last: Option<(String, String)> = self
+        let last: Option<(String, String, Option<String>)> = self
             .connection
             .query_row(
-                "SELECT request_json, response_json FROM exchanges
+                "SELECT request_json, response_json, response_text FROM exchanges
                  WHERE conversation = ?1 AND response_json IS NOT NULL ORDER BY id DESC LIMIT 1",
                 [id],
-                |row| Ok((row.get(0)?, row.get(1)?)),
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .optional()?;
-        Ok(last.and_then(|(request, response)| {
+        Ok(last.and_then(|(request, response, text)| {
             let request: ChatRequest = serde_json::from_str(&request).ok()?;
-            let response: ChatCompletion = serde_json::from_str(&response).ok()?;
+            let mut response: serde_json::Value = serde_json::from_str(&response).ok()?;
+            restore_text(&mut response, text.as_deref());
+            let response: ChatCompletion = serde_json::from_value(response).ok()?;
             let mut messages = request.messages;
             messages.push(response.choices.into_iter().next()?.message);
             Some(messages)
@@ -264,7 +266,12 @@ impl History {
                     "SELECT {COLUMNS}, e.request_json, e.response_json FROM exchanges e WHERE e.id = ?1"
                 ),
                 [id],
-                |found| Ok((row(found)?, found.get(14)?, found.get(15)?)),
+                |found| {
+                    let row = row(found)?;
+                    let response: Option<String> = found.get(15)?;
+                    let response = response.map(|json| whole_response(json, row.response.as_deref()));
+                    Ok((row, found.get(14)?, response))
+                },
             )
             .optional()
     }
@@ -309,6 +316,57 @@ fn now_ms() -> i64 {
 /// A new conversation id: time-ordered (milliseconds) and random.
 pub(crate) fn new_conversation_id() -> String {
     format!("{:012x}{:08x}", now_ms(), fastrand::u32(..))
+}
+
+/// The answer as stored: its JSON, the first choice's text left out when it is plain text
+/// (it is in `response_text` already, for the full-text index; [`restore_text`] puts it back),
+/// so that a long answer is written once, not twice.
+fn stored_response(completion: &ChatCompletion) -> String {
+    let plain = completion
+        .choices
+        .first()
+        .is_some_and(|choice| matches!(choice.message.content, Some(Content::Text(_))));
+    if !plain {
+        return to_json(completion);
+    }
+    let mut stored = completion.clone();
+    stored.choices[0].message.content = None;
+    to_json(&stored)
+}
+
+/// Puts the first choice's text (the row's `response_text`) back into a stored answer whose
+/// JSON left it out (see [`stored_response`]). Rows written before (the text in both places)
+/// are left as they are.
+fn restore_text(response: &mut serde_json::Value, text: Option<&str>) {
+    let Some(text) = text else {
+        return;
+    };
+    let Some(message) = response
+        .pointer_mut("/choices/0/message")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    if message
+        .get("content")
+        .is_none_or(serde_json::Value::is_null)
+    {
+        message.insert(
+            "content".to_owned(),
+            serde_json::Value::String(text.to_owned()),
+        );
+    }
+}
+
+/// A stored answer's JSON with its text put back ([`restore_text`]).
+fn whole_response(json: String, text: Option<&str>) -> String {
+    match serde_json::from_str::<serde_json::Value>(&json) {
+        Ok(mut response) if text.is_some() => {
+            restore_text(&mut response, text);
+            to_json(&response)
+        }
+        _ => json,
+    }
 }
 
 /// A value stored as JSON text.
@@ -376,6 +434,21 @@ mod tests {
             after <= WAL_CHECKPOINT_AT,
             "checkpointed and truncated: {after} bytes"
         );
+        // The text is stored once: in the indexed column, not again in the answer's JSON.
+        let (text, json): (String, String) = history
+            .connection
+            .query_row(
+                "SELECT response_text, response_json FROM exchanges ORDER BY id DESC LIMIT 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(text, long);
+        assert!(json.len() < 1000, "{json}");
+        let (_, _, stored) = history.get(2).unwrap().unwrap();
+        let shown: serde_json::Value = serde_json::from_str(&stored.unwrap()).unwrap();
+        let whole = serde_json::to_value(answer(&long)).unwrap();
+        assert_eq!(shown, whole, "`logs show` gives the answer whole");
         drop(history);
         let history = History::open(&path).unwrap();
         let messages = history.messages("c1").unwrap().unwrap();
