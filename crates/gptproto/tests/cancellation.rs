@@ -102,14 +102,17 @@ async fn a_call_dropped_after_any_number_of_polls_leaves_nothing_behind() {
             assert!(settle(|| server.open_connections() == 1).await, "{label}");
             let warm = (server.open_connections(), tasks(), descriptors());
 
+            // How many calls given at least the polls a whole call took completed: the number
+            // of polls a call needs varies with how the pieces coalesce (a busy machine), so
+            // one of the three is enough to show the limit lets a call finish.
+            let mut finished = 0;
             for limit in 0..=polls + 2 {
                 let (outcome, _) = limited(call_text(&client, streamed), limit).await;
-                if limit >= polls {
-                    assert_eq!(
-                        outcome.unwrap().unwrap(),
-                        expected,
-                        "{label}, {limit} polls"
-                    );
+                if let Some(answer) = outcome {
+                    assert_eq!(answer.unwrap(), expected, "{label}, {limit} polls");
+                    if limit >= polls {
+                        finished += 1;
+                    }
                 }
                 // The client goes on.
                 let answer =
@@ -124,6 +127,10 @@ async fn a_call_dropped_after_any_number_of_polls_leaves_nothing_behind() {
                     "{label}: after a drop at poll {limit}"
                 );
             }
+            assert!(
+                finished > 0,
+                "{label}: no call given {polls}+ polls finished"
+            );
             // With the client alive: its pool holds an idle connection or two (hyper-util's
             // pool may race a new connection against one coming back and keep both), not one
             // per dropped call.
