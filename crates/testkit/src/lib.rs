@@ -18,6 +18,7 @@ mod proxy;
 mod reply;
 mod scenarios;
 mod serve;
+mod tinyproxy;
 mod tls;
 
 use std::net::SocketAddr;
@@ -41,6 +42,7 @@ pub use otlp::{OtlpReceiver, Received};
 pub use proxy::TestProxy;
 pub use reply::{Ending, Gate, Reply, sse_body};
 pub use scenarios::{HOLD_GIVE_UP, STALL, Scenarios};
+pub use tinyproxy::{REQUIRE_TINYPROXY, Tinyproxy};
 pub use tls::TestCa;
 
 /// A request as the server received it.

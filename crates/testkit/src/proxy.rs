@@ -19,6 +19,16 @@ pub struct TestProxy {
 impl TestProxy {
     /// Starts the proxy.
     pub async fn start() -> Self {
+        Self::serve(None).await
+    }
+
+    /// Starts a proxy that answers every `CONNECT` with `status` (`"407 Proxy Authentication
+    /// Required"`, say) and closes the connection.
+    pub async fn answering(status: &'static str) -> Self {
+        Self::serve(Some(status)).await
+    }
+
+    async fn serve(refusal: Option<&'static str>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -27,7 +37,7 @@ impl TestProxy {
             while let Ok((client, _)) = listener.accept().await {
                 let recorded = recorded.clone();
                 tokio::spawn(async move {
-                    let _ = tunnel(client, &recorded).await;
+                    let _ = tunnel(client, &recorded, refusal).await;
                 });
             }
         });
@@ -55,7 +65,11 @@ impl Drop for TestProxy {
     }
 }
 
-async fn tunnel(mut client: TcpStream, recorded: &Mutex<Vec<String>>) -> std::io::Result<()> {
+async fn tunnel(
+    mut client: TcpStream,
+    recorded: &Mutex<Vec<String>>,
+    refusal: Option<&'static str>,
+) -> std::io::Result<()> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -70,6 +84,12 @@ async fn tunnel(mut client: TcpStream, recorded: &Mutex<Vec<String>>) -> std::io
         .strip_prefix("CONNECT ")
         .and_then(|rest| rest.split_whitespace().next())
         .map(str::to_owned);
+    if let Some(status) = refusal {
+        let answer = format!(
+            "HTTP/1.1 {status}\r\nproxy-authenticate: Basic realm=\"test\"\r\ncontent-length: 0\r\n\r\n"
+        );
+        return client.write_all(answer.as_bytes()).await;
+    }
     let Some(target) = target else {
         client
             .write_all(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n")

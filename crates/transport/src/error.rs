@@ -32,7 +32,8 @@ pub enum TransportErrorKind {
     Request,
     /// Reading the response body failed: the response had started.
     Body,
-    /// The configuration is unusable (TLS roots, proxy URL).
+    /// The configuration is unusable (TLS roots, a proxy's URL, or credentials the proxy
+    /// refused: its 407 or 403).
     Config,
     /// The request was refused before sending: plain `http://` to a host that is not loopback.
     InsecureScheme,
@@ -180,6 +181,19 @@ impl StdError for TransportError {
 /// A failure to connect, classified: a certificate that was not trusted is
 /// [`TransportErrorKind::Certificate`], anything else [`TransportErrorKind::Connect`].
 pub(crate) fn connect_error(message: &str, source: BoxError) -> TransportError {
+    // Through a proxy: the proxy's failure, named as the proxy's (a 407 or 403 is the
+    // configuration's, not worth retrying).
+    let proxy = causes(&*source as &(dyn StdError + 'static))
+        .find_map(|cause| cause.downcast_ref::<crate::proxy::ProxyFailure>())
+        .map(|failure| (failure.to_string(), failure.is_config()));
+    if let Some((failure, config)) = proxy {
+        let kind = if config {
+            TransportErrorKind::Config
+        } else {
+            TransportErrorKind::Connect
+        };
+        return TransportError::new(kind, failure).with_source(source);
+    }
     let kind = if crate::is_untrusted_certificate(&*source) {
         TransportErrorKind::Certificate
     } else {

@@ -10,10 +10,10 @@ use std::task::{Context, Poll};
 
 use http::{HeaderValue, Uri};
 use hyper::rt::{Read, ReadBufCursor, Write};
-use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tower_service::Service;
 
@@ -104,6 +104,38 @@ impl Proxy {
         let intercept = self.matcher.as_ref()?.intercept(destination)?;
         Some((intercept.uri().clone(), intercept.basic_auth().cloned()))
     }
+
+    /// Where the proxy at `proxy` was set, in words: the variable it was read from, or the
+    /// program's setting.
+    pub(crate) fn origin_of(&self, proxy: &Uri, destination: &Uri) -> String {
+        if self.all.is_some() {
+            return "set by the program".to_owned();
+        }
+        let variables: &[&str] = if destination.scheme_str() == Some("https") {
+            &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+        } else {
+            &["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+        };
+        let wanted = Named::authority(proxy);
+        variables
+            .iter()
+            .find(|name| {
+                std::env::var(name).is_ok_and(|value| {
+                    let value = if value.contains("://") {
+                        value
+                    } else {
+                        format!("http://{value}")
+                    };
+                    value
+                        .parse::<Uri>()
+                        .is_ok_and(|uri| Named::authority(&uri) == wanted)
+                })
+            })
+            .map_or_else(
+                || "from the environment".to_owned(),
+                |name| format!("from {name}"),
+            )
+    }
 }
 
 impl Default for Proxy {
@@ -141,42 +173,205 @@ impl Service<Uri> for ProxyConnector {
 
     fn call(&mut self, destination: Uri) -> Self::Future {
         let intercept = self.proxy.intercept(&destination);
+        let named = intercept.as_ref().map(|(proxy, _)| Named {
+            proxy: redacted(proxy),
+            origin: self.proxy.origin_of(proxy, &destination),
+        });
         let mut http = self.http.clone();
         Box::pin(async move {
-            match intercept {
-                None => Ok(ProxyStream {
+            let Some(((proxy, auth), named)) = intercept.zip(named) else {
+                return Ok(ProxyStream {
                     io: http.call(destination).await?,
                     absolute_form: false,
-                }),
-                Some((proxy, auth)) if destination.scheme_str() == Some("https") => {
-                    tracing::debug!(proxy = %redacted(&proxy), "connecting through a CONNECT tunnel");
-                    let mut tunnel = Tunnel::new(proxy, http);
-                    if let Some(auth) = auth {
-                        tunnel = tunnel.with_auth(auth);
-                    }
-                    Ok(ProxyStream {
-                        io: tunnel.call(destination).await?,
-                        absolute_form: false,
-                    })
-                }
-                Some((proxy, _)) => {
-                    tracing::debug!(proxy = %redacted(&proxy), "sending through an HTTP proxy");
-                    Ok(ProxyStream {
-                        io: http.call(proxy).await?,
-                        absolute_form: true,
-                    })
-                }
+                });
+            };
+            let reached = http.call(proxy).await.map_err(|error| ProxyFailure {
+                named: named.clone(),
+                problem: Problem::Unreachable(error.into()),
+            })?;
+            if destination.scheme_str() == Some("https") {
+                tracing::debug!(proxy = %named.proxy, "connecting through a CONNECT tunnel");
+                let tunnel = connect_tunnel(reached.into_inner(), &destination, auth.as_ref())
+                    .await
+                    .map_err(|problem| ProxyFailure { named, problem })?;
+                Ok(ProxyStream {
+                    io: TokioIo::new(tunnel),
+                    absolute_form: false,
+                })
+            } else {
+                tracing::debug!(proxy = %named.proxy, "sending through an HTTP proxy");
+                Ok(ProxyStream {
+                    io: reached,
+                    absolute_form: true,
+                })
             }
         })
     }
 }
 
-/// A proxy URI without its credentials, for logs.
+/// The most a proxy's answer to `CONNECT` may take before its end (its head).
+const MAX_CONNECT_ANSWER: usize = 16 * 1024;
+
+/// Asks the proxy on `io` for a tunnel to `destination`; the tunnel, or what the proxy did.
+async fn connect_tunnel(
+    mut io: TcpStream,
+    destination: &Uri,
+    auth: Option<&HeaderValue>,
+) -> Result<TcpStream, Problem> {
+    let host = destination.host().unwrap_or_default();
+    let port = destination.port_u16().unwrap_or(443);
+    let authority = format!("{host}:{port}");
+    let mut head = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n").into_bytes();
+    if let Some(auth) = auth {
+        head.extend_from_slice(b"Proxy-Authorization: ");
+        head.extend_from_slice(auth.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    io.write_all(&head).await.map_err(Problem::Io)?;
+    // The answer's head, read to its blank line and no further: the tunnel's bytes follow.
+    let mut answer = Vec::with_capacity(256);
+    let mut byte = [0u8; 1];
+    while !answer.ends_with(b"\r\n\r\n") {
+        if answer.len() >= MAX_CONNECT_ANSWER {
+            return Err(Problem::Garbled(format!(
+                "an answer to CONNECT longer than {MAX_CONNECT_ANSWER} bytes"
+            )));
+        }
+        if io.read(&mut byte).await.map_err(Problem::Io)? == 0 {
+            return Err(Problem::Closed);
+        }
+        answer.push(byte[0]);
+    }
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Response::new(&mut headers);
+    if !matches!(parsed.parse(&answer), Ok(httparse::Status::Complete(_))) {
+        return Err(Problem::Garbled(format!(
+            "not an HTTP answer: {:?}",
+            String::from_utf8_lossy(&answer[..answer.len().min(64)])
+        )));
+    }
+    match parsed.code.unwrap_or_default() {
+        200..=299 => Ok(io),
+        status => Err(Problem::Refused {
+            status,
+            reason: parsed.reason.unwrap_or_default().to_owned(),
+            target: authority,
+        }),
+    }
+}
+
+/// A proxy, named for an error message: its URL without credentials, and where it was set.
+#[derive(Debug, Clone)]
+struct Named {
+    /// `http://host:port`.
+    proxy: String,
+    /// `from HTTPS_PROXY`, `set by the program`.
+    origin: String,
+}
+
+impl Named {
+    /// `host:port` of `uri` (the scheme's port when none is written).
+    fn authority(uri: &Uri) -> String {
+        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+            Some("https") => 443,
+            _ => 80,
+        });
+        format!("{}:{port}", uri.host().unwrap_or_default())
+    }
+}
+
+/// What went wrong with the proxy.
+#[derive(Debug)]
+enum Problem {
+    /// It could not be reached (refused, no route, a name that does not resolve, a timeout).
+    Unreachable(BoxError),
+    /// It answered `CONNECT` with this status.
+    Refused {
+        status: u16,
+        reason: String,
+        target: String,
+    },
+    /// It closed the connection before answering.
+    Closed,
+    /// Its answer was not HTTP, or too long.
+    Garbled(String),
+    /// Writing or reading failed mid-way.
+    Io(std::io::Error),
+}
+
+/// A failure to go through a proxy, naming the proxy (never its credentials) and where it
+/// was set.
+#[derive(Debug)]
+pub(crate) struct ProxyFailure {
+    named: Named,
+    problem: Problem,
+}
+
+impl ProxyFailure {
+    /// Whether the proxy turned the request away for its configuration (407, or 401 as
+    /// tinyproxy answers: credentials missing or wrong; 403: not allowed there): sending again
+    /// will not help. (An answer to `CONNECT` is the proxy's own, never the server's.)
+    pub(crate) fn is_config(&self) -> bool {
+        matches!(
+            self.problem,
+            Problem::Refused {
+                status: 401 | 403 | 407,
+                ..
+            }
+        )
+    }
+}
+
+impl fmt::Display for ProxyFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Named { proxy, origin } = &self.named;
+        match &self.problem {
+            Problem::Unreachable(_) => write!(f, "cannot reach the proxy {proxy} ({origin})"),
+            Problem::Refused {
+                status,
+                reason,
+                target,
+            } => {
+                write!(
+                    f,
+                    "the proxy {proxy} ({origin}) answered {status} {reason} to CONNECT {target}"
+                )?;
+                match status {
+                    401 | 407 => f.write_str(
+                        " (its credentials are missing or wrong: they go in the proxy's URL, \
+                         http://user:password@host:port)",
+                    ),
+                    403 => f.write_str(" (the proxy does not allow it)"),
+                    _ => Ok(()),
+                }
+            }
+            Problem::Closed => write!(
+                f,
+                "the proxy {proxy} ({origin}) closed the connection without answering CONNECT"
+            ),
+            Problem::Garbled(what) => write!(f, "the proxy {proxy} ({origin}) sent {what}"),
+            Problem::Io(_) => write!(f, "the connection to the proxy {proxy} ({origin}) failed"),
+        }
+    }
+}
+
+impl std::error::Error for ProxyFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.problem {
+            Problem::Unreachable(error) => Some(&**error),
+            Problem::Io(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// A proxy URI without its credentials, for logs and errors: `http://host:port`.
 fn redacted(uri: &Uri) -> String {
     format!(
         "{}://{}",
         uri.scheme_str().unwrap_or("http"),
-        uri.host().unwrap_or("")
+        Named::authority(uri)
     )
 }
 
