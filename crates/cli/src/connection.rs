@@ -10,16 +10,29 @@ use crate::settings::Connection;
 /// error, said in the CLI's words).
 pub(crate) fn builder(connection: &Connection) -> Result<ClientBuilder, Failure> {
     let base_url = &connection.base_url.0;
+    // The key and base URL are resolved here (flag, variable, profile), not again by the
+    // library from the environment.
     let mut builder = Client::builder()
+        .ignore_env()
         .base_url(base_url)
         .auth_scheme(scheme(connection.auth.0));
-    match connection.key.as_ref().and_then(|(key, _)| key.as_ref()) {
+    // An empty key (`--api-key ''`, `GPTPROTO_API_KEY=`, a key command that printed nothing)
+    // is no key: it would be sent as `Authorization: Bearer `.
+    let (key, empty) = match &connection.key {
+        Some((Some(key), from)) if key.trim().is_empty() => (None, Some(from)),
+        Some((key, _)) => (key.as_deref(), None),
+        None => (None, None),
+    };
+    match key {
         Some(key) => builder = builder.api_key(key),
         // GPTProto answers nothing without a key: say so now, in the CLI's words.
         None if needs_key(base_url) => {
+            let given = empty.map_or_else(String::new, |from| {
+                format!(" (the key from {from} is empty)")
+            });
             return Err(Failure::Usage(format!(
-                "no API key: {base_url} needs one; set GPTPROTO_API_KEY, pass --api-key KEY, or \
-                 give the profile an api-key-env or api-key-cmd (`gptproto config init`)"
+                "no API key{given}: {base_url} needs one; set GPTPROTO_API_KEY, pass --api-key \
+                 KEY, or give the profile an api-key-env or api-key-cmd (`gptproto config init`)"
             )));
         }
         None => {}

@@ -323,21 +323,78 @@ async fn auth_raw_sends_gptprotos_raw_key_header() {
     assert_eq!(server.requests()[0].header("authorization"), Some(KEY));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn no_key_for_gptproto_exits_2_naming_where_a_key_goes_before_any_request() {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gptproto"))
-        .args(["chat", "hi"])
+/// The command with `args`, its environment only `PATH` and `variables`, stdin empty.
+async fn alone(args: &[&str], variables: &[(&str, &str)]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_gptproto"))
+        .args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(variables.iter().copied())
         .stdin(Stdio::null())
         .output()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_key_for_gptproto_exits_2_naming_where_a_key_goes_before_any_request() {
+    let output = alone(&["chat", "hi"], &[]).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     for named in ["GPTPROTO_API_KEY", "--api-key", "gptproto.com"] {
         assert!(stderr.contains(named), "{named:?} in {stderr}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_proxy_that_refuses_the_credentials_is_named_and_exits_2_at_once() {
+    let proxy = gptproto_testkit::TestProxy::answering("407 Proxy Authentication Required").await;
+    let url = proxy.url().replace("http://", "http://me:hunter2@");
+    let base_url = format!("https://{}:443/v1", gptproto_testkit::PROXIED_HOST);
+    let args = [
+        "chat",
+        "--no-log",
+        "--api-key",
+        KEY,
+        "--base-url",
+        &base_url,
+        "hi",
+    ];
+    let output = alone(&args, &[("HTTPS_PROXY", &url)]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    for said in [proxy.url().as_str(), "(from HTTPS_PROXY)", "answered 407"] {
+        assert!(stderr.contains(said), "{said:?} in {stderr}");
+    }
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert!(!stderr.contains("attempts"), "not retried: {stderr}");
+    assert_eq!(proxy.requests().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_key_is_no_key() {
+    // For GPTProto: the usage error, naming where the empty key came from.
+    for (args, variables, named) in [
+        (&["chat", "--api-key", "", "hi"][..], &[][..], "--api-key"),
+        (
+            &["chat", "hi"][..],
+            &[("GPTPROTO_API_KEY", "  ")][..],
+            "GPTPROTO_API_KEY",
+        ),
+    ] {
+        let output = alone(args, variables).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!("the key from {named} is empty")),
+            "{stderr}"
+        );
+    }
+    // For a local server: no Authorization header at all, rather than `Bearer `.
+    let server = TestServer::start(|_| Reply::sse(&streamed_answer())).await;
+    let run = chat(&server, &["--api-key", "", "hi"], "").await;
+    assert_eq!(run.status, 0, "{run:?}");
+    assert_eq!(server.requests()[0].header("authorization"), None);
 }
 
 #[tokio::test(flavor = "multi_thread")]
