@@ -148,6 +148,11 @@ pub(crate) struct ConnectionArgs {
     /// TLS-inspecting proxy), next to the bundled roots.
     #[arg(long, value_name = "FILE")]
     pub(crate) cacert: Option<std::path::PathBuf>,
+
+    /// Send requests over plain http:// to a host that is not this machine (a model server on
+    /// the LAN): the key travels unencrypted [default: the profile's, else no].
+    #[arg(long)]
+    pub(crate) allow_insecure_http: bool,
 }
 
 /// How progress is shown.

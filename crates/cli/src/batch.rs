@@ -103,7 +103,7 @@ pub(crate) async fn run(mut args: BatchArgs, context: Context<'_>) -> Result<u8,
     );
 
     let mut answers = LineWriter::open(&output).map_err(|error| io(&output, error))?;
-    let mut failed = LineWriter::open(&errors).map_err(|error| io(&errors, error))?;
+    let mut failed = LineWriter::when_written(&errors).map_err(|error| io(&errors, error))?;
     let shards = shard.map_or(1, |shard| shard.count);
     let mut builder = client.batch().max_retries(args.max_retries);
     if let Some(rpm) = args.rpm {

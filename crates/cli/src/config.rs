@@ -51,6 +51,9 @@ pub(crate) struct Profile {
     pub(crate) api_key: Option<String>,
     /// A PEM file of CA certificates to trust as well.
     pub(crate) cacert: Option<PathBuf>,
+    /// Whether plain `http://` to a host that is not this machine is allowed (`false` by
+    /// default: the key would travel unencrypted).
+    pub(crate) allow_insecure_http: Option<bool>,
     /// Whether `chat` records its exchanges in the history (`true` by default).
     pub(crate) log: Option<bool>,
 }

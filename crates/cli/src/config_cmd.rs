@@ -87,6 +87,13 @@ fn show(profile: Option<(String, Chosen)>) -> Result<(), Failure> {
                 .as_ref()
                 .map(|(path, from)| (path.display().to_string(), from.clone())),
         ),
+        (
+            "allow-insecure-http",
+            Some((
+                connection.allow_insecure_http.0.to_string(),
+                connection.allow_insecure_http.1.clone(),
+            )),
+        ),
     ];
     rows.extend(chat_settings);
     let mut out = std::io::stdout().lock();

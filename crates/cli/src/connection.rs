@@ -44,7 +44,9 @@ pub(crate) fn builder(connection: &Connection) -> Result<ClientBuilder, Failure>
             .map_err(|error| Failure::Usage(format!("cacert ({from}): {error}")))?,
         None => gptproto::RootCertStore::empty(),
     };
-    builder = builder.roots(Roots::AllPlus(added));
+    builder = builder
+        .roots(Roots::AllPlus(added))
+        .allow_insecure_http(connection.allow_insecure_http.0);
     Ok(builder)
 }
 

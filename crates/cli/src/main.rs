@@ -159,6 +159,15 @@ fn report(failure: Failure) -> u8 {
                     "gptproto: hint: --cacert FILE trusts a CA's certificate (PEM) next to the bundled roots"
                 );
             }
+            let insecure = error.transport_error().is_some_and(|transport| {
+                transport.kind() == gptproto::TransportErrorKind::InsecureScheme
+            });
+            if insecure {
+                eprintln!(
+                    "gptproto: hint: --allow-insecure-http (or `allow-insecure-http = true` in the \
+                     profile) sends it anyway, for a server on a network you trust"
+                );
+            }
             exit::code_of(&error)
         }
         Failure::Output(error) if error.kind() == std::io::ErrorKind::BrokenPipe => 0,

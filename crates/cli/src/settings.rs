@@ -86,6 +86,8 @@ pub(crate) struct Connection {
     /// The key, resolved (or, for `config show`, only where it would come from).
     pub(crate) key: Option<Sourced<Option<String>>>,
     pub(crate) cacert: Option<Sourced<PathBuf>>,
+    /// Plain `http://` to a host that is not loopback allowed, and who said so.
+    pub(crate) allow_insecure_http: Sourced<bool>,
 }
 
 /// The connection's settings; `read_key`: read the profile's key (run its command) now.
@@ -138,11 +140,20 @@ pub(crate) fn connection(
         loaded,
         None,
     );
+    let allow_insecure_http = pick(
+        args.allow_insecure_http.then_some(true),
+        || Source::Flag("--allow-insecure-http"),
+        profile.allow_insecure_http,
+        loaded,
+        Some(false),
+    )
+    .expect("a default");
     Ok(Connection {
         base_url,
         auth,
         key,
         cacert,
+        allow_insecure_http,
     })
 }
 

@@ -372,6 +372,27 @@ async fn a_proxy_that_refuses_the_credentials_is_named_and_exits_2_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn plain_http_to_a_lan_host_needs_allow_insecure_http_which_the_refusal_names() {
+    let base_url = format!("http://{}:8000/v1", gptproto_testkit::PROXIED_HOST);
+    let args = ["chat", "--no-log", "--api-key", KEY, "--max-retries", "0"];
+    let refused = alone(&[&args[..], &["--base-url", &base_url, "hi"]].concat(), &[]).await;
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("refusing plain http://"), "{stderr}");
+    assert!(stderr.contains("--allow-insecure-http"), "{stderr}");
+    // Allowed, the request goes: the name resolves nowhere, a network error (exit 5).
+    let allowed = [
+        &args[..],
+        &["--allow-insecure-http", "--base-url", &base_url, "hi"],
+    ]
+    .concat();
+    let sent = alone(&allowed, &[]).await;
+    let stderr = String::from_utf8_lossy(&sent.stderr);
+    assert_eq!(sent.status.code(), Some(5), "{stderr}");
+    assert!(!stderr.contains("refusing"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_empty_key_is_no_key() {
     // For GPTProto: the usage error, naming where the empty key came from.
     for (args, variables, named) in [

@@ -141,7 +141,7 @@ pub(crate) fn check_scheme(
         Some("http") => Err(TransportError::new(
             TransportErrorKind::InsecureScheme,
             format!(
-                "refusing plain http:// to {}: the API key would travel unencrypted; use https, or allow insecure HTTP explicitly",
+                "refusing plain http:// to {}: the API key would travel unencrypted; use https, or allow insecure HTTP explicitly (`allow_insecure_http` on the client or transport builder)",
                 uri.host().unwrap_or("?")
             ),
         )),

@@ -141,22 +141,48 @@ pub(crate) fn for_each_line(
 /// the end.
 #[derive(Debug)]
 pub(crate) struct LineWriter {
-    file: File,
+    /// `None` until the first line, for a file made only when there is something to write.
+    file: Option<File>,
+    path: std::path::PathBuf,
     synced: Instant,
     dirty: bool,
 }
 
 impl LineWriter {
+    /// Opens (or creates) the file at `path` now.
     pub(crate) fn open(path: &Path) -> io::Result<Self> {
+        let mut writer = Self::when_written(path)?;
+        writer.file()?;
+        Ok(writer)
+    }
+
+    /// The file at `path`, created only when a line is written to it (an errors file, made
+    /// only when something failed); one that exists is opened now.
+    pub(crate) fn when_written(path: &Path) -> io::Result<Self> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(Self {
-            file,
+        let mut writer = Self {
+            file: None,
+            path: path.to_owned(),
             synced: Instant::now(),
             dirty: false,
-        })
+        };
+        if path.exists() {
+            writer.file()?;
+        }
+        Ok(writer)
+    }
+
+    fn file(&mut self) -> io::Result<&mut File> {
+        if self.file.is_none() {
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
+            self.file = Some(file);
+        }
+        Ok(self.file.as_mut().expect("just opened"))
     }
 
     /// Appends `line` and a newline in one write: a crash leaves whole lines, or a torn last
@@ -165,7 +191,7 @@ impl LineWriter {
         let mut bytes = Vec::with_capacity(line.len() + 1);
         bytes.extend_from_slice(line.as_bytes());
         bytes.push(b'\n');
-        self.file.write_all(&bytes)?;
+        self.file()?.write_all(&bytes)?;
         self.dirty = true;
         if self.synced.elapsed() >= SYNC_EVERY {
             self.sync()?;
@@ -174,8 +200,10 @@ impl LineWriter {
     }
 
     pub(crate) fn sync(&mut self) -> io::Result<()> {
-        if self.dirty {
-            self.file.sync_data()?;
+        if self.dirty
+            && let Some(file) = &self.file
+        {
+            file.sync_data()?;
             self.dirty = false;
         }
         self.synced = Instant::now();

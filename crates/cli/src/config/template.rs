@@ -18,6 +18,7 @@ pub(crate) const TEMPLATE: &str = r#"# gptproto's configuration (`gptproto confi
 # max-tokens = 1024
 # extra = { enable_thinking = true }   # merged into every request body
 # cacert = "/etc/ssl/corporate-ca.pem" # trusted next to the system's and the bundled roots
+# allow-insecure-http = true            # plain http:// to a LAN host (the key unencrypted)
 # log = true                     # record exchanges in the history (`gptproto logs`)
 #
 # The key, one of:
