@@ -48,7 +48,91 @@ pub(crate) fn check_all() -> Result<(), String> {
     no_import_cycles()?;
     self_contained()?;
     tidy()?;
+    architecture_document()?;
     Ok(())
+}
+
+/// What ARCHITECTURE.md states that a program can check: no `mod.rs` but for the targets of a
+/// `tests/` or `benches/` folder, and every workspace member and fuzz target named in it.
+pub(crate) fn architecture_document() -> Result<(), String> {
+    let root = project_root();
+    let document = std::fs::read_to_string(root.join("ARCHITECTURE.md"))
+        .map_err(|error| format!("ARCHITECTURE.md: {error}"))?;
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml"))
+        .map_err(|error| format!("Cargo.toml: {error}"))?;
+    let fuzz_targets: Vec<String> = std::fs::read_dir(root.join("fuzz/fuzz_targets"))
+        .map_err(|error| format!("fuzz/fuzz_targets: {error}"))?
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".rs").map(str::to_owned)
+        })
+        .collect();
+    let modules: Vec<String> = ["crates", "xtask", "examples", "fuzz"]
+        .iter()
+        .flat_map(|dir| rust_files(&root.join(dir)))
+        .filter_map(|file| {
+            let shown = file.strip_prefix(&root).ok()?.display().to_string();
+            shown.ends_with("/mod.rs").then_some(shown)
+        })
+        .collect();
+    let problems = document_problems(&document, &members(&manifest), &fuzz_targets, &modules);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("ARCHITECTURE.md:\n{}", problems.join("\n")))
+    }
+}
+
+/// The workspace's members, as the root manifest lists them.
+fn members(manifest: &str) -> Vec<String> {
+    manifest
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("members = ["))
+        .map(|list| {
+            list.trim_end_matches(']')
+                .split(',')
+                .map(|member| member.trim().trim_matches('"').to_owned())
+                .filter(|member| !member.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn document_problems(
+    document: &str,
+    members: &[String],
+    fuzz_targets: &[String],
+    modules: &[String],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    if members.is_empty() {
+        problems.push("no workspace members found in Cargo.toml".to_owned());
+    }
+    for member in members {
+        if !document.contains(&format!("### `{member}`")) {
+            problems.push(format!(
+                "the workspace member {member} has no section in the code map"
+            ));
+        }
+    }
+    for target in fuzz_targets {
+        if !document.contains(&format!("`{target}`")) {
+            problems.push(format!("the fuzz target {target} is not named"));
+        }
+    }
+    for module in modules {
+        let shared = module
+            .rsplit('/')
+            .nth(2)
+            .is_some_and(|folder| folder == "tests" || folder == "benches");
+        if !shared {
+            problems.push(format!(
+                "{module}: a mod.rs (the layout is foo.rs beside foo/, but for tests/ and benches/)"
+            ));
+        }
+    }
+    problems
 }
 
 /// `cargo tree -p gptproto-proto -e normal` names none of [`FORBIDDEN_IN_PROTO`].
@@ -506,6 +590,34 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
         }
     }
     files
+}
+
+#[cfg(test)]
+mod architecture_tests {
+    use super::*;
+
+    #[test]
+    fn the_document_names_members_and_targets_and_mod_rs_is_only_for_shared_test_code() {
+        let manifest = "[workspace]\nmembers = [\"crates/a\", \"crates/b\"]\n";
+        let members = members(manifest);
+        assert_eq!(members, ["crates/a", "crates/b"]);
+        let document = "### `crates/a` (a)\n`sse_split` and more";
+        let problems = document_problems(
+            document,
+            &members,
+            &["sse_split".to_owned(), "call_events".to_owned()],
+            &[
+                "crates/a/tests/support/mod.rs".to_owned(),
+                "crates/a/src/wire/mod.rs".to_owned(),
+            ],
+        );
+        assert_eq!(problems.len(), 3, "{problems:#?}");
+        assert!(problems[0].contains("crates/b"));
+        assert!(problems[1].contains("call_events"));
+        assert!(problems[2].starts_with("crates/a/src/wire/mod.rs"));
+        // And this repository's document holds.
+        architecture_document().unwrap();
+    }
 }
 
 #[cfg(test)]
