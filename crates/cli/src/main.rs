@@ -17,6 +17,7 @@
 //! With `OTEL_EXPORTER_OTLP_ENDPOINT` set, each request's span and the GenAI metrics are
 //! exported over OTLP/HTTP and flushed before exiting (`docs/observability.md`).
 
+mod answer;
 mod args;
 mod attach;
 mod batch;
@@ -24,6 +25,7 @@ mod chat;
 mod config;
 mod config_cmd;
 mod connection;
+mod conversation;
 mod exit;
 mod extract;
 mod history;

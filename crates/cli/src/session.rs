@@ -171,3 +171,11 @@ impl Session {
         }
     }
 }
+
+/// What the history says of a failed exchange.
+pub(crate) fn failure_text(failure: &Failure) -> String {
+    match failure {
+        Failure::Api(error) => format!("{error:#}"),
+        other => format!("{other:?}"),
+    }
+}

@@ -222,3 +222,8 @@ pub(crate) fn apply_to_chat(
         ("extra", extra),
     ]
 }
+
+/// The model (the profile's or the default once settings are applied).
+pub(crate) fn model(args: &ChatArgs) -> &str {
+    args.model.as_deref().unwrap_or(DEFAULT_MODEL)
+}

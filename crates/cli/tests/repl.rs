@@ -61,6 +61,15 @@ fn chat_on_a_terminal(
     server: &TestServer,
     dir: &std::path::Path,
 ) -> (tokio::process::Child, Screen, std::fs::File) {
+    chat_at(args, &server.base_url(), dir)
+}
+
+/// [`chat_on_a_terminal`] with the server at `base_url`.
+fn chat_at(
+    args: &[&str],
+    base_url: &str,
+    dir: &std::path::Path,
+) -> (tokio::process::Child, Screen, std::fs::File) {
     let (terminal, controller) = pty::open();
     let screen = Screen::default();
     let mut reader = controller.try_clone().unwrap();
@@ -86,7 +95,7 @@ fn chat_on_a_terminal(
         .env("TERM", "xterm")
         .env("NO_COLOR", "1")
         .env("GPTPROTO_API_KEY", "sk-repl")
-        .env("GPTPROTO_BASE_URL", server.base_url())
+        .env("GPTPROTO_BASE_URL", base_url)
         .env("GPTPROTO_HISTORY", dir.join("history.db"))
         .stdin(Stdio::from(terminal.try_clone().unwrap()))
         .stdout(Stdio::from(terminal.try_clone().unwrap()))
@@ -239,5 +248,72 @@ async fn commands_several_lines_ctrl_c_and_ctrl_d() {
         .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The REPL against nginx (TLS, HTTP/2) that closes idle connections after 2 s: a question, a
+/// pause longer than that while the user "types", a second question. The lines are read off
+/// the runtime's thread, so the runtime reads nginx's GOAWAY and the close meanwhile, and the
+/// second question goes on a new connection: answered, with the default retries and with none
+/// (`--max-retries 0`), no transport error shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_longer_than_the_servers_idle_timeout_costs_nothing() {
+    let upstream = TestServer::start(|request| {
+        Reply::json(
+            200,
+            &gptproto_testkit::fixtures::completion(&[&format!("answer {}", request.index + 1)]),
+        )
+    })
+    .await;
+    let ca = gptproto_testkit::TestCa::new();
+    let site = gptproto_testkit::NginxSite {
+        keepalive_timeout: Duration::from_secs(2),
+        ..gptproto_testkit::NginxSite::default()
+    };
+    let Some(nginx) = gptproto_testkit::Nginx::start(&ca, upstream.address(), &[site]) else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("gptproto-repl-idle-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cacert = dir.join("ca.pem");
+    std::fs::write(&cacert, ca.root_pem()).unwrap();
+    let cacert = cacert.to_str().unwrap().to_owned();
+    for retries in [None, Some("0")] {
+        let mut args = vec!["chat", "--no-stream", "--no-log", "-v", "--cacert", &cacert];
+        if let Some(retries) = retries {
+            args.extend(["--max-retries", retries]);
+        }
+        let asked = upstream.requests().len();
+        let (mut child, screen, mut keys) = chat_at(&args, &nginx.base_url(0), &dir);
+        screen
+            .wait_until(|screen| screen.matches("> ").count() >= 1)
+            .await;
+        keys.write_all(b"hello\r").unwrap();
+        screen.wait_for(&format!("answer {}", asked + 1)).await;
+        screen
+            .wait_until(|screen| screen.matches("> ").count() >= 2)
+            .await;
+        // Longer than nginx's keep-alive: it closes the connection meanwhile.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        keys.write_all(b"again\r").unwrap();
+        screen.wait_for(&format!("answer {}", asked + 2)).await;
+        let shown = screen.0.lock().unwrap().clone();
+        for unwanted in ["transport error", "broken pipe", "gptproto: "] {
+            assert!(
+                !shown.contains(unwanted),
+                "{unwanted:?} with {retries:?} retries; the screen:\n{shown}"
+            );
+        }
+        screen
+            .wait_until(|screen| screen.matches("> ").count() >= 3)
+            .await;
+        keys.write_all(b"\x04").unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(status.code(), Some(0));
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
