@@ -1,13 +1,16 @@
 //! `cargo xtask fuzz`: every fuzz target of `fuzz/` in turn, each for a time or a number of
-//! executions, on its corpus in the repository; then a table of what each did (executions,
-//! speed, coverage, corpus) from libFuzzer's own figures. A crash fails the command and names
-//! the reproducer.
+//! executions, on its corpus in the repository (its archive unpacked, and its named inputs:
+//! `packed.rs`); then a table of what each did (executions, speed, coverage, corpus) from
+//! libFuzzer's own figures. A crash fails the command and names the reproducer.
 //!
 //! Options: `--minutes M` (per target; default 1), `--runs N` (per target: stop after N
 //! executions, the campaign mode), `--targets a,b`, `--sanitizer address|none` (default
 //! address; `none` runs several times faster, for long campaigns), `--minimize` (afterwards,
-//! the new inputs merged into the repository's corpus and `cargo fuzz cmin` run on it: what
-//! the repository keeps). Without `--minimize` the new inputs stay in `target/fuzz-corpus/`.
+//! the new inputs merged into the archive's, `cargo fuzz cmin` run on them, and the archive
+//! written again: what the repository keeps). Without `--minimize` the new inputs stay in
+//! `target/fuzz-corpus/`.
+
+mod packed;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -125,13 +128,13 @@ pub(crate) fn command(args: &[String]) -> Result<(), String> {
         // New inputs go to a scratch corpus under target/; the repository's is read only (a
         // run leaves the checkout as it was, unless `--minimize` merges them in).
         let scratch = scratch_corpus(target)?;
+        let unpacked = packed::unpack(target)?;
         let mut command = fuzz_command(&cargo_fuzz, "run", &options.sanitizer);
-        command
-            .arg(target)
-            .arg(&scratch)
-            .arg(format!("corpus/{target}"))
-            .arg("--")
-            .args(&libfuzzer);
+        command.arg(target).arg(&scratch).arg(&unpacked);
+        if packed::named(target).exists() {
+            command.arg(packed::named(target));
+        }
+        command.arg("--").args(&libfuzzer);
         let limit = options
             .runs
             .map_or(format!("{} s", options.seconds), |runs| {
@@ -199,16 +202,19 @@ fn fuzz_command(cargo_fuzz: &std::path::Path, subcommand: &str, sanitizer: &str)
     command
 }
 
-/// `cargo fuzz cmin`: the corpus cut to the inputs that keep its coverage.
+/// `cargo fuzz cmin`: the archive's inputs and the run's new ones, cut to those that keep
+/// their coverage, written as the target's archive. Named inputs stay files; a named one the
+/// run wrote (a hash name is what libFuzzer gives) would go to the archive.
 fn minimize(cargo_fuzz: &std::path::Path, sanitizer: &str, target: &str) -> Result<(), String> {
-    let corpus = project_root().join("fuzz/corpus").join(target);
+    let merged = packed::unpack(target)?;
     let scratch = scratch_corpus(target)?;
+    let before_archive = count(&merged);
     for entry in
         std::fs::read_dir(&scratch).map_err(|error| format!("{}: {error}", scratch.display()))?
     {
         let entry = entry.map_err(|error| error.to_string())?;
-        std::fs::rename(entry.path(), corpus.join(entry.file_name()))
-            .or_else(|_| std::fs::copy(entry.path(), corpus.join(entry.file_name())).map(drop))
+        std::fs::rename(entry.path(), merged.join(entry.file_name()))
+            .or_else(|_| std::fs::copy(entry.path(), merged.join(entry.file_name())).map(drop))
             .map_err(|error| {
                 format!(
                     "cannot move {} into the corpus: {error}",
@@ -216,14 +222,50 @@ fn minimize(cargo_fuzz: &std::path::Path, sanitizer: &str, target: &str) -> Resu
                 )
             })?;
     }
-    let before = count(&corpus);
+    let before = count(&merged);
     let mut command = fuzz_command(cargo_fuzz, "cmin", sanitizer);
-    command.arg(target);
+    command.arg(target).arg(&merged);
     run(&mut command)?;
+    let kept = packed::pack(target, &merged)?;
     eprintln!(
-        "xtask: {target}: corpus minimised from {before} to {} inputs",
-        count(&corpus)
+        "xtask: {target}: {before_archive} inputs in the archive and {} new, minimised to {kept} \
+         ({})",
+        before - before_archive,
+        packed::archive(target).display()
     );
+    Ok(())
+}
+
+/// `cargo xtask fuzz --pack`: the hash-named inputs of each target's folder moved into its
+/// archive (the named ones stay): how the corpus came to be packed, and what to run after
+/// copying inputs into a folder by hand.
+pub(crate) fn pack_folders() -> Result<(), String> {
+    for target in TARGETS {
+        let folder = packed::named(target);
+        let merged = packed::unpack(target)?;
+        let mut moved = Vec::new();
+        for entry in std::fs::read_dir(&folder)
+            .map_err(|error| format!("{}: {error}", folder.display()))?
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if packed::is_named(&name) {
+                continue;
+            }
+            std::fs::copy(entry.path(), merged.join(&name))
+                .map_err(|error| format!("{}: {error}", entry.path().display()))?;
+            moved.push(entry.path());
+        }
+        // Removed from the folder only once the archive holds them.
+        let kept = packed::pack(target, &merged)?;
+        for path in &moved {
+            std::fs::remove_file(path).map_err(|error| format!("{}: {error}", path.display()))?;
+        }
+        eprintln!(
+            "xtask: {target}: {} inputs moved into its archive, {kept} in all",
+            moved.len()
+        );
+    }
     Ok(())
 }
 

@@ -19,6 +19,7 @@
 //!   (`crates/soak`).
 //! - `adversarial`: hostile servers (endless, trickling, huge heads, 1 GiB bodies, 64 MiB lines,
 //!   deep JSON, gzip) against the client, each measured in a child process (release build).
+//! - `fuzz --pack`: the hash-named inputs of `fuzz/corpus/<target>/` moved into its archive.
 //! - `fuzz [--minutes M] [--runs N] [--targets a,b] [--sanitizer address|none] [--minimize]`:
 //!   every fuzz target, then a table of libFuzzer's figures (nightly, cargo-fuzz).
 //! - `conformance [--offline | --live]`: the transcript corpus, then the client and the CLI
@@ -51,6 +52,7 @@ fn main() -> ExitCode {
         Some("wasm-test") => wasm::command(&args[1..]),
         Some("browser-demo") => browser::command(&args[1..]),
         Some("plot-batch") => plot::command(&args[1..]),
+        Some("fuzz") if args.get(1).is_some_and(|arg| arg == "--pack") => fuzz::pack_folders(),
         Some("fuzz") => fuzz::command(&args[1..]),
         Some("soak") => soak(&args[1..]),
         Some("bench-cli") => bench_cli(&args[1..]),
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
   wasm-test [--node-only] the wasm32 tests under Node and headless Chromium
   browser-demo [--check]  the wasm client in a page, streaming from the local model
   plot-batch RPM TPM      docs/batch.png from the batch benchmark's series
+  fuzz --pack             the hash-named corpus inputs moved into each target's archive
   fuzz [--minutes M] [--runs N] [--targets a,b] [--sanitizer address|none] [--minimize]
                           every fuzz target in turn, then its figures (nightly)
   bench-cli [--quick]     the gptproto command, whole processes, against a raw read and async-openai
