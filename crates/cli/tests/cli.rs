@@ -393,6 +393,35 @@ async fn plain_http_to_a_lan_host_needs_allow_insecure_http_which_the_refusal_na
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_404_names_the_url_asked_for_and_the_likely_mistake_in_the_base_url() {
+    let server = TestServer::start(|_| api_error(404, "not_found", "Not Found")).await;
+    let root = server.base_url().trim_end_matches("/v1").to_owned();
+    for (base_url, said) in [
+        (
+            format!("{root}/v1/chat/completions"),
+            format!("--base-url {root}/v1)"),
+        ),
+        (root.clone(), "has no version".to_owned()),
+        (format!("{root}/v1"), "check the base URL".to_owned()),
+    ] {
+        let run = chat(
+            &server,
+            &["--max-retries", "0", "--base-url", &base_url, "hi"],
+            "",
+        )
+        .await;
+        assert_eq!(run.status, 6, "{run:?}");
+        assert!(
+            run.stderr.contains(&format!(
+                "the server has nothing at {base_url}/chat/completions"
+            )),
+            "{run:?}"
+        );
+        assert!(run.stderr.contains(&said), "{said:?} in {run:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_empty_key_is_no_key() {
     // For GPTProto: the usage error, naming where the empty key came from.
     for (args, variables, named) in [

@@ -37,6 +37,8 @@ pub(crate) struct Driver {
     timed: bool,
     /// The transport's error the call was last told of: the cause of the call's error.
     transport_error: Option<TransportError>,
+    /// The last attempt's URL (after redirects): what an error names.
+    sent_to: Option<http::Uri>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -61,6 +63,7 @@ impl Driver {
             timer: Timer::default(),
             timed: false,
             transport_error: None,
+            sent_to: None,
         }
     }
 
@@ -85,6 +88,7 @@ impl Driver {
             self.body = None;
             let mut request = transmit.request;
             tracing::debug!(attempt = transmit.attempt, url = %redacted(request.uri()), "sending");
+            self.sent_to = Some(request.uri().clone());
             if transmit.fresh_connection {
                 request.extensions_mut().insert(FreshConnection);
             }
@@ -245,6 +249,10 @@ impl Driver {
                 }
             }
             _ => Error::from(error),
+        };
+        let error = match &self.sent_to {
+            Some(uri) => error.with_url(redacted(uri)),
+            None => error,
         };
         error.with_attempts(attempts)
     }

@@ -31,6 +31,8 @@ struct Inner {
     attempts: u32,
     /// The head of the error response, when the server answered.
     response: Option<ResponseMeta>,
+    /// The URL of the request that failed (its last attempt's), without credentials or query.
+    url: Option<String>,
 }
 
 enum Kind {
@@ -60,6 +62,7 @@ impl Error {
                 kind,
                 attempts: 1,
                 response: None,
+                url: None,
             }),
         }
     }
@@ -87,6 +90,19 @@ impl Error {
     pub(crate) fn with_attempts(mut self, attempts: u32) -> Self {
         self.inner.attempts = attempts;
         self
+    }
+
+    pub(crate) fn with_url(mut self, url: String) -> Self {
+        self.inner.url = Some(url);
+        self
+    }
+
+    /// The URL of the request that failed: its last attempt's (after redirects), without
+    /// credentials or query. `None` when nothing was sent (a validation or configuration
+    /// error). What to check first after a 404: a base URL without `/v1`, or with the
+    /// endpoint's path pasted in.
+    pub fn url(&self) -> Option<&str> {
+        self.inner.url.as_deref()
     }
 
     pub(crate) fn with_response(mut self, response: ResponseMeta) -> Self {

@@ -197,6 +197,14 @@ pub(crate) fn connect_error(message: &str, source: BoxError) -> TransportError {
         };
         return TransportError::new(kind, failure).with_source(source);
     }
+    if crate::is_not_tls(&*source) {
+        return TransportError::new(
+            TransportErrorKind::Config,
+            "the server did not answer in TLS: an https:// URL for a plain-HTTP port? (then \
+             the base URL is http://)",
+        )
+        .with_source(source);
+    }
     let kind = if crate::is_untrusted_certificate(&*source) {
         TransportErrorKind::Certificate
     } else {

@@ -89,11 +89,17 @@ pub use rustls::RootCertStore;
 pub use tls::Roots;
 
 #[cfg(not(target_arch = "wasm32"))]
-use tls::is_untrusted_certificate;
+use tls::{is_not_tls, is_untrusted_certificate};
 
 /// On wasm32 the host does TLS, and its errors do not say why (a certificate or the network).
 #[cfg(target_arch = "wasm32")]
 fn is_untrusted_certificate(_: &(dyn std::error::Error + 'static)) -> bool {
+    false
+}
+
+/// On wasm32 the host does TLS (see [`is_untrusted_certificate`]).
+#[cfg(target_arch = "wasm32")]
+fn is_not_tls(_: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 

@@ -237,6 +237,20 @@ fn default_store() -> Result<RootCertStore, TransportError> {
     }
 }
 
+/// Whether the server's first answer to the TLS handshake was not TLS at all (a plain-HTTP
+/// server answering the ClientHello with `HTTP/1.1 400`): an `https://` URL for an `http://`
+/// port, which sending again will not change.
+pub(crate) fn is_not_tls(error: &(dyn std::error::Error + 'static)) -> bool {
+    crate::error::causes(error).any(|cause| {
+        matches!(
+            cause.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::InvalidMessage(
+                rustls::InvalidMessage::InvalidContentType
+            ))
+        )
+    })
+}
+
 /// Whether rustls refused the server's certificate somewhere in `error`'s chain.
 pub(crate) fn is_untrusted_certificate(error: &(dyn std::error::Error + 'static)) -> bool {
     crate::error::causes(error).any(|cause| {

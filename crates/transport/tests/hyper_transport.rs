@@ -623,3 +623,20 @@ async fn a_zero_window_holds_the_body_until_the_server_opens_it() {
     assert_eq!(body_text(response).await, FRAME_SERVER_BODY);
     assert!(started.elapsed() >= std::time::Duration::from_millis(300));
 }
+
+#[tokio::test]
+async fn https_to_a_plain_http_port_says_so_and_is_a_configuration_error() {
+    let server = TestServer::start(|_| Reply::json(200, &json!({}))).await;
+    let transport = HyperTransport::builder()
+        .proxy(Proxy::none())
+        .build()
+        .unwrap();
+    let url = format!("https://127.0.0.1:{}/v1", server.address().port());
+    let error = transport.send(post(&url)).await.unwrap_err();
+    assert_eq!(error.kind(), TransportErrorKind::Config, "{error:#}");
+    assert!(!error.is_retryable());
+    assert!(
+        error.to_string().contains("did not answer in TLS"),
+        "{error:#}"
+    );
+}
