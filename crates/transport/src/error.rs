@@ -182,14 +182,8 @@ impl StdError for TransportError {
 /// [`TransportErrorKind::Certificate`], anything else [`TransportErrorKind::Connect`].
 pub(crate) fn connect_error(message: &str, source: BoxError) -> TransportError {
     // Through a proxy: the proxy's failure, named as the proxy's (a 407 or 403 is the
-    // configuration's, not worth retrying). (On wasm32 the host does the networking.)
-    #[cfg(not(target_arch = "wasm32"))]
-    let proxy = causes(&*source as &(dyn StdError + 'static))
-        .find_map(|cause| cause.downcast_ref::<crate::proxy::ProxyFailure>())
-        .map(|failure| (failure.to_string(), failure.is_config()));
-    #[cfg(target_arch = "wasm32")]
-    let proxy: Option<(String, bool)> = None;
-    if let Some((failure, config)) = proxy {
+    // configuration's, not worth retrying).
+    if let Some((failure, config)) = crate::proxy_failure(&*source) {
         let kind = if config {
             TransportErrorKind::Config
         } else {

@@ -204,18 +204,24 @@ impl HyperTransportBuilder {
         }
         let roots = self.roots.describe().into();
         let plain = pool.build(proxied.clone());
+        let make = move || {
+            let tls = tls::client_config(&self.roots).map_err(|error| {
+                tracing::debug!(%error, "TLS unavailable: only plain http will work");
+                Arc::<str>::from(error.to_string())
+            })?;
+            Ok(Arc::new(Origins::new(
+                |offered| https_connector(tls.clone(), proxied.clone(), offered),
+                |connector| pool.build(connector),
+                (self.http1, self.http2),
+                self.http2_streams_per_connection,
+                (self.pool_idle_timeout, self.http2_keep_alive),
+                self.connect_timeout,
+                self.http2_lanes,
+            )))
+        };
         let https = LazyHttps {
             made: OnceLock::new(),
-            settings: Mutex::new(Some(HttpsSettings {
-                roots: self.roots,
-                proxied,
-                pool,
-                offered: (self.http1, self.http2),
-                streams_per_connection: self.http2_streams_per_connection,
-                idle: (self.pool_idle_timeout, self.http2_keep_alive),
-                connect_timeout: self.connect_timeout,
-                lanes: self.http2_lanes,
-            })),
+            make: Mutex::new(Some(Box::new(make))),
         };
         Ok(HyperTransport {
             https: Arc::new(https),
@@ -235,53 +241,25 @@ struct LazyHttps {
     /// The origins, or why TLS is unavailable (no roots, no crypto provider): plain `http://`
     /// to a local server still works, and each `https://` request gets that error.
     made: OnceLock<Result<HttpsOrigins, Arc<str>>>,
-    /// What makes them; taken when they are made.
-    settings: Mutex<Option<HttpsSettings>>,
+    /// What makes them (from the builder's settings); taken when they are made.
+    make: Mutex<Option<MakeHttps>>,
 }
 
-/// The builder's settings for the `https://` side.
-struct HttpsSettings {
-    roots: Roots,
-    proxied: ProxyConnector,
-    pool: hyper_util::client::legacy::Builder,
-    offered: (bool, bool),
-    streams_per_connection: usize,
-    idle: (Duration, Option<KeepAlive>),
-    connect_timeout: Option<Duration>,
-    lanes: bool,
-}
+/// Makes the `https://` side: loads the roots, builds the TLS configuration and the origins.
+type MakeHttps = Box<dyn FnOnce() -> Result<HttpsOrigins, Arc<str>> + Send>;
 
 impl LazyHttps {
-    /// The origins, made (the roots loaded, the TLS configuration built) on the first call.
+    /// The origins, made on the first call.
     fn get(&self) -> &Result<HttpsOrigins, Arc<str>> {
         self.made.get_or_init(|| {
-            let settings = self
-                .settings
+            let make = self
+                .make
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .take()
                 .expect("made once: OnceLock runs one initialiser");
-            settings.make()
+            make()
         })
-    }
-}
-
-impl HttpsSettings {
-    fn make(self) -> Result<HttpsOrigins, Arc<str>> {
-        let tls = tls::client_config(&self.roots).map_err(|error| {
-            tracing::debug!(%error, "TLS unavailable: only plain http will work");
-            Arc::<str>::from(error.to_string())
-        })?;
-        let Self { proxied, pool, .. } = self;
-        Ok(Arc::new(Origins::new(
-            |offered| https_connector(tls.clone(), proxied.clone(), offered),
-            |connector| pool.build(connector),
-            self.offered,
-            self.streams_per_connection,
-            self.idle,
-            self.connect_timeout,
-            self.lanes,
-        )))
     }
 }
 

@@ -89,6 +89,8 @@ pub use rustls::RootCertStore;
 pub use tls::Roots;
 
 #[cfg(not(target_arch = "wasm32"))]
+use proxy::proxy_failure;
+#[cfg(not(target_arch = "wasm32"))]
 use tls::{is_not_tls, is_untrusted_certificate};
 
 /// On wasm32 the host does TLS, and its errors do not say why (a certificate or the network).
@@ -101,6 +103,12 @@ fn is_untrusted_certificate(_: &(dyn std::error::Error + 'static)) -> bool {
 #[cfg(target_arch = "wasm32")]
 fn is_not_tls(_: &(dyn std::error::Error + 'static)) -> bool {
     false
+}
+
+/// On wasm32 the host does the networking, proxies included.
+#[cfg(target_arch = "wasm32")]
+fn proxy_failure(_: &(dyn std::error::Error + 'static)) -> Option<(String, bool)> {
+    None
 }
 
 /// A request extension that asks for a new connection: the request's previous attempt got no

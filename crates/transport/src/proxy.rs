@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 use tower_service::Service;
 
 use crate::BoxFuture;
+use crate::origins::origin_key;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -104,38 +105,6 @@ impl Proxy {
         let intercept = self.matcher.as_ref()?.intercept(destination)?;
         Some((intercept.uri().clone(), intercept.basic_auth().cloned()))
     }
-
-    /// Where the proxy at `proxy` was set, in words: the variable it was read from, or the
-    /// program's setting.
-    pub(crate) fn origin_of(&self, proxy: &Uri, destination: &Uri) -> String {
-        if self.all.is_some() {
-            return "set by the program".to_owned();
-        }
-        let variables: &[&str] = if destination.scheme_str() == Some("https") {
-            &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
-        } else {
-            &["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
-        };
-        let wanted = Named::authority(proxy);
-        variables
-            .iter()
-            .find(|name| {
-                std::env::var(name).is_ok_and(|value| {
-                    let value = if value.contains("://") {
-                        value
-                    } else {
-                        format!("http://{value}")
-                    };
-                    value
-                        .parse::<Uri>()
-                        .is_ok_and(|uri| Named::authority(&uri) == wanted)
-                })
-            })
-            .map_or_else(
-                || "from the environment".to_owned(),
-                |name| format!("from {name}"),
-            )
-    }
 }
 
 impl Default for Proxy {
@@ -173,33 +142,35 @@ impl Service<Uri> for ProxyConnector {
 
     fn call(&mut self, destination: Uri) -> Self::Future {
         let intercept = self.proxy.intercept(&destination);
-        let named = intercept.as_ref().map(|(proxy, _)| Named {
-            proxy: redacted(proxy),
-            origin: self.proxy.origin_of(proxy, &destination),
-        });
+        let explicit = self.proxy.all.is_some();
         let mut http = self.http.clone();
         Box::pin(async move {
-            let Some(((proxy, auth), named)) = intercept.zip(named) else {
+            let Some((proxy, auth)) = intercept else {
                 return Ok(ProxyStream {
                     io: http.call(destination).await?,
                     absolute_form: false,
                 });
             };
-            let reached = http.call(proxy).await.map_err(|error| ProxyFailure {
-                named: named.clone(),
-                problem: Problem::Unreachable(error.into()),
-            })?;
+            // Named (where it was set looked up) only when it failed.
+            let failure = |problem| ProxyFailure {
+                named: Named::of(&proxy, explicit, &destination),
+                problem,
+            };
+            let reached = http
+                .call(proxy.clone())
+                .await
+                .map_err(|error| failure(Problem::Unreachable(error.into())))?;
             if destination.scheme_str() == Some("https") {
-                tracing::debug!(proxy = %named.proxy, "connecting through a CONNECT tunnel");
+                tracing::debug!(proxy = %redacted(&proxy), "connecting through a CONNECT tunnel");
                 let tunnel = connect_tunnel(reached.into_inner(), &destination, auth.as_ref())
                     .await
-                    .map_err(|problem| ProxyFailure { named, problem })?;
+                    .map_err(failure)?;
                 Ok(ProxyStream {
                     io: TokioIo::new(tunnel),
                     absolute_form: false,
                 })
             } else {
-                tracing::debug!(proxy = %named.proxy, "sending through an HTTP proxy");
+                tracing::debug!(proxy = %redacted(&proxy), "sending through an HTTP proxy");
                 Ok(ProxyStream {
                     io: reached,
                     absolute_form: true,
@@ -262,7 +233,7 @@ async fn connect_tunnel(
 }
 
 /// A proxy, named for an error message: its URL without credentials, and where it was set.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Named {
     /// `http://host:port`.
     proxy: String,
@@ -271,13 +242,41 @@ struct Named {
 }
 
 impl Named {
-    /// `host:port` of `uri` (the scheme's port when none is written).
-    fn authority(uri: &Uri) -> String {
-        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
-            Some("https") => 443,
-            _ => 80,
-        });
-        format!("{}:{port}", uri.host().unwrap_or_default())
+    /// The proxy at `proxy`, set by the program (`explicit`) or read from the variable for
+    /// `destination`'s scheme that names it.
+    fn of(proxy: &Uri, explicit: bool, destination: &Uri) -> Self {
+        let origin = if explicit {
+            "set by the program".to_owned()
+        } else {
+            let variables: &[&str] = if destination.scheme_str() == Some("https") {
+                &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+            } else {
+                &["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+            };
+            let wanted = origin_key(proxy);
+            variables
+                .iter()
+                .find(|name| {
+                    std::env::var(name).is_ok_and(|value| {
+                        let value = if value.contains("://") {
+                            value
+                        } else {
+                            format!("http://{value}")
+                        };
+                        value
+                            .parse::<Uri>()
+                            .is_ok_and(|uri| origin_key(&uri) == wanted)
+                    })
+                })
+                .map_or_else(
+                    || "from the environment".to_owned(),
+                    |name| format!("from {name}"),
+                )
+        };
+        Self {
+            proxy: redacted(proxy),
+            origin,
+        }
     }
 }
 
@@ -356,6 +355,14 @@ impl fmt::Display for ProxyFailure {
     }
 }
 
+/// The proxy's failure somewhere in `error`'s chain: what it says, and whether it is the
+/// configuration's ([`ProxyFailure::is_config`]).
+pub(crate) fn proxy_failure(error: &(dyn std::error::Error + 'static)) -> Option<(String, bool)> {
+    crate::error::causes(error)
+        .find_map(|cause| cause.downcast_ref::<ProxyFailure>())
+        .map(|failure| (failure.to_string(), failure.is_config()))
+}
+
 impl std::error::Error for ProxyFailure {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.problem {
@@ -371,7 +378,7 @@ fn redacted(uri: &Uri) -> String {
     format!(
         "{}://{}",
         uri.scheme_str().unwrap_or("http"),
-        Named::authority(uri)
+        origin_key(uri).unwrap_or_default()
     )
 }
 
