@@ -136,27 +136,21 @@ impl Live {
 
     /// Writes out what was shown so far (the stream waits on the network).
     fn flush(&mut self) -> std::io::Result<()> {
-        self.stderr.flush()?;
-        match &mut self.stdout {
-            Some(stdout) => stdout.flush(),
-            None => Ok(()),
-        }
+        self.then(Text::flush)
     }
 
     fn interrupted(&mut self) -> std::io::Result<()> {
-        self.stderr.flush()?;
-        match &mut self.stdout {
-            Some(stdout) => stdout.interrupted(),
-            None => Ok(()),
-        }
+        self.then(Text::interrupted)
     }
 
     fn finish(&mut self) -> std::io::Result<()> {
+        self.then(Text::finish)
+    }
+
+    /// stderr written out, then `step` of the text shown, if any.
+    fn then(&mut self, step: fn(&mut Text) -> std::io::Result<()>) -> std::io::Result<()> {
         self.stderr.flush()?;
-        match &mut self.stdout {
-            Some(stdout) => stdout.finish(),
-            None => Ok(()),
-        }
+        self.stdout.as_mut().map_or(Ok(()), step)
     }
 }
 

@@ -78,3 +78,51 @@ pub(crate) fn code_of(error: &gptproto::Error) -> u8 {
     }
     NETWORK
 }
+
+/// What to try after `error`, when the command can tell: the flag or setting that changes it,
+/// or the likely mistake in the base URL.
+pub(crate) fn hint(error: &gptproto::Error) -> Option<String> {
+    if error.is_certificate() {
+        return Some(
+            "--cacert FILE trusts a CA's certificate (PEM) next to the bundled roots".to_owned(),
+        );
+    }
+    let insecure = error
+        .transport_error()
+        .is_some_and(|transport| transport.kind() == gptproto::TransportErrorKind::InsecureScheme);
+    if insecure {
+        return Some(
+            "--allow-insecure-http (or `allow-insecure-http = true` in the profile) sends it \
+             anyway, for a server on a network you trust"
+                .to_owned(),
+        );
+    }
+    not_found_hint(error)
+}
+
+/// After a 404: the URL that was asked for, and the likely mistake in the base URL.
+fn not_found_hint(error: &gptproto::Error) -> Option<String> {
+    if error.status()? != http::StatusCode::NOT_FOUND {
+        return None;
+    }
+    let url = error.url()?;
+    let path = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest.find('/').map_or("", |at| &rest[at..]));
+    let likely = if let Some(twice) = path.find("/chat/completions/") {
+        let base = &url[..url.len() - path.len() + twice];
+        format!(
+            "the base URL has the endpoint's path in it: give only its root (--base-url {base})"
+        )
+    } else if !path
+        .split('/')
+        .any(|part| part.starts_with('v') && part[1..].parse::<u32>().is_ok())
+    {
+        "the base URL has no version (most servers want it to end in /v1)".to_owned()
+    } else {
+        "check the base URL (--base-url, GPTPROTO_BASE_URL, the profile's base-url) and the \
+         model's name"
+            .to_owned()
+    };
+    Some(format!("the server has nothing at {url}: {likely}"))
+}

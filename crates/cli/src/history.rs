@@ -224,11 +224,14 @@ impl History {
             .optional()?;
         Ok(last.and_then(|(request, response, text)| {
             let request: ChatRequest = serde_json::from_str(&request).ok()?;
-            let mut response: serde_json::Value = serde_json::from_str(&response).ok()?;
-            restore_text(&mut response, text.as_deref());
-            let response: ChatCompletion = serde_json::from_value(response).ok()?;
+            let response: ChatCompletion = serde_json::from_str(&response).ok()?;
+            let mut answer = response.choices.into_iter().next()?.message;
+            // Its text, left out of the stored JSON (`stored_response`).
+            if answer.content.is_none() {
+                answer.content = text.map(Content::Text);
+            }
             let mut messages = request.messages;
-            messages.push(response.choices.into_iter().next()?.message);
+            messages.push(answer);
             Some(messages)
         }))
     }
@@ -258,8 +261,12 @@ impl History {
         rows.collect()
     }
 
-    /// One exchange, and its request and response as recorded.
-    pub(crate) fn get(&self, id: i64) -> rusqlite::Result<Option<(Row, String, Option<String>)>> {
+    /// One exchange, and its request and response as recorded (JSON; as text when a stored
+    /// value is not JSON).
+    pub(crate) fn get(
+        &self,
+        id: i64,
+    ) -> rusqlite::Result<Option<(Row, serde_json::Value, Option<serde_json::Value>)>> {
         self.connection
             .query_row(
                 &format!(
@@ -270,7 +277,7 @@ impl History {
                     let row = row(found)?;
                     let response: Option<String> = found.get(15)?;
                     let response = response.map(|json| whole_response(json, row.response.as_deref()));
-                    Ok((row, found.get(14)?, response))
+                    Ok((row, json_or_text(found.get(14)?), response))
                 },
             )
             .optional()
@@ -319,8 +326,8 @@ pub(crate) fn new_conversation_id() -> String {
 }
 
 /// The answer as stored: its JSON, the first choice's text left out when it is plain text
-/// (it is in `response_text` already, for the full-text index; [`restore_text`] puts it back),
-/// so that a long answer is written once, not twice.
+/// (it is in `response_text` already, for the full-text index; [`whole_response`] and
+/// `messages` put it back), so that a long answer is written once, not twice.
 fn stored_response(completion: &ChatCompletion) -> String {
     let plain = completion
         .choices
@@ -334,39 +341,30 @@ fn stored_response(completion: &ChatCompletion) -> String {
     to_json(&stored)
 }
 
-/// Puts the first choice's text (the row's `response_text`) back into a stored answer whose
-/// JSON left it out (see [`stored_response`]). Rows written before (the text in both places)
-/// are left as they are.
-fn restore_text(response: &mut serde_json::Value, text: Option<&str>) {
-    let Some(text) = text else {
-        return;
-    };
-    let Some(message) = response
+/// A stored answer, whole: its JSON (as text when it is not JSON), with the first choice's
+/// text (the row's `response_text`) put back where the JSON left it out
+/// ([`stored_response`]). Rows written before (the text in both places) are left as they are.
+fn whole_response(json: String, text: Option<&str>) -> serde_json::Value {
+    let mut response = json_or_text(json);
+    let message = response
         .pointer_mut("/choices/0/message")
-        .and_then(serde_json::Value::as_object_mut)
-    else {
-        return;
-    };
-    if message
-        .get("content")
-        .is_none_or(serde_json::Value::is_null)
+        .and_then(serde_json::Value::as_object_mut);
+    if let (Some(message), Some(text)) = (message, text)
+        && message
+            .get("content")
+            .is_none_or(serde_json::Value::is_null)
     {
         message.insert(
             "content".to_owned(),
             serde_json::Value::String(text.to_owned()),
         );
     }
+    response
 }
 
-/// A stored answer's JSON with its text put back ([`restore_text`]).
-fn whole_response(json: String, text: Option<&str>) -> String {
-    match serde_json::from_str::<serde_json::Value>(&json) {
-        Ok(mut response) if text.is_some() => {
-            restore_text(&mut response, text);
-            to_json(&response)
-        }
-        _ => json,
-    }
+/// Stored JSON as a value (as text when it is not JSON).
+fn json_or_text(json: String) -> serde_json::Value {
+    serde_json::from_str(&json).unwrap_or(serde_json::Value::String(json))
 }
 
 /// A value stored as JSON text.
@@ -446,7 +444,7 @@ mod tests {
         assert_eq!(text, long);
         assert!(json.len() < 1000, "{json}");
         let (_, _, stored) = history.get(2).unwrap().unwrap();
-        let shown: serde_json::Value = serde_json::from_str(&stored.unwrap()).unwrap();
+        let shown = stored.unwrap();
         let whole = serde_json::to_value(answer(&long)).unwrap();
         assert_eq!(shown, whole, "`logs show` gives the answer whole");
         drop(history);
@@ -529,6 +527,9 @@ mod tests {
         );
         let (row, request, response) = history.get(rows[1].id).unwrap().unwrap();
         assert_eq!(row.request_id.as_deref(), Some("req-1"));
-        assert!(request.contains("Be brief.") && response.unwrap().contains("Crimson red"));
+        assert!(
+            request.to_string().contains("Be brief.")
+                && response.unwrap().to_string().contains("Crimson red")
+        );
     }
 }

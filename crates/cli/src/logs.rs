@@ -34,10 +34,6 @@ pub(crate) fn run(args: &LogsArgs) -> Result<(), Failure> {
                     path.display()
                 )));
             };
-            let request: serde_json::Value =
-                serde_json::from_str(&request).unwrap_or(serde_json::Value::String(request));
-            let response: Option<serde_json::Value> = response
-                .map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)));
             if *json {
                 let whole =
                     serde_json::json!({"exchange": row, "request": request, "response": response});
