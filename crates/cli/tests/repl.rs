@@ -114,6 +114,16 @@ fn chat_at(
     (command.spawn().unwrap(), screen, controller)
 }
 
+/// Ctrl-D typed: the chat ends, with status 0, within 20 s.
+async fn leaves_with_ctrl_d(child: &mut tokio::process::Child, keys: &mut std::fs::File) {
+    keys.write_all(b"\x04").unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_several_lines_ctrl_c_and_ctrl_d() {
     let server = TestServer::start(|request| {
@@ -190,12 +200,7 @@ async fn commands_several_lines_ctrl_c_and_ctrl_d() {
             screen.matches("> ").count() + screen.matches("… ").count() > prompts + 2
         })
         .await;
-    type_in("\x04");
-    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(status.code(), Some(0));
+    leaves_with_ctrl_d(&mut child, &mut keys).await;
     assert!(
         started.elapsed() < Duration::from_secs(25),
         "not held by the cancelled answer"
@@ -242,12 +247,7 @@ async fn commands_several_lines_ctrl_c_and_ctrl_d() {
     again
         .wait_until(|screen| screen.matches("> ").count() >= 4)
         .await;
-    keys.write_all(b"\x04").unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(20), resumed.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(status.code(), Some(0));
+    leaves_with_ctrl_d(&mut resumed, &mut keys).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -308,12 +308,7 @@ async fn a_pause_longer_than_the_servers_idle_timeout_costs_nothing() {
         screen
             .wait_until(|screen| screen.matches("> ").count() >= 3)
             .await;
-        keys.write_all(b"\x04").unwrap();
-        let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(status.code(), Some(0));
+        leaves_with_ctrl_d(&mut child, &mut keys).await;
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -10,6 +10,7 @@ mod connection;
 mod fault;
 pub mod fixtures;
 mod frame_server;
+mod interop;
 mod limited;
 mod memory;
 mod nginx;

@@ -69,11 +69,7 @@ impl Nginx {
     /// docs).
     pub fn start(ca: &TestCa, upstream: SocketAddr, sites: &[NginxSite]) -> Option<Self> {
         let Some(binary) = Self::binary() else {
-            assert!(
-                std::env::var_os(REQUIRE_NGINX).is_none(),
-                "{REQUIRE_NGINX} is set but nginx is not installed (apt install nginx-light)"
-            );
-            eprintln!("nginx interop skipped: nginx is not installed (apt install nginx-light)");
+            crate::interop::skipped("nginx", REQUIRE_NGINX, "nginx-light");
             return None;
         };
         static STARTED: AtomicUsize = AtomicUsize::new(0);

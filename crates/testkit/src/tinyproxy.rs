@@ -32,13 +32,7 @@ impl Tinyproxy {
             .map(PathBuf::from)
             .find(|path| path.is_file());
         let Some(binary) = binary else {
-            assert!(
-                std::env::var_os(REQUIRE_TINYPROXY).is_none(),
-                "{REQUIRE_TINYPROXY} is set but tinyproxy is not installed (apt install tinyproxy)"
-            );
-            eprintln!(
-                "tinyproxy interop skipped: tinyproxy is not installed (apt install tinyproxy)"
-            );
+            crate::interop::skipped("tinyproxy", REQUIRE_TINYPROXY, "tinyproxy");
             return None;
         };
         static STARTED: AtomicUsize = AtomicUsize::new(0);
