@@ -21,9 +21,9 @@ mod server;
 
 mod children;
 
-#[path = "../../../proto/benches/common/paired.rs"]
-#[allow(dead_code)] // The decoding benchmarks' throughput in bytes is not used here.
-mod paired;
+#[path = "../../../proto/benches/common/mod.rs"]
+#[allow(dead_code)] // The decoding benchmarks' corpus is not used here.
+mod corpus;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -49,13 +49,13 @@ fn main() {
     // command by hand: `perf record gptproto chat --base-url http://<address>/v1 ...`).
     if let Some(at) = args.iter().position(|arg| arg == "--serve") {
         let chunks = args[at + 1].parse().expect("--serve <chunks>");
-        let address = server::start(Script::Stream(Arc::new(pieces(&stream_of(chunks)))));
+        let address = serve(chunks);
         println!("http://{address}/v1");
         loop {
             std::thread::park();
         }
     }
-    let measuring = paired::measuring();
+    let measuring = corpus::paired::measuring();
     let binary = gptproto_binary(measuring);
     let sizes: Vec<usize> = std::env::var("BENCH_CHUNKS")
         .ok()
@@ -79,7 +79,7 @@ fn main() {
     );
     for chunks in sizes {
         let rounds = if chunks >= 100_000 { 15 } else { 31 };
-        let address = server::start(Script::Stream(Arc::new(pieces(&stream_of(chunks)))));
+        let address = serve(chunks);
         let contenders = contenders(&binary, &format!("http://{address}"), &scratch);
         run(chunks, rounds, contenders);
     }
@@ -244,7 +244,7 @@ fn run(chunks: usize, rounds: usize, contenders: Vec<Contender>) {
     let contenders = contenders
         .into_iter()
         .zip(&names)
-        .map(|(mut contender, name)| paired::Contender {
+        .map(|(mut contender, name)| corpus::paired::Contender {
             name,
             run: Box::new(move || {
                 once(&mut contender);
@@ -253,7 +253,12 @@ fn run(chunks: usize, rounds: usize, contenders: Vec<Contender>) {
         })
         .collect();
     let title = "whole processes";
-    paired::compare_work(title, paired::Work::Chunks(chunks), rounds, contenders);
+    corpus::paired::compare_work(
+        title,
+        corpus::paired::Work::Chunks(chunks),
+        rounds,
+        contenders,
+    );
 }
 
 /// A streamed answer of `chunks` chunks of text (the first with the role), then a finishing
@@ -285,10 +290,9 @@ fn stream_of(chunks: usize) -> Bytes {
     Bytes::from(out)
 }
 
-/// The body in 16 KiB writes, as the client benchmark sends it.
-fn pieces(stream: &Bytes) -> Vec<Bytes> {
-    (0..stream.len())
-        .step_by(16 * 1024)
-        .map(|start| stream.slice(start..(start + 16 * 1024).min(stream.len())))
-        .collect()
+/// The bench's streaming server for an answer of `chunks` chunks, written in 16 KiB pieces as
+/// the client benchmark writes its stream.
+fn serve(chunks: usize) -> std::net::SocketAddr {
+    let pieces = corpus::pieces(&stream_of(chunks), 16 * 1024);
+    server::start(Script::Stream(Arc::new(pieces)))
 }
