@@ -308,17 +308,15 @@ fn cause(error: &gptproto::Error) -> String {
         }
         return "api_error".to_owned();
     }
-    if error.is_timeout() {
-        "timeout".to_owned()
-    } else if error.is_truncated() {
-        "truncated".to_owned()
-    } else if error.is_network() {
-        "connection".to_owned()
-    } else if error.is_protocol() {
-        "protocol".to_owned()
-    } else {
-        "error".to_owned()
+    use gptproto::ErrorKind;
+    match error.kind() {
+        ErrorKind::Timeout => "timeout",
+        ErrorKind::Truncated | ErrorKind::Interrupted => "truncated",
+        ErrorKind::Connect | ErrorKind::Network => "connection",
+        ErrorKind::Protocol => "protocol",
+        _ => "error",
     }
+    .to_owned()
 }
 
 /// The command line as given: running it again resumes.

@@ -10,7 +10,8 @@ pub(crate) const RATE_LIMITED: u8 = 4;
 pub(crate) const NETWORK: u8 = 5;
 /// Request rejected (400, content policy included).
 pub(crate) const REJECTED: u8 = 6;
-/// Protocol error (malformed or truncated stream).
+/// Protocol error (malformed or truncated stream, a redirect not followed, an answer past the
+/// limit or not as asked).
 pub(crate) const PROTOCOL: u8 = 7;
 /// `batch`: the run ended, but some lines failed (they are in the errors file).
 pub(crate) const SOME_FAILED: u8 = 8;
@@ -45,38 +46,36 @@ impl From<std::io::Error> for Failure {
 /// The exit status for a failed call: by the server's status first, then by the kind of
 /// failure.
 pub(crate) fn code_of(error: &gptproto::Error) -> u8 {
-    if error.is_validation() || error.is_config() {
-        return USAGE;
+    use gptproto::ErrorKind;
+    match error.kind() {
+        ErrorKind::Validation | ErrorKind::Config => return USAGE,
+        ErrorKind::Api => {}
+        ErrorKind::Protocol
+        | ErrorKind::Truncated
+        | ErrorKind::AnswerLimit
+        | ErrorKind::Redirect
+        | ErrorKind::Answer
+        | ErrorKind::Misuse => return PROTOCOL,
+        // Connect, certificate, timeout, network, a broken body, the tool loop, later kinds.
+        _ => return NETWORK,
     }
     match error.status().map(|status| status.as_u16()) {
         Some(401 | 403) => return AUTH,
         Some(429) => return RATE_LIMITED,
         Some(400..=499) => return REJECTED,
         Some(500..) => return NETWORK,
-        // A 2xx whose body was wrong, or a redirect not followed: go by the class.
         _ => {}
     }
     // Errors inside a stream have no status: go by their class.
     if error.is_auth() {
-        return AUTH;
+        AUTH
+    } else if error.is_rate_limited() {
+        RATE_LIMITED
+    } else if error.is_rejected() || error.is_insufficient_balance() {
+        REJECTED
+    } else {
+        NETWORK
     }
-    if error.is_rate_limited() {
-        return RATE_LIMITED;
-    }
-    if error.is_rejected() || error.is_insufficient_balance() {
-        return REJECTED;
-    }
-    if error.is_network()
-        || error.is_timeout()
-        || error.is_server_error()
-        || error.api_error().is_some()
-    {
-        return NETWORK;
-    }
-    if error.is_protocol() || error.is_truncated() {
-        return PROTOCOL;
-    }
-    NETWORK
 }
 
 /// What to try after `error`, when the command can tell: the flag or setting that changes it,

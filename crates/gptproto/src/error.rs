@@ -10,12 +10,16 @@ pub use gptproto_proto::TimeoutKind;
 
 use crate::meta::ResponseMeta;
 
+mod kind;
 #[cfg(test)]
 mod tests;
 
+pub use kind::ErrorKind;
+
 /// Everything that can go wrong with a call.
 ///
-/// Ask it questions: [`is_timeout`](Self::is_timeout), [`is_connect`](Self::is_connect),
+/// Its [`kind`](Self::kind) is one category of [`ErrorKind`]; or ask it questions, each a
+/// view of that: [`is_timeout`](Self::is_timeout), [`is_connect`](Self::is_connect),
 /// [`is_rate_limited`](Self::is_rate_limited), [`is_auth`](Self::is_auth),
 /// [`is_content_policy`](Self::is_content_policy), [`is_truncated`](Self::is_truncated), ...;
 /// read the server's [`status`](Self::status), [`api_error`](Self::api_error) (code, type,
@@ -47,6 +51,8 @@ enum Kind {
         source: TransportError,
         chunks: u64,
         partial: Option<Box<ChatCompletion>>,
+        /// The bytes of text in `partial`, counted once when it was kept.
+        received: usize,
     },
     /// The client could not be built or the request not sent as configured.
     Config(String),
@@ -76,10 +82,18 @@ impl Error {
         chunks: u64,
         partial: Option<ChatCompletion>,
     ) -> Self {
+        let received = partial.as_ref().map_or(0, |partial| {
+            partial
+                .choices
+                .iter()
+                .map(|choice| choice.message.text().map_or(0, str::len))
+                .sum()
+        });
         Self::new(Kind::Interrupted {
             source,
             chunks,
             partial: partial.map(Box::new),
+            received,
         })
     }
 
@@ -170,12 +184,10 @@ impl Error {
         self.proto().and_then(gptproto_proto::Error::request_id)
     }
 
-    /// A deadline passed (response, idle, total), or the transport's (connect, TLS handshake).
+    /// A deadline passed (response, idle, total), or the transport's (connect, TLS handshake):
+    /// [`ErrorKind::Timeout`].
     pub fn is_timeout(&self) -> bool {
-        self.asks_proto(gptproto_proto::Error::is_timeout)
-            || self
-                .failed_transport()
-                .is_some_and(TransportError::is_timeout)
+        self.kind() == ErrorKind::Timeout
     }
 
     /// Which of the call's deadlines passed.
@@ -183,77 +195,92 @@ impl Error {
         self.proto().and_then(gptproto_proto::Error::timeout_kind)
     }
 
-    /// No connection could be made (the request was not sent).
+    /// No connection could be made, the request was not sent: [`ErrorKind::Connect`],
+    /// [`ErrorKind::Certificate`], or the [`ErrorKind::Timeout`] of connecting.
     pub fn is_connect(&self) -> bool {
-        self.failed_transport()
-            .is_some_and(TransportError::is_connect)
+        match self.kind() {
+            ErrorKind::Connect | ErrorKind::Certificate => true,
+            ErrorKind::Timeout => self
+                .failed_transport()
+                .is_some_and(TransportError::is_connect),
+            _ => false,
+        }
     }
 
     /// The server's TLS certificate was not trusted (unknown issuer, expired, another name):
     /// not retried; trust its CA with `Roots` (`ClientBuilder::roots`) to go on.
     pub fn is_certificate(&self) -> bool {
-        self.failed_transport()
-            .is_some_and(TransportError::is_certificate)
+        self.kind() == ErrorKind::Certificate
     }
 
-    /// The network failed: no connection, a connection lost, or a body that broke midway.
+    /// The network failed: no connection ([`ErrorKind::Connect`]), a connection lost before
+    /// the response ([`ErrorKind::Network`]), or a body that broke midway
+    /// ([`ErrorKind::Interrupted`]).
     pub fn is_network(&self) -> bool {
         matches!(
-            &self.inner.kind,
-            Kind::Transport(_) | Kind::Interrupted { .. }
+            self.kind(),
+            ErrorKind::Connect | ErrorKind::Network | ErrorKind::Interrupted
         )
     }
 
-    /// The stream ended early, cleanly or because the connection broke; see
-    /// [`partial`](Self::partial).
+    /// The stream ended early, cleanly ([`ErrorKind::Truncated`]) or because its body broke
+    /// ([`ErrorKind::Interrupted`]); see [`partial`](Self::partial).
     pub fn is_truncated(&self) -> bool {
-        matches!(&self.inner.kind, Kind::Interrupted { .. })
-            || self.asks_proto(gptproto_proto::Error::is_truncated)
+        matches!(self.kind(), ErrorKind::Truncated | ErrorKind::Interrupted)
     }
 
-    /// The server's output broke the protocol: undecodable data, a truncated stream, an
-    /// oversized event, a body over the limit, a redirect not followed (see
-    /// [`is_redirect`](Self::is_redirect)).
+    /// The server's output broke the protocol, as the core counts it: undecodable data, an
+    /// oversized event or body ([`ErrorKind::Protocol`]), a stream that ended cleanly but early
+    /// ([`ErrorKind::Truncated`]), an answer past the limit ([`ErrorKind::AnswerLimit`]). A
+    /// redirect not followed is not ([`is_redirect`](Self::is_redirect)).
     pub fn is_protocol(&self) -> bool {
-        self.asks_proto(|error| {
-            error.is_protocol() || error.is_redirect() || error.is_body_too_large()
-        })
+        matches!(
+            self.kind(),
+            ErrorKind::Protocol | ErrorKind::Truncated | ErrorKind::AnswerLimit
+        )
     }
 
     /// The server answered with a redirect (3xx) that was not followed: only 307 and 308 are
     /// (a POST's body cannot go to a 301/302/303's target), at most 5 of them; a base URL that
     /// redirects is usually the wrong one (`http://` for `https://`, a missing `/v1`).
     pub fn is_redirect(&self) -> bool {
-        self.asks_proto(gptproto_proto::Error::is_redirect)
+        self.kind() == ErrorKind::Redirect
     }
 
-    /// The client's configuration is unusable (base URL, headers, key, TLS roots, a refused
-    /// scheme).
+    /// The client's configuration is unusable (base URL, headers, key, TLS roots, a proxy, a
+    /// refused scheme): [`ErrorKind::Config`].
     pub fn is_config(&self) -> bool {
-        matches!(&self.inner.kind, Kind::Config(_))
-            || self.asks_proto(gptproto_proto::Error::is_config)
-            || matches!(&self.inner.kind, Kind::Transport(error) if error.is_config())
+        self.kind() == ErrorKind::Config
+    }
+
+    /// A streamed answer grew past the client's limit
+    /// ([`ClientBuilder::max_streamed_answer`](crate::ClientBuilder::max_streamed_answer));
+    /// [`partial`](Self::partial) has what was accumulated.
+    pub fn is_answer_limit(&self) -> bool {
+        self.kind() == ErrorKind::AnswerLimit
     }
 
     /// The error's class as telemetry records it (`error.type` of the GenAI conventions): the
-    /// HTTP status of an error response (`"429"`, `"401"`, ...), else one of a short fixed list
-    /// (low cardinality: safe as a metric attribute).
+    /// HTTP status of an error response (`"429"`, `"401"`, ...), else the
+    /// [`kind`](Self::kind)'s [`as_str`](ErrorKind::as_str) (low cardinality: safe as a
+    /// metric attribute).
     ///
-    /// | class | when |
+    /// | class | kind |
     /// | --- | --- |
     /// | `"401"`, `"429"`, `"500"`... | the server answered with that status |
-    /// | `api_error` | an error reported inside a stream (no status) |
-    /// | `timeout` | a deadline passed (response head, idle, body, total, connect) |
-    /// | `tls` | the server's certificate was not trusted |
-    /// | `connect` | no connection could be made |
-    /// | `network` | the connection failed otherwise before the response |
-    /// | `stream_truncated` | the answer ended early, cleanly or with a broken connection |
-    /// | `answer_limit` | a streamed answer outgrew the client's limit |
-    /// | `stream_parse` | the response broke the protocol (undecodable data, an oversized event or body) |
-    /// | `validation` | the request was refused before it was sent |
-    /// | `config` | the client's configuration is unusable |
-    /// | `tools` | the tool-call loop could not go on |
-    /// | `_OTHER` | anything else |
+    /// | `api_error` | [`Api`](ErrorKind::Api) inside a stream (no status) |
+    /// | `timeout` | [`Timeout`](ErrorKind::Timeout) |
+    /// | `tls` | [`Certificate`](ErrorKind::Certificate) |
+    /// | `connect` | [`Connect`](ErrorKind::Connect) |
+    /// | `network` | [`Network`](ErrorKind::Network) |
+    /// | `stream_truncated` | [`Truncated`](ErrorKind::Truncated), [`Interrupted`](ErrorKind::Interrupted) |
+    /// | `answer_limit` | [`AnswerLimit`](ErrorKind::AnswerLimit) |
+    /// | `stream_parse` | [`Protocol`](ErrorKind::Protocol) |
+    /// | `invalid_answer` | [`Answer`](ErrorKind::Answer) |
+    /// | `validation` | [`Validation`](ErrorKind::Validation) |
+    /// | `config` | [`Config`](ErrorKind::Config) |
+    /// | `tools` | [`Tools`](ErrorKind::Tools) |
+    /// | `_OTHER` | [`Misuse`](ErrorKind::Misuse) |
     ///
     /// A call or stream dropped before its end is recorded as `cancelled` (no error exists).
     ///
@@ -268,42 +295,10 @@ impl Error {
     /// assert_eq!(error.error_type(), "config");
     /// ```
     pub fn error_type(&self) -> std::borrow::Cow<'static, str> {
-        use std::borrow::Cow;
-        if let Some(status) = self.status() {
-            return Cow::Owned(status.as_u16().to_string());
+        match self.status() {
+            Some(status) => std::borrow::Cow::Owned(status.as_u16().to_string()),
+            None => std::borrow::Cow::Borrowed(self.kind().as_str()),
         }
-        Cow::Borrowed(if self.is_timeout() {
-            "timeout"
-        } else if self.is_certificate() {
-            "tls"
-        } else if self.is_connect() {
-            "connect"
-        } else if self.is_truncated() {
-            "stream_truncated"
-        } else if self.is_network() {
-            "network"
-        } else if self.is_api() {
-            "api_error"
-        } else if self.is_answer_limit() {
-            "answer_limit"
-        } else if self.is_protocol() {
-            "stream_parse"
-        } else if self.is_validation() {
-            "validation"
-        } else if self.is_config() {
-            "config"
-        } else if self.is_tools() {
-            "tools"
-        } else {
-            "_OTHER"
-        })
-    }
-
-    fn is_tools(&self) -> bool {
-        #[cfg(feature = "tools")]
-        return matches!(&self.inner.kind, Kind::Tools(_));
-        #[cfg(not(feature = "tools"))]
-        false
     }
 
     /// What a stream delivered before it ended early: cut, broken, timed out while reading,
@@ -392,12 +387,9 @@ forwarded! {
     is_server_error;
     /// The request was rejected as invalid (400, 404, 422, a content-policy refusal).
     is_rejected;
-    /// An SSE event outgrew the decoder's buffer limit.
+    /// An SSE event outgrew the decoder's buffer limit (one case of
+    /// [`ErrorKind::Protocol`]).
     is_buffer_limit;
-    /// A streamed answer grew past the client's limit
-    /// ([`ClientBuilder::max_streamed_answer`](crate::ClientBuilder::max_streamed_answer));
-    /// [`partial`](Self::partial) has what was accumulated.
-    is_answer_limit;
     /// The model refused ([`ChatCompletion::parse`]); the refusal is in the message.
     is_refusal;
     /// The answer was cut by `max_tokens` (`finish_reason: "length"`, met by
@@ -442,14 +434,10 @@ impl fmt::Display for Error {
                 source,
                 chunks,
                 partial,
+                received,
             } => {
                 write!(f, "the stream broke after {chunks} chunks")?;
-                if let Some(partial) = partial {
-                    let received: usize = partial
-                        .choices
-                        .iter()
-                        .map(|choice| choice.message.text().map_or(0, str::len))
-                        .sum();
+                if partial.is_some() {
                     write!(f, " ({received} bytes of text received)")?;
                 }
                 if f.alternate() {

@@ -93,7 +93,7 @@ pub use client::{
     BuiltInTransport, Client, ClientBuilder, ENV_API_KEY, ENV_BASE_URL, OwnConnector, Timeouts,
     Transport,
 };
-pub use error::{Error, Result, TimeoutKind};
+pub use error::{Error, ErrorKind, Result, TimeoutKind};
 pub use meta::ResponseMeta;
 pub use stream::{ChatStream, TextDeltas};
 pub use telemetry::ENV_CAPTURE_MESSAGE_CONTENT;

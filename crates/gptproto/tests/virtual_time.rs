@@ -266,7 +266,7 @@ async fn an_endless_stream_ends_at_the_answer_limit_with_the_answer_so_far() {
 #[tokio::test(start_paused = true)]
 async fn redirects_not_followed_are_typed_errors() {
     // Found by the client_e2e fuzz target: a 304 without a Location was an error no predicate
-    // answered. Every redirect not followed is `is_redirect` and `is_protocol`.
+    // answered. Every redirect not followed is `ErrorKind::Redirect`, and only that.
     let cases = [
         (
             MemoryReply::new(304, vec![]),
@@ -284,7 +284,8 @@ async fn redirects_not_followed_are_typed_errors() {
     for (reply, message) in cases {
         let (client, connector) = scripted(vec![Scripted::Respond(reply)]);
         let error = client.chat(request()).await.unwrap_err();
-        assert!(error.is_redirect() && error.is_protocol(), "{error:#}");
+        assert_eq!(error.kind(), gptproto::ErrorKind::Redirect, "{error:#}");
+        assert!(error.is_redirect() && !error.is_protocol(), "{error:#}");
         assert!(!error.is_config() && !error.is_network(), "{error:#}");
         assert!(error.to_string().starts_with(message), "{error}");
         assert!(connector.count() <= 6, "{} requests", connector.count());

@@ -289,3 +289,56 @@ fn every_question_of_the_transport_is_answered_the_same_through_the_client_error
     assert!(Error::transport(TransportError::connect(timed_out())).is_timeout());
     assert!(!Error::transport(TransportError::connect(refused())).is_timeout());
 }
+
+#[test]
+fn every_error_is_one_kind_and_its_class_is_the_kinds() {
+    let expected = [
+        ("validation", ErrorKind::Validation),
+        ("config", ErrorKind::Config),
+        ("400", ErrorKind::Api),
+        ("content policy", ErrorKind::Api),
+        ("429 quota", ErrorKind::Api),
+        ("200 not a completion", ErrorKind::Protocol),
+        ("truncated", ErrorKind::Truncated),
+        ("misuse", ErrorKind::Misuse),
+        ("buffer limit", ErrorKind::Protocol),
+        ("invalid data", ErrorKind::Protocol),
+        ("error in the stream", ErrorKind::Api),
+        ("refusal", ErrorKind::Answer),
+        ("length", ErrorKind::Answer),
+        ("content filter", ErrorKind::Answer),
+        ("invalid JSON", ErrorKind::Answer),
+    ];
+    let errors = core_errors();
+    for (what, kind) in expected {
+        let core = &errors.iter().find(|(name, _)| *name == what).unwrap().1;
+        let error = Error::from(core.clone());
+        assert_eq!(error.kind(), kind, "{what}");
+        let class = error.error_type();
+        match error.status() {
+            Some(status) => assert_eq!(class, status.as_str(), "{what}"),
+            None => assert_eq!(class, kind.as_str(), "{what}"),
+        }
+    }
+    let refused = || std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+    let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out");
+    let transport = [
+        (TransportError::connect(refused()), ErrorKind::Connect),
+        (TransportError::connect(timed_out()), ErrorKind::Timeout),
+        (TransportError::request(refused()), ErrorKind::Network),
+        (TransportError::body(refused()), ErrorKind::Interrupted),
+    ];
+    for (error, kind) in transport {
+        let text = error.to_string();
+        assert_eq!(Error::transport(error).kind(), kind, "{text}");
+    }
+    let interrupted = Error::interrupted(TransportError::body(refused()), 3, None);
+    assert_eq!(interrupted.kind(), ErrorKind::Interrupted);
+    assert!(interrupted.is_truncated() && interrupted.is_network() && !interrupted.is_protocol());
+    assert_eq!(interrupted.error_type(), "stream_truncated");
+    assert_eq!(Error::config("x").kind(), ErrorKind::Config);
+    // A connect timeout is a timeout, and no connection was made.
+    let connect_timeout = Error::transport(TransportError::connect(timed_out()));
+    assert!(connect_timeout.is_timeout() && connect_timeout.is_connect());
+    assert!(!connect_timeout.is_network());
+}
