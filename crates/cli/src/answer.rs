@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use gptproto::proto::wire::ChunkView;
 use gptproto::{ChatCompletion, ChatRequest, Client};
 
-use crate::args::ChatArgs;
 use crate::exit::Failure;
+use crate::options::Output;
 use crate::render::{self, Palette, Renderer};
 use crate::session::Answer;
 
@@ -18,13 +18,13 @@ use crate::session::Answer;
 pub(crate) async fn ask(
     client: &Client,
     request: ChatRequest,
-    args: &ChatArgs,
+    output: Output,
 ) -> Result<Answer, Failure> {
-    let quiet = args.json || args.extract;
+    let quiet = !output.shows_text();
     if !request.is_stream() {
         let (completion, meta) = client.chat(request).with_response().await?;
         if !quiet {
-            print_choices(&completion, args)?;
+            print_choices(&completion, output)?;
         }
         return Ok(Answer {
             completion,
@@ -35,8 +35,8 @@ pub(crate) async fn ask(
     let started = Instant::now();
     let mut stream = client.chat_stream(request).await?;
     // Live: the first choice's text as it arrives; otherwise the whole answer at the end.
-    let live = !quiet && args.n.is_none_or(|n| n <= 1);
-    let mut shown = Live::new(args, live, started);
+    let live = !quiet && !output.many_choices;
+    let mut shown = Live::new(output, live, started);
     // Each chunk is looked at where it was decoded (no owned chunk is built); what it shows is
     // written out when the stream waits on the network, not chunk by chunk.
     let ended = std::future::poll_fn(|cx| {
@@ -71,7 +71,7 @@ pub(crate) async fn ask(
         shown.finish()?;
     } else if !quiet {
         drop(shown);
-        print_choices(&completion, args)?;
+        print_choices(&completion, output)?;
     }
     Ok(Answer {
         completion,
@@ -93,9 +93,9 @@ struct Live {
 }
 
 impl Live {
-    fn new(args: &ChatArgs, live: bool, started: Instant) -> Self {
+    fn new(output: Output, live: bool, started: Instant) -> Self {
         Self {
-            stdout: live.then(|| Text::new(args)),
+            stdout: live.then(|| Text::new(output)),
             stderr: BufWriter::new(std::io::stderr().lock()),
             reasoning: false,
             started,
@@ -154,13 +154,13 @@ impl Live {
     }
 }
 
-pub(crate) fn print_choices(completion: &ChatCompletion, args: &ChatArgs) -> Result<(), Failure> {
+pub(crate) fn print_choices(completion: &ChatCompletion, output: Output) -> Result<(), Failure> {
     let many = completion.choices.len() > 1;
     for choice in &completion.choices {
         if let Some(thought) = choice.message.reasoning_text().filter(|t| !t.is_empty()) {
             eprintln!("{thought}");
         }
-        let mut stdout = Text::new(args);
+        let mut stdout = Text::new(output);
         if many {
             stdout.heading(&format!("--- choice {} ---", choice.index))?;
         }
@@ -194,9 +194,9 @@ type Stdout = BufWriter<std::io::StdoutLock<'static>>;
 const OUT_BUFFER: usize = 64 * 1024;
 
 impl Text {
-    pub(crate) fn new(args: &ChatArgs) -> Self {
+    pub(crate) fn new(output: Output) -> Self {
         let out = BufWriter::with_capacity(OUT_BUFFER, std::io::stdout().lock());
-        if args.raw || !std::io::stdout().is_terminal() {
+        if output.raw || !std::io::stdout().is_terminal() {
             Self::Raw {
                 out,
                 ends_with_newline: true,

@@ -374,10 +374,6 @@ pub(crate) struct ChatArgs {
     #[arg(long, value_name = "JSON")]
     pub(crate) extra: Option<String>,
 
-    /// The profile's `extra`, applied before `--extra`.
-    #[arg(skip)]
-    pub(crate) profile_extra: Option<serde_json::Value>,
-
     /// Total deadline for the request, in seconds.
     #[arg(long, value_name = "SECS")]
     pub(crate) timeout: Option<f64>,

@@ -4,40 +4,37 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use gptproto::proto::exchange::SECRET_HEADERS;
-use gptproto::proto::wire::Stop;
-use gptproto::{ChatCompletion, ChatRequest, Client, Message, ResponseFormat};
+use gptproto::{ChatCompletion, ChatRequest, Client, Message};
 
 use crate::answer::ask;
-use crate::args::{ChatArgs, Format};
+use crate::args::ChatArgs;
 use crate::conversation::{self, Lines};
 use crate::exit::Failure;
+use crate::options::ChatOptions;
 use crate::repl::Editor;
 use crate::session::{self, Answer, Session};
-use crate::settings::{self, Connection};
 use crate::{Context, attach, connection, extract, input};
 
-pub(crate) async fn run(mut args: ChatArgs, context: Context<'_>) -> Result<(), Failure> {
-    settings::apply_to_chat(&mut args, context.origins, &context.loaded);
+pub(crate) async fn run(args: ChatArgs, context: Context<'_>) -> Result<(), Failure> {
     // Files first: `-f -` takes standard input before anything else could.
     let files = attach::read(&args.files)?;
-    let connection =
-        settings::connection(&args.connection, context.origins, &context.loaded, true)?;
-    let client = client(&args, &connection)?;
-    let session = Session::start(&args, &context.loaded, &connection)?;
-    let base = session.resume(base_request(&args)?);
+    let options = ChatOptions::resolve(args, &context)?;
+    let client = client(&options)?;
+    let session = Session::start(&options.history, &context.loaded, &options.connection)?;
+    let base = session.resume(options.request.clone());
     let interactive = std::io::stdin().is_terminal();
-    if args.prompt.is_none() && files.is_empty() && interactive && !args.dry_run {
+    if options.prompt.is_none() && files.is_empty() && interactive && !options.dry_run {
         if std::io::stdout().is_terminal() {
             let editor = Editor::new(session.input_history())?;
-            return conversation::converse(&client, base, &args, session, editor).await;
+            return conversation::converse(&client, base, &options, session, editor).await;
         }
-        return conversation::converse(&client, base, &args, session, Lines).await;
+        return conversation::converse(&client, base, &options, session, Lines).await;
     }
-    let prompt = if args.files.iter().any(|file| file == "-")
-        || (!files.is_empty() && args.prompt.is_none() && interactive)
+    let prompt = if options.files.iter().any(|file| file == "-")
+        || (!files.is_empty() && options.prompt.is_none() && interactive)
     {
         // Standard input is a file's (or a terminal): the prompt is the argument, if any.
-        match args.prompt.as_deref() {
+        match options.prompt.as_deref() {
             Some("-") => {
                 return Err(Failure::Usage(
                     "the prompt cannot come from stdin with -f -: give it as an argument"
@@ -47,18 +44,21 @@ pub(crate) async fn run(mut args: ChatArgs, context: Context<'_>) -> Result<(), 
             prompt => prompt.unwrap_or_default().to_owned(),
         }
     } else {
-        input::prompt(args.prompt.clone())?
+        input::prompt(options.prompt.clone())?
     };
     let prompt = attach::prompt_with(&prompt, &files);
     if prompt.trim().is_empty() {
         return Err(Failure::Usage("the prompt is empty".to_owned()));
     }
-    let request = base.message(Message::user(input::user_content(&prompt, &args.image)?));
-    if args.dry_run {
+    let request = base.message(Message::user(input::user_content(
+        &prompt,
+        &options.images,
+    )?));
+    if options.dry_run {
         return dry_run(&client, &request);
     }
     let started = Instant::now();
-    let outcome = ask(&client, request.clone(), &args).await;
+    let outcome = ask(&client, request.clone(), options.output).await;
     session.record(
         &request,
         outcome.as_ref().map_err(session::failure_text),
@@ -69,11 +69,11 @@ pub(crate) async fn run(mut args: ChatArgs, context: Context<'_>) -> Result<(), 
         first_token,
         ..
     } = outcome?;
-    if args.json {
+    if options.output.json {
         let mut stdout = std::io::stdout().lock();
         serde_json::to_writer(&mut stdout, &completion).map_err(std::io::Error::other)?;
         writeln!(stdout)?;
-    } else if args.extract {
+    } else if options.output.extract {
         let text = completion
             .choices
             .first()
@@ -90,7 +90,7 @@ pub(crate) async fn run(mut args: ChatArgs, context: Context<'_>) -> Result<(), 
             writeln!(stdout)?;
         }
     }
-    if args.usage {
+    if options.output.usage {
         eprintln!(
             "{}",
             usage_line(&completion, started.elapsed(), first_token)
@@ -165,58 +165,15 @@ fn dry_run(client: &Client, request: &ChatRequest) -> Result<(), Failure> {
     Ok(())
 }
 
-fn client(args: &ChatArgs, connection: &Connection) -> Result<Client, Failure> {
-    let mut builder = connection::builder(connection)?;
-    if let Some(seconds) = args.timeout {
-        let timeout = Duration::try_from_secs_f64(seconds)
-            .ok()
-            .filter(|timeout| !timeout.is_zero())
-            .ok_or_else(|| {
-                Failure::Usage(format!(
-                    "--timeout {seconds}: give a positive number of seconds"
-                ))
-            })?;
+fn client(options: &ChatOptions) -> Result<Client, Failure> {
+    let mut builder = connection::builder(&options.connection)?;
+    if let Some(timeout) = options.timeout {
         builder = builder.timeout(timeout);
     }
-    if let Some(retries) = args.max_retries {
+    if let Some(retries) = options.max_retries {
         builder = builder.max_retries(retries);
     }
     builder
         .build()
         .map_err(|error| Failure::Usage(format!("{error:#}")))
-}
-
-/// The request without the user's message: model, system message and parameters.
-fn base_request(args: &ChatArgs) -> Result<ChatRequest, Failure> {
-    let mut request = ChatRequest::new(settings::model(args));
-    if let Some(system) = &args.system {
-        request = request.system(system.as_str());
-    }
-    request.max_tokens = args.max_tokens;
-    request.n = args.n;
-    request.temperature = args.temperature;
-    request.top_p = args.top_p;
-    request.seed = args.seed;
-    if !args.stop.is_empty() {
-        request.stop = Some(Stop::Many(args.stop.clone()));
-    }
-    request.response_format = match &args.response_format {
-        None => None,
-        Some(Format::Text) => Some(ResponseFormat::Text),
-        Some(Format::JsonObject) => Some(ResponseFormat::JsonObject),
-        Some(Format::JsonSchema(file)) => Some(input::json_schema_format(file)?),
-    };
-    let request = request.stream(!args.no_stream);
-    let request = match &args.profile_extra {
-        Some(extra) => request
-            .merge_json(extra.clone())
-            .map_err(|error| Failure::Usage(format!("the profile's extra: {error}")))?,
-        None => request,
-    };
-    match input::extra(args.extra.as_deref())? {
-        Some(extra) => request
-            .merge_json(extra)
-            .map_err(|error| Failure::Usage(format!("--extra: {error}"))),
-        None => Ok(request),
-    }
 }

@@ -53,7 +53,7 @@ fn show(profile: Option<(String, Chosen)>) -> Result<(), Failure> {
         .try_get_matches_from(["gptproto", "chat"])
         .map_err(|error| Failure::Usage(error.to_string()))?;
     let Ok(Cli {
-        command: Command::Chat(mut chat),
+        command: Command::Chat(chat),
         ..
     }) = Cli::from_arg_matches(&matches)
     else {
@@ -63,7 +63,7 @@ fn show(profile: Option<(String, Chosen)>) -> Result<(), Failure> {
     };
     let origins = Origins(matches.subcommand().map(|(_, matches)| matches));
     let connection = settings::connection(&chat.connection, origins, &loaded, false)?;
-    let chat_settings = settings::apply_to_chat(&mut chat, origins, &loaded);
+    let chat_settings = settings::chat(&chat, origins, &loaded).rows();
     let mut rows: Vec<(&str, Option<Sourced<String>>)> = vec![
         ("base-url", Some(connection.base_url.clone())),
         (

@@ -13,11 +13,10 @@ use std::time::{Duration, Instant};
 use gptproto::{ChatRequest, Client, Message, Role};
 
 use crate::answer::{Text, ask};
-use crate::args::ChatArgs;
 use crate::exit::Failure;
 use crate::input;
+use crate::options::{ChatOptions, Output};
 use crate::session::{Answer, Session, failure_text};
-use crate::settings::model;
 
 /// What a front end read.
 pub(crate) enum Read {
@@ -73,12 +72,12 @@ impl FrontEnd for Lines {
 pub(crate) async fn converse(
     client: &Client,
     mut conversation: ChatRequest,
-    args: &ChatArgs,
+    options: &ChatOptions,
     mut session: Session,
     mut front: impl FrontEnd,
 ) -> Result<(), Failure> {
-    eprintln!("{}", front.greeting(model(args)));
-    show_earlier(&session, args)?;
+    eprintln!("{}", front.greeting(options.model()));
+    show_earlier(&session, options.output)?;
     let mut first = session.earlier().is_empty();
     loop {
         // Off the runtime's thread: the runtime serves the connections meanwhile.
@@ -100,7 +99,7 @@ pub(crate) async fn converse(
             Read::Message(line) => line,
         };
         let content = if first {
-            input::user_content(&line, &args.image)?
+            input::user_content(&line, &options.images)?
         } else {
             gptproto::Content::Text(line)
         };
@@ -109,7 +108,7 @@ pub(crate) async fn converse(
         let started = Instant::now();
         let outcome = if front.cancels_with_ctrl_c() {
             tokio::select! {
-                outcome = ask(client, conversation.clone(), args) => outcome,
+                outcome = ask(client, conversation.clone(), options.output) => outcome,
                 _ = tokio::signal::ctrl_c() => {
                     eprintln!("\n(cancelled)");
                     conversation.messages.pop();
@@ -117,7 +116,7 @@ pub(crate) async fn converse(
                 }
             }
         } else {
-            ask(client, conversation.clone(), args).await
+            ask(client, conversation.clone(), options.output).await
         };
         settle_turn(&mut conversation, &session, outcome, started.elapsed())?;
     }
@@ -125,13 +124,13 @@ pub(crate) async fn converse(
 
 /// A continued conversation's messages so far: the user's on stderr after a prompt, the
 /// answers as answers are shown.
-fn show_earlier(session: &Session, args: &ChatArgs) -> Result<(), Failure> {
+fn show_earlier(session: &Session, output: Output) -> Result<(), Failure> {
     for message in session.earlier() {
         let text = message.text().unwrap_or_default().trim_end();
         match message.role {
             Role::User => eprintln!("> {}", text.replace('\n', "\n  ")),
             Role::Assistant => {
-                let mut out = Text::new(args);
+                let mut out = Text::new(output);
                 out.push(text)?;
                 out.finish()?;
             }

@@ -32,6 +32,7 @@ mod history;
 mod input;
 mod logs;
 mod models;
+mod options;
 mod render;
 mod repl;
 mod session;

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use gptproto::{ChatCompletion, ChatRequest, Message};
 
-use crate::args::ChatArgs;
 use crate::config::Loaded;
 use crate::exit::Failure;
 use crate::history::{self, Exchange, History};
+use crate::options::{HistoryOptions, Resume};
 use crate::settings::Connection;
 
 /// What an exchange gave: the answer, or the error's message.
@@ -38,15 +38,16 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    /// The session of `args`: `-c` or `--cid` continue a conversation (an error when there is
-    /// none to continue), otherwise a new one; the history is opened when it is written or read.
+    /// The session `options` ask for: `-c` or `--cid` continue a conversation (an error when
+    /// there is none to continue), otherwise a new one; the history is opened when it is
+    /// written or read.
     pub(crate) fn start(
-        args: &ChatArgs,
+        options: &HistoryOptions,
         loaded: &Loaded,
         connection: &Connection,
     ) -> Result<Self, Failure> {
-        let log = !args.no_log && loaded.profile.log != Some(false);
-        let continuing = args.continue_last || args.cid.is_some();
+        let log = options.log;
+        let continuing = options.resume != Resume::New;
         let mut opening = None;
         let history = if continuing {
             let path = history::path().ok_or_else(|| {
@@ -60,7 +61,7 @@ impl Session {
                     .map_err(|error| Failure::Usage(format!("cannot continue: {error}")))?,
             )
         } else {
-            if log && !args.dry_run {
+            if log {
                 opening = Some(std::thread::spawn(History::open_or_warn));
             }
             None
@@ -79,9 +80,9 @@ impl Session {
             let read = |error: rusqlite::Error| {
                 Failure::Usage(format!("{}: {error}", history.path().display()))
             };
-            let id = match &args.cid {
-                Some(id) => id.clone(),
-                None => history.last_conversation().map_err(read)?.ok_or_else(|| {
+            let id = match &options.resume {
+                Resume::Id(id) => id.clone(),
+                _ => history.last_conversation().map_err(read)?.ok_or_else(|| {
                     Failure::Usage("-c: no conversation in the history yet".to_owned())
                 })?,
             };

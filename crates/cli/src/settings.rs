@@ -157,31 +157,38 @@ pub(crate) fn connection(
     })
 }
 
-/// Fills in what `gptproto chat` was not given from the profile (and the defaults), and
-/// returns where each came from: model, system, temperature, max tokens, extra.
-pub(crate) fn apply_to_chat(
-    args: &mut ChatArgs,
-    origins: Origins<'_>,
-    loaded: &Loaded,
-) -> Vec<(&'static str, Option<Sourced<String>>)> {
-    let profile = loaded.profile.clone();
+/// The settings of `gptproto chat` a profile can give, each with where it came from.
+#[derive(Debug)]
+pub(crate) struct ChatSettings {
+    pub(crate) model: Sourced<String>,
+    pub(crate) system: Option<Sourced<String>>,
+    pub(crate) temperature: Option<Sourced<f64>>,
+    pub(crate) max_tokens: Option<Sourced<u32>>,
+    /// `--extra` as given, else the profile's `extra` (as `config show` names it).
+    pub(crate) extra: Option<Sourced<String>>,
+    /// The profile's `extra`, applied before `--extra`.
+    pub(crate) profile_extra: Option<serde_json::Value>,
+}
+
+/// What `gptproto chat` was given, else the profile's, else the defaults: model, system,
+/// temperature, max tokens, extra.
+pub(crate) fn chat(args: &ChatArgs, origins: Origins<'_>, loaded: &Loaded) -> ChatSettings {
+    let profile = &loaded.profile;
     let model = pick(
-        args.model.take(),
+        args.model.clone(),
         || origins.of("model", "--model", "GPTPROTO_MODEL"),
-        profile.model,
+        profile.model.clone(),
         loaded,
         Some(DEFAULT_MODEL.to_owned()),
     )
     .expect("a default");
-    args.model = Some(model.0.clone());
     let system = pick(
-        args.system.take(),
+        args.system.clone(),
         || Source::Flag("--system"),
-        profile.system,
+        profile.system.clone(),
         loaded,
         None,
     );
-    args.system = system.as_ref().map(|(value, _)| value.clone());
     let temperature = pick(
         args.temperature,
         || Source::Flag("--temperature"),
@@ -189,7 +196,6 @@ pub(crate) fn apply_to_chat(
         loaded,
         None,
     );
-    args.temperature = temperature.as_ref().map(|(value, _)| *value);
     let max_tokens = pick(
         args.max_tokens,
         || Source::Flag("--max-tokens"),
@@ -197,33 +203,39 @@ pub(crate) fn apply_to_chat(
         loaded,
         None,
     );
-    args.max_tokens = max_tokens.as_ref().map(|(value, _)| *value);
-    // The profile's extra JSON goes under the flag's: both apply, the flag's last.
-    args.profile_extra = profile
+    let profile_extra = profile
         .extra
+        .as_ref()
         .map(|table| serde_json::to_value(table).expect("a TOML table is JSON"));
     let name = loaded.profile_name().unwrap_or_default().to_owned();
-    let extra = match (&args.extra, &args.profile_extra) {
+    let extra = match (&args.extra, &profile_extra) {
         (Some(extra), _) => Some((extra.clone(), Source::Flag("--extra"))),
         (None, Some(extra)) => Some((extra.to_string(), Source::Profile(name))),
         (None, None) => None,
     };
-    vec![
-        ("model", Some(model)),
-        ("system", system),
-        (
-            "temperature",
-            temperature.map(|(value, from)| (value.to_string(), from)),
-        ),
-        (
-            "max-tokens",
-            max_tokens.map(|(value, from)| (value.to_string(), from)),
-        ),
-        ("extra", extra),
-    ]
+    ChatSettings {
+        model,
+        system,
+        temperature,
+        max_tokens,
+        extra,
+        profile_extra,
+    }
 }
 
-/// The model (the profile's or the default once settings are applied).
-pub(crate) fn model(args: &ChatArgs) -> &str {
-    args.model.as_deref().unwrap_or(DEFAULT_MODEL)
+impl ChatSettings {
+    /// Each setting as `config show` prints it.
+    pub(crate) fn rows(self) -> Vec<(&'static str, Option<Sourced<String>>)> {
+        vec![
+            ("model", Some(self.model)),
+            ("system", self.system),
+            ("temperature", self.temperature.map(shown)),
+            ("max-tokens", self.max_tokens.map(shown)),
+            ("extra", self.extra),
+        ]
+    }
+}
+
+fn shown<T: ToString>((value, from): Sourced<T>) -> Sourced<String> {
+    (value.to_string(), from)
 }
