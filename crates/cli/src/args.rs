@@ -196,7 +196,8 @@ pub(crate) struct BatchArgs {
     #[arg(long, value_name = "N")]
     pub(crate) tpm: Option<u64>,
 
-    /// The most requests in flight (default: from the rate and the latency, at most 1,024).
+    /// The most requests in flight (default: as many as the server sustains, learned from its
+    /// answers' latency, at most 1,024).
     #[arg(long, value_name = "N")]
     pub(crate) concurrency: Option<usize>,
 

@@ -169,6 +169,7 @@ pub(crate) async fn run(mut args: BatchArgs, context: Context<'_>) -> Result<u8,
         progress.update(&Snapshot {
             stats: batch.stats(),
             in_flight: batch.in_flight(),
+            concurrency: batch.concurrency_limit(),
         });
     }
     progress.finish();
@@ -182,6 +183,7 @@ pub(crate) async fn run(mut args: BatchArgs, context: Context<'_>) -> Result<u8,
         elapsed: progress.elapsed(),
         limits: (args.rpm, args.tpm),
         paced: batch.rates_per_minute(),
+        concurrency: (batch.concurrency_limit(), args.concurrency.is_some()),
     }
     .print();
     let resume = resume_command();

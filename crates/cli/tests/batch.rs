@@ -512,3 +512,53 @@ async fn a_token_budget_stops_dispatching_before_it_would_be_passed() {
     assert_eq!(rest.status, 0);
     assert_each_once(&job, 100);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_limits_in_flight_stays_near_what_the_server_works_on_and_streams_count_usage() {
+    // The run: no limits given, none told, no 429s, a server working on 4 requests at
+    // once. The pace once doubled without bound, 194 requests in flight.
+    let (server, api) = LimitedApi::serve(Limits {
+        headers: false,
+        latency: (Duration::from_millis(100), Duration::from_millis(100)),
+        slots: Some(4),
+        ..Limits::default()
+    })
+    .await;
+    // Every other line streamed, as a batch file can ask: its usage counts all the same.
+    let lines: Vec<String> = batch_lines(240)
+        .into_iter()
+        .enumerate()
+        .map(|(i, line)| {
+            let mut line: Value = serde_json::from_str(&line).unwrap();
+            line["body"]["stream"] = json!(i % 2 == 0);
+            line.to_string()
+        })
+        .collect();
+    let job = Job::new("slots", &lines);
+    let run = job.run(&server, &[]).await;
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_each_once(&job, 240);
+    let served = api.served();
+    // The slow start may overshoot by a round before the latency shows the queue.
+    assert!(
+        served.most_held <= 20,
+        "{} held by a server of 4 slots",
+        served.most_held
+    );
+    let most: usize = run
+        .stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("gptproto batch: at most "))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no concurrency in {}", run.stderr));
+    assert!((4..=12).contains(&most), "{most}");
+    // 5 completion tokens an answer, streamed or not.
+    assert!(run.stderr.contains(" 1200 out;"), "{}", run.stderr);
+    // The pace printed is within reach of what was sent: at most twice what went in a second
+    // (40 a second at most, 2,400 a minute; a second's burst of answers a little more).
+    if let Some(paced) = run.stderr.split("paced at ").nth(1) {
+        let paced: f64 = paced.split(')').next().unwrap().parse().unwrap();
+        assert!(paced <= 2.5 * 2_400.0, "paced at {paced}: {}", run.stderr);
+    }
+}

@@ -1,9 +1,13 @@
 //! [`Client::batch`]: many chat requests through a rate-limited API, as fast as its limits allow,
 //! each result yielded as it completes.
 //!
-//! The pacing is the core's [`RateLimiter`] (requests and tokens per minute, given, told by the
-//! server's headers, or probed); this module is the thin shell that feeds it requests, sends
-//! what it admits, and gives it back every outcome.
+//! The pacing and the concurrency are the core's [`RateLimiter`] (requests and tokens per
+//! minute, given, told by the server's headers, or probed; requests in flight, what the server
+//! sustains); the classification of failures is the core's [`FailureClass`] and the wait before
+//! a retry the client's [`RetryPolicy`](crate::RetryPolicy). This module drives them: it feeds
+//! the limiter requests, sends what it admits, gives back every outcome, and holds the two
+//! decisions that are the run's own — how many times one line is retried, and stopping before
+//! the token budget would be passed.
 
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
@@ -23,11 +27,6 @@ use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::meta::ResponseMeta;
 use crate::rt::{self, Instant, Sleep};
-
-/// The concurrency when no limit tells how much is useful.
-const DEFAULT_CONCURRENCY: usize = 64;
-/// The most requests in flight an automatic concurrency allows.
-const MAX_CONCURRENCY: usize = 1024;
 
 impl Client {
     /// A batch of requests under rate limits: set the limits you know, then
@@ -65,7 +64,6 @@ impl Client {
         BatchBuilder {
             client: self.clone(),
             limits: RateLimitConfig::default(),
-            concurrency: None,
             max_retries: 8,
             budget_tokens: None,
         }
@@ -78,7 +76,6 @@ impl Client {
 pub struct BatchBuilder {
     client: Client,
     limits: RateLimitConfig,
-    concurrency: Option<usize>,
     max_retries: u32,
     budget_tokens: Option<u64>,
 }
@@ -98,11 +95,12 @@ impl BatchBuilder {
         self
     }
 
-    /// The most requests in flight. By default derived from the rate and the latency seen
-    /// (Little's law: in flight = rate × latency, doubled for slack), at most 1,024; 64 while
-    /// neither is known.
+    /// The most requests in flight. By default, as many as the server sustains: learned from
+    /// its answers' latency (Little's law: in flight = throughput × latency; past the server's
+    /// slots, more in flight only queues), from 4 up to 1,024 — see
+    /// [`RateLimiter`]'s documentation.
     pub fn concurrency(mut self, limit: usize) -> Self {
-        self.concurrency = Some(limit.max(1));
+        self.limits.concurrency = Some(limit.max(1));
         self
     }
 
@@ -146,12 +144,10 @@ impl BatchBuilder {
             started: Instant::now(),
             ready: VecDeque::new(),
             stop: None,
-            concurrency: self.concurrency,
             max_retries: self.max_retries,
             budget_tokens: self.budget_tokens,
             tokens_spent: 0,
             tokens_in_flight: 0,
-            latency: None,
             stats: BatchStats::default(),
         }
     }
@@ -255,13 +251,11 @@ pub struct BatchStream {
     started: Instant,
     ready: VecDeque<BatchResult>,
     stop: Option<StopReason>,
-    concurrency: Option<usize>,
     max_retries: u32,
     budget_tokens: Option<u64>,
     tokens_spent: u64,
     tokens_in_flight: u64,
     /// Seconds from sending to the answer, smoothed.
-    latency: Option<f64>,
     stats: BatchStats,
 }
 
@@ -318,33 +312,27 @@ impl BatchStream {
         self.started.elapsed()
     }
 
-    fn concurrency(&self) -> usize {
-        if let Some(limit) = self.concurrency {
-            return limit;
-        }
-        let (requests, tokens) = self.limiter.rates_per_minute();
-        let per_second = requests.map(|rpm| rpm / 60.0).or_else(|| {
-            let reservation = self.limiter.next_reservation()?.tokens().max(1) as f64;
-            tokens.map(|tpm| tpm / 60.0 / reservation)
-        });
-        match (per_second, self.latency) {
-            (Some(rate), Some(latency)) => {
-                ((rate * latency * 2.0).ceil() as usize + 4).clamp(8, MAX_CONCURRENCY)
-            }
-            _ => DEFAULT_CONCURRENCY,
-        }
+    /// The most requests in flight now (given, or what the server was found to sustain).
+    pub fn concurrency_limit(&self) -> usize {
+        self.limiter.concurrency_limit()
     }
 
     /// Reads requests from the input while fewer than the concurrency are queued.
     fn fill(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progressed = false;
-        let lookahead = self.concurrency();
+        let lookahead = self.concurrency_limit();
         while self.limiter.queued() < lookahead {
             let Some(input) = &mut self.input else {
                 break;
             };
             match input.as_mut().poll_next(cx) {
-                Poll::Ready(Some((custom_id, request))) => {
+                Poll::Ready(Some((custom_id, mut request))) => {
+                    if request.is_stream() {
+                        // The usage of a streamed answer comes only when asked for: the
+                        // limiter settles by it and the stats count it (an explicit
+                        // `include_usage: false` stays).
+                        request = request.stream(true);
+                    }
                     let key = self.next_key;
                     self.next_key += 1;
                     self.limiter.enqueue(key, self.limiter.reserve(&request));
@@ -371,7 +359,7 @@ impl BatchStream {
     /// Sends what the limiter admits, up to the concurrency; returns when to look again.
     fn dispatch(&mut self, now: Duration) -> (bool, Option<Duration>) {
         let mut progressed = false;
-        while self.in_flight.len() < self.concurrency() {
+        while self.in_flight.len() < self.concurrency_limit() {
             if let (Some(budget), Some(next)) =
                 (self.budget_tokens, self.limiter.next_reservation())
                 && self.tokens_spent + self.tokens_in_flight + next.tokens() > budget
@@ -432,8 +420,6 @@ impl BatchStream {
     ) {
         let reserved = ticket.reservation().tokens();
         self.tokens_in_flight = self.tokens_in_flight.saturating_sub(reserved);
-        let took = now.saturating_sub(ticket.admitted_at()).as_secs_f64();
-        self.latency = Some(self.latency.map_or(took, |seen| seen + 0.1 * (took - seen)));
         let error = match &result {
             Ok((answer, meta)) => {
                 let usage = answer.usage.as_ref();

@@ -23,7 +23,13 @@
 //!   a 429 (slow start), then grows by 1/14 of its last cut each second and is cut to
 //!   0.7× on a 429 (at most once a second). A limit that is neither given nor told is not paced
 //!   until a 429 names it (`type: tokens|requests`, or its message); it then starts from 0.7× the
-//!   rate that was reached, and is probed the same way.
+//!   rate that was reached, and is probed the same way. A probed rate grows only while it is
+//!   what holds requests back: never past twice what was sent in the last second.
+//! - **What the server sustains in flight** (Little's law: in flight = throughput × latency):
+//!   past its slots, more requests in flight only queue and slow every answer. The limit on
+//!   requests in flight grows while answers come back as fast (per generated token, when the
+//!   usage says) as they did unqueued, and is cut to 0.8× (once a round) when they take twice
+//!   that; [`RateLimitConfig::concurrency`] fixes it instead.
 //!
 //! ```
 //! use std::time::Duration;
@@ -49,6 +55,7 @@
 //! ```
 
 mod bucket;
+mod concurrency;
 mod estimate;
 mod headers;
 
@@ -56,6 +63,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use bucket::Bucket;
+use concurrency::ConcurrencyLimit;
 use estimate::Estimator;
 pub use estimate::{Reservation, estimate_prompt};
 pub use headers::{LimitKind, RateLimitHeaders, limit_kind, parse_go_duration, try_again_in};
@@ -77,6 +85,9 @@ pub struct RateLimitConfig {
     pub charge_unused_output: bool,
     /// The request rate a probe starts at, per second, when no limit is given or told (1).
     pub probe_rate: f64,
+    /// The most requests in flight; `None` (the default): as many as the server sustains,
+    /// learned from its answers' latency (see the module's documentation).
+    pub concurrency: Option<usize>,
 }
 
 impl Default for RateLimitConfig {
@@ -87,6 +98,7 @@ impl Default for RateLimitConfig {
             window: Duration::from_secs(1),
             charge_unused_output: true,
             probe_rate: 1.0,
+            concurrency: None,
         }
     }
 }
@@ -311,6 +323,10 @@ impl Budget {
         } else {
             rate + probe.floor / 14.0 * elapsed.as_secs_f64()
         };
+        // No higher than twice what went this last second: past that the rate holds nothing
+        // back (the server's concurrency does), and a pace it never reached says nothing.
+        let sent = self.admitted_since(now.saturating_sub(Duration::from_secs(1)));
+        let grown = grown.min((2.0 * sent).max(rate));
         probe.grown_at = now;
         self.source = Source::Probing(probe);
         self.bucket.set_rate(Some(grown), now);
@@ -326,6 +342,8 @@ pub struct RateLimiter {
     tokens: Budget,
     queue: VecDeque<(u64, Reservation)>,
     in_flight: usize,
+    /// How many the server sustains in flight, learned (unless the configuration fixes it).
+    concurrency: ConcurrencyLimit,
     estimator: Estimator,
     /// An answer (any) has been seen: the probe's first request is over.
     answered_once: bool,
@@ -346,6 +364,7 @@ impl RateLimiter {
             tokens: Budget::new(LimitKind::Tokens, config.tokens_per_minute, config.window),
             queue: VecDeque::new(),
             in_flight: 0,
+            concurrency: ConcurrencyLimit::default(),
             estimator: Estimator::default(),
             answered_once: false,
             paused_until: Duration::ZERO,
@@ -389,6 +408,22 @@ impl RateLimiter {
         self.in_flight
     }
 
+    /// The most requests in flight now: the configuration's, or what the server was found to
+    /// sustain.
+    pub fn concurrency_limit(&self) -> usize {
+        self.config
+            .concurrency
+            .unwrap_or_else(|| self.concurrency.get())
+            .max(1)
+    }
+
+    /// The latency of an answer when the server does not queue it, per generated token when
+    /// answers report their usage (what [`concurrency_limit`](Self::concurrency_limit) is
+    /// learned against); `None` before enough answers.
+    pub fn unqueued_latency(&self) -> Option<Duration> {
+        self.concurrency.baseline()
+    }
+
     /// The paced rates now, per minute (`None`: not paced).
     pub fn rates_per_minute(&self) -> (Option<f64>, Option<f64>) {
         (
@@ -406,7 +441,7 @@ impl RateLimiter {
         let probing = self.requests.source == Source::Unknown
             && self.tokens.source == Source::Unknown
             && !self.answered_once;
-        if probing && self.in_flight > 0 {
+        if (probing && self.in_flight > 0) || self.in_flight >= self.concurrency_limit() {
             return Admission::WaitForAnswer;
         }
         let tokens = reservation.tokens();
@@ -439,10 +474,16 @@ impl RateLimiter {
 
     /// [`settle`](Self::settle) keeping the ticket, to [`requeue`](Self::requeue) it.
     pub fn settle_ref(&mut self, ticket: &Ticket, now: Duration, outcome: &Outcome<'_>) {
+        let in_flight = self.in_flight;
         self.in_flight = self.in_flight.saturating_sub(1);
         match *outcome {
             Outcome::Answered { usage, headers } => {
                 self.answered_once = true;
+                self.concurrency.answered(
+                    now.saturating_sub(ticket.admitted_at),
+                    usage.map(|usage| usage.completion_tokens),
+                    in_flight,
+                );
                 self.read_headers(&headers, ticket.admitted_at, now);
                 if let Some(usage) = usage {
                     self.settle_usage(ticket, usage, now);

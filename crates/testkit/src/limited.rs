@@ -34,6 +34,9 @@ pub struct Limits {
     pub dropped: f64,
     /// The completion tokens of each answer (at most `max_tokens`).
     pub completion_tokens: u64,
+    /// How many requests it works on at once (`None`: any number); the others wait their
+    /// turn, first come first served, so that their latency grows with the queue.
+    pub slots: Option<usize>,
 }
 
 impl Default for Limits {
@@ -47,6 +50,7 @@ impl Default for Limits {
             server_errors: 0.0,
             dropped: 0.0,
             completion_tokens: 5,
+            slots: None,
         }
     }
 }
@@ -116,6 +120,8 @@ pub struct Served {
     pub failed: u64,
     /// Per admitted request: (seconds since the server started, tokens charged).
     pub admitted: Vec<(f64, u64)>,
+    /// The most requests it held at once (working on them or queued).
+    pub most_held: usize,
 }
 
 #[derive(Debug)]
@@ -123,6 +129,10 @@ struct State {
     requests: Bucket,
     tokens: Bucket,
     served: Served,
+    /// When each slot is free next (with [`Limits::slots`]).
+    slots: Vec<Instant>,
+    /// When each request held now is done.
+    held: Vec<Instant>,
 }
 
 /// A rate-limited chat-completions API: give [`handler`](Self::handler) to a
@@ -143,6 +153,8 @@ impl LimitedApi {
                 requests: Bucket::new(limits.requests_per_minute, limits.window, now),
                 tokens: Bucket::new(limits.tokens_per_minute, limits.window, now),
                 served: Served::default(),
+                slots: vec![now; limits.slots.unwrap_or(0)],
+                held: Vec::new(),
             })),
             started: now,
             limits,
@@ -205,7 +217,16 @@ impl LimitedApi {
         let elapsed = (now - self.started).as_secs_f64();
         state.served.admitted.push((elapsed, charged));
         let (low, high) = self.limits.latency;
-        let latency = low + (high.saturating_sub(low)).mul_f64(fastrand::f64());
+        let mut latency = low + (high.saturating_sub(low)).mul_f64(fastrand::f64());
+        if let Some(slot) = state.slots.iter_mut().min() {
+            // Worked on when a slot is free: the wait is part of the latency.
+            let start = (*slot).max(now);
+            *slot = start + latency;
+            latency = *slot - now;
+        }
+        state.held.retain(|done| *done > now);
+        state.held.push(now + latency);
+        state.served.most_held = state.served.most_held.max(state.held.len());
         let draw = fastrand::f64();
         if draw < self.limits.server_errors {
             state.served.failed += 1;
@@ -231,6 +252,8 @@ impl LimitedApi {
             "total_tokens": prompt + completion_tokens * choices
         });
         let streamed = body["stream"] == true;
+        // As OpenAI does: a stream's usage only when asked for.
+        let usage_streamed = body["stream_options"]["include_usage"] == true;
         let reply = if streamed {
             let chunk = |delta: Value, finish: Value| {
                 json!({
@@ -238,13 +261,16 @@ impl LimitedApi {
                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]
                 })
             };
-            let mut last = json!({"id": "chatcmpl-l", "object": "chat.completion.chunk", "created": 1, "model": "qwen-turbo", "choices": []});
-            last["usage"] = usage;
-            Reply::sse(&[
+            let mut events = vec![
                 chunk(json!({"role": "assistant", "content": text}), Value::Null),
                 chunk(json!({}), json!("stop")),
-                last,
-            ])
+            ];
+            if usage_streamed {
+                let mut last = json!({"id": "chatcmpl-l", "object": "chat.completion.chunk", "created": 1, "model": "qwen-turbo", "choices": []});
+                last["usage"] = usage;
+                events.push(last);
+            }
+            Reply::sse(&events)
         } else {
             let choices: Vec<Value> = (0..choices)
                 .map(|index| json!({"index": index, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}))

@@ -27,6 +27,8 @@ pub(crate) struct Progress {
 pub(crate) struct Snapshot {
     pub(crate) stats: BatchStats,
     pub(crate) in_flight: usize,
+    /// The most in flight now: given, or what the server was found to sustain.
+    pub(crate) concurrency: usize,
 }
 
 impl Progress {
@@ -61,12 +63,13 @@ impl Progress {
         let seconds = self.started.elapsed().as_secs_f64().max(1e-3);
         let done = stats.succeeded + stats.failed;
         format!(
-            "{done}/{} done ({} failed), {:.1} req/s, {:.0} tokens/s, {} in flight, {} retries, {} 429s",
+            "{done}/{} done ({} failed), {:.1} req/s, {:.0} tokens/s, {} in flight (at most {}), {} retries, {} 429s",
             self.total,
             stats.failed,
             done as f64 / seconds,
             (stats.prompt_tokens + stats.completion_tokens) as f64 / seconds,
             snapshot.in_flight,
+            snapshot.concurrency,
             stats.retried,
             stats.rate_limited,
         )
@@ -79,8 +82,12 @@ impl Progress {
             let tokens = (stats.prompt_tokens + stats.completion_tokens) as f64 / seconds;
             bar.set_position(stats.succeeded + stats.failed);
             bar.set_message(format!(
-                "{tokens:.0} tokens/s, {} failed, {} retries, {} 429s, {} in flight",
-                stats.failed, stats.retried, stats.rate_limited, snapshot.in_flight
+                "{tokens:.0} tokens/s, {} failed, {} retries, {} 429s, {}/{} in flight",
+                stats.failed,
+                stats.retried,
+                stats.rate_limited,
+                snapshot.in_flight,
+                snapshot.concurrency
             ));
         }
         if self.plain && self.printed.elapsed() >= PLAIN_EVERY {
@@ -108,6 +115,8 @@ pub(crate) struct Summary<'a> {
     pub(crate) elapsed: Duration,
     pub(crate) limits: (Option<u64>, Option<u64>),
     pub(crate) paced: (Option<f64>, Option<f64>),
+    /// The most in flight at the end, and whether `--concurrency` gave it.
+    pub(crate) concurrency: (usize, bool),
 }
 
 impl Summary<'_> {
@@ -152,6 +161,15 @@ impl Summary<'_> {
                 self.limits.1,
                 self.paced.1
             ),
+        );
+        let (concurrency, given) = self.concurrency;
+        eprintln!(
+            "gptproto batch: at most {concurrency} requests in flight ({})",
+            if given {
+                "--concurrency"
+            } else {
+                "what the server sustained without queueing"
+            }
         );
     }
 }

@@ -229,7 +229,11 @@ fn failures_a_wait_does_not_fix_are_told_apart() {
 
 #[test]
 fn budgets_start_empty_and_pace_at_the_limit() {
-    let mut limiter = limits(Some(600), None); // 10 a second
+    let mut limiter = RateLimiter::new(RateLimitConfig {
+        requests_per_minute: Some(600), // 10 a second
+        concurrency: Some(100),
+        ..RateLimitConfig::default()
+    });
     for _ in 0..30 {
         limiter.enqueue(0, limiter.reserve(&request("hi", 10)));
     }
@@ -371,14 +375,8 @@ fn without_headers_the_rate_doubles_until_a_429_then_is_cut_and_grows_slowly() {
     let mut now = ms(100);
     let mut rates = Vec::new();
     for second in 1..=4 {
-        now = ms(100 + 1_000 * second);
-        let ticket = loop {
-            match limiter.poll(now) {
-                Admission::Admit(ticket) => break ticket,
-                Admission::WaitUntil(at) => now = at,
-                other => panic!("{other:?}"),
-            }
-        };
+        send_all_until(&mut limiter, &mut now, ms(100 + 1_000 * second));
+        let ticket = admit_eventually(&mut limiter, &mut now);
         limiter.settle(ticket, now, &answered(None));
         rates.push(limiter.rates_per_minute().0.unwrap());
     }
@@ -401,7 +399,7 @@ fn without_headers_the_rate_doubles_until_a_429_then_is_cut_and_grows_slowly() {
     assert!((cut - 960.0 * 0.7).abs() < 1e-6, "{cut}");
     // Then it grows by 1/14 of the cut rate each second.
     let cut_at = now;
-    now += Duration::from_secs(2);
+    send_all_until(&mut limiter, &mut now, cut_at + Duration::from_secs(2));
     let ticket = admit_eventually(&mut limiter, &mut now);
     limiter.settle(ticket, now, &answered(None));
     let grown = limiter.rates_per_minute().0.unwrap();
@@ -410,6 +408,20 @@ fn without_headers_the_rate_doubles_until_a_429_then_is_cut_and_grows_slowly() {
         (grown - expected).abs() < 1e-6,
         "{cut} -> {grown}, not {expected}"
     );
+}
+
+/// Sends everything the rate admits until `end`, each answered at once (the server keeps up:
+/// the rate is what holds requests back).
+fn send_all_until(limiter: &mut RateLimiter, now: &mut Duration, end: Duration) {
+    loop {
+        match limiter.poll(*now) {
+            Admission::Admit(ticket) => limiter.settle(ticket, *now, &answered(None)),
+            Admission::WaitUntil(at) if at <= end => *now = at,
+            Admission::WaitUntil(_) => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    *now = end;
 }
 
 fn admit_eventually(limiter: &mut RateLimiter, now: &mut Duration) -> Ticket {
@@ -659,4 +671,52 @@ fn answers_that_keep_growing_the_rate_do_not_shield_it_from_the_next_cut() {
     limiter.settle(ticket, now, &limited);
     let after = limiter.rates_per_minute().0.unwrap();
     assert!(after < before * 0.75, "{before} -> {after}");
+}
+
+#[test]
+fn a_probed_rate_does_not_grow_past_what_the_server_keeps_up_with() {
+    // The run: no limits, no 429s, a server that answers 4 at a time in 0.5 s. The
+    // rate once doubled each second without bound ("paced at 7864320") with 194 in flight.
+    let mut limiter = limits(None, None);
+    for _ in 0..2_000 {
+        limiter.enqueue(0, limiter.reserve(&request("hi", 10)));
+    }
+    let mut now = Duration::ZERO;
+    let mut slots = [Duration::ZERO; 4];
+    let mut flying: Vec<(Duration, Ticket)> = Vec::new();
+    let mut most = 0;
+    let mut answered_count = 0;
+    while answered_count < 1_500 {
+        let wake = loop {
+            match limiter.poll(now) {
+                Admission::Admit(ticket) => {
+                    let slot = slots.iter_mut().min().unwrap();
+                    *slot = (*slot).max(now) + ms(500);
+                    flying.push((*slot, ticket));
+                }
+                Admission::WaitUntil(at) => break Some(at),
+                Admission::WaitForAnswer | Admission::Idle => break None,
+            }
+        };
+        if answered_count > 500 {
+            most = most.max(flying.len());
+        }
+        flying.sort_by_key(|(done, _)| *done);
+        match (flying.first().map(|(done, _)| *done), wake) {
+            (Some(done), Some(at)) if at < done => now = at,
+            (Some(done), _) => {
+                now = done;
+                let (_, ticket) = flying.remove(0);
+                limiter.settle(ticket, now, &answered(None));
+                answered_count += 1;
+            }
+            (None, Some(at)) => now = at,
+            (None, None) => panic!("stuck"),
+        }
+    }
+    assert!(most <= 12, "{most} in flight for the server's 4");
+    let paced = limiter.rates_per_minute().0.unwrap();
+    // 8 answers a second are 480 a minute: the pace says so, within the probe's doubling.
+    assert!(paced <= 2.0 * 480.0 * 1.5, "paced at {paced}");
+    assert!(limiter.concurrency_limit() <= 12);
 }
