@@ -58,11 +58,12 @@ fn scheme(auth: Auth) -> AuthScheme {
     }
 }
 
-/// Whether the server at `base_url` needs a key (GPTProto's hosts do).
+/// Whether the server at `base_url` needs a key: the core's answer
+/// ([`ClientConfig::requires_api_key`](gptproto::proto::exchange::ClientConfig::requires_api_key)),
+/// not one of our own. A base URL that does not parse is the client builder's error to give.
 fn needs_key(base_url: &str) -> bool {
-    base_url
-        .parse::<http::Uri>()
-        .ok()
-        .and_then(|uri| uri.host().map(gptproto::proto::exchange::is_gptproto_host))
-        .unwrap_or(false)
+    gptproto::proto::exchange::ClientConfig::builder()
+        .base_url(base_url)
+        .build()
+        .is_ok_and(|config| config.requires_api_key())
 }
