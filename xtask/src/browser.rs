@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crate::local_model::{DEMO_KEY, LocalModel};
 use crate::wasm::{PeerServer, WASM_TARGET, find_program, wasm_bindgen_runner};
 use crate::webdriver::Browser;
-use crate::{cargo, project_root, run, target_dir};
+use crate::workspace::{cargo, project_root, run, target_dir};
 
 /// How long the check waits for the answer to finish.
 const ANSWER_WITHIN: Duration = Duration::from_secs(180);

@@ -15,7 +15,7 @@ use std::path::Path;
 use gptproto_proto::wire::{ChatCompletion, ChatCompletionChunk, ChatRequest};
 use serde_json::{Map, Value, json};
 
-use crate::project_root;
+use crate::workspace::project_root;
 
 /// The three schemas covered, the spec's name and ours.
 const ROOTS: [(&str, &str); 3] = [
@@ -88,8 +88,8 @@ const MAN_DIR: &str = "docs/man";
 /// The CLI's manual pages (clap_mangen, written by the binary's hidden `man` command), as
 /// (path, contents); a page in docs/man/ that the CLI no longer makes is an error.
 fn manual_pages() -> Result<Vec<(String, String)>, String> {
-    let cli = crate::build_cli()?;
-    let out = crate::target_dir().join("xtask-man");
+    let cli = crate::workspace::build_cli()?;
+    let out = crate::workspace::target_dir().join("xtask-man");
     let _ = std::fs::remove_dir_all(&out);
     // Without the caller's environment: the pages show defaults, not this shell's variables.
     let status = std::process::Command::new(&cli)

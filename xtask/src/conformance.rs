@@ -9,7 +9,7 @@
 //! `--offline` or `--live` runs one half.
 
 use crate::local_model::{DEMO_KEY, LocalModel};
-use crate::{build_cli, cargo, run, target_dir};
+use crate::workspace::{build_cli, cargo, run, target_dir};
 
 /// `cargo xtask conformance [--offline | --live]`.
 pub(crate) fn command(args: &[String]) -> Result<(), String> {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// A module's path in its crate: `["exchange", "config"]` for `src/exchange/config.rs`.
-type ModulePath = Vec<String>;
+pub(crate) type ModulePath = Vec<String>;
 
 /// The cycles among the files of the crate whose sources are in `src`, one line each:
 /// `exchange -> validate -> exchange`.
@@ -52,7 +52,7 @@ pub(crate) fn cycles_in(src: &Path) -> Vec<String> {
 
 /// Every `.rs` file under `src` with its module path, tests excepted (a `tests.rs` is its
 /// parent's own).
-fn module_files(src: &Path) -> Vec<(ModulePath, String)> {
+pub(crate) fn module_files(src: &Path) -> Vec<(ModulePath, String)> {
     let mut files = Vec::new();
     let mut stack = vec![src.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -264,7 +264,7 @@ mod tests {
 
     #[test]
     fn this_crates_own_sources_have_no_cycle() {
-        let src = crate::project_root().join("xtask/src");
+        let src = crate::workspace::project_root().join("xtask/src");
         assert_eq!(cycles_in(&src), Vec::<String>::new());
     }
 }

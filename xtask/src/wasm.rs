@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
-use crate::{cargo, project_root, run, target_dir};
+use crate::workspace::{cargo, project_root, run, target_dir};
 
 pub(crate) const WASM_TARGET: &str = "wasm32-unknown-unknown";
 

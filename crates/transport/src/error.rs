@@ -183,7 +183,7 @@ impl StdError for TransportError {
 pub(crate) fn connect_error(message: &str, source: BoxError) -> TransportError {
     // Through a proxy: the proxy's failure, named as the proxy's (a 407 or 403 is the
     // configuration's, not worth retrying).
-    if let Some((failure, config)) = crate::proxy_failure(&*source) {
+    if let Some((failure, config)) = proxy_failure(&*source) {
         let kind = if config {
             TransportErrorKind::Config
         } else {
@@ -191,7 +191,7 @@ pub(crate) fn connect_error(message: &str, source: BoxError) -> TransportError {
         };
         return TransportError::new(kind, failure).with_source(source);
     }
-    if crate::is_not_tls(&*source) {
+    if is_not_tls(&*source) {
         return TransportError::new(
             TransportErrorKind::Config,
             "the server did not answer in TLS: an https:// URL for a plain-HTTP port? (then \
@@ -199,7 +199,7 @@ pub(crate) fn connect_error(message: &str, source: BoxError) -> TransportError {
         )
         .with_source(source);
     }
-    let kind = if crate::is_untrusted_certificate(&*source) {
+    let kind = if is_untrusted_certificate(&*source) {
         TransportErrorKind::Certificate
     } else {
         TransportErrorKind::Connect
@@ -219,4 +219,27 @@ pub(crate) fn causes<'a>(
             None => error.source(),
         },
     )
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+use crate::proxy::proxy_failure;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::tls::{is_not_tls, is_untrusted_certificate};
+
+/// On wasm32 the host does TLS, and its errors do not say why (a certificate or the network).
+#[cfg(target_arch = "wasm32")]
+fn is_untrusted_certificate(_: &(dyn std::error::Error + 'static)) -> bool {
+    false
+}
+
+/// On wasm32 the host does TLS (see [`is_untrusted_certificate`]).
+#[cfg(target_arch = "wasm32")]
+fn is_not_tls(_: &(dyn std::error::Error + 'static)) -> bool {
+    false
+}
+
+/// On wasm32 the host does the networking, proxies included.
+#[cfg(target_arch = "wasm32")]
+fn proxy_failure(_: &(dyn std::error::Error + 'static)) -> Option<(String, bool)> {
+    None
 }

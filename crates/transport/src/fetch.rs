@@ -24,9 +24,8 @@ use web_sys::{
     AbortController, Headers, ReadableStreamDefaultReader, Request, RequestInit, Response,
 };
 
-use crate::{
-    BoxFuture, HttpConnector, ResponseBody, TransportError, TransportErrorKind, check_scheme,
-};
+use crate::scheme::check_scheme;
+use crate::{BoxFuture, HttpConnector, ResponseBody, TransportError, TransportErrorKind};
 
 #[wasm_bindgen]
 extern "C" {

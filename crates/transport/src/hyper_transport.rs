@@ -16,10 +16,10 @@ use crate::lanes::{KeepAlive, Slot, SlotBody};
 use crate::origins::{Origins, Routed, origin_key, read_head};
 use crate::proxy::{Proxy, ProxyConnector};
 use crate::routing::Ask;
+use crate::scheme::check_scheme;
 use crate::tls::{self, Roots};
 use crate::{
     BoxFuture, FreshConnection, HttpConnector, ResponseBody, TransportError, TransportErrorKind,
-    check_scheme,
 };
 
 /// The default transport: one connection pool, HTTP/1.1 and HTTP/2 by ALPN, rustls, proxies.

@@ -56,6 +56,7 @@ mod origins;
 mod proxy;
 #[cfg(not(target_arch = "wasm32"))]
 mod routing;
+mod scheme;
 #[cfg(not(target_arch = "wasm32"))]
 mod tls;
 
@@ -88,29 +89,6 @@ pub use rustls::RootCertStore;
 #[cfg_attr(docsrs, doc(cfg(not(target_arch = "wasm32"))))]
 pub use tls::Roots;
 
-#[cfg(not(target_arch = "wasm32"))]
-use proxy::proxy_failure;
-#[cfg(not(target_arch = "wasm32"))]
-use tls::{is_not_tls, is_untrusted_certificate};
-
-/// On wasm32 the host does TLS, and its errors do not say why (a certificate or the network).
-#[cfg(target_arch = "wasm32")]
-fn is_untrusted_certificate(_: &(dyn std::error::Error + 'static)) -> bool {
-    false
-}
-
-/// On wasm32 the host does TLS (see [`is_untrusted_certificate`]).
-#[cfg(target_arch = "wasm32")]
-fn is_not_tls(_: &(dyn std::error::Error + 'static)) -> bool {
-    false
-}
-
-/// On wasm32 the host does the networking, proxies included.
-#[cfg(target_arch = "wasm32")]
-fn proxy_failure(_: &(dyn std::error::Error + 'static)) -> Option<(String, bool)> {
-    None
-}
-
 /// A request extension that asks for a new connection: the request's previous attempt got no
 /// response head in time, and the connection that carried it may be why. Connectors that pool
 /// connections honour it by not reusing one for this request (the built-in transport opens a
@@ -140,66 +118,4 @@ pub trait HttpConnector: Send + Sync + std::fmt::Debug + 'static {
         &self,
         request: http::Request<Bytes>,
     ) -> BoxFuture<'static, Result<http::Response<ResponseBody>, TransportError>>;
-}
-
-/// The refusal of plain HTTP to a host that is not loopback (unless allowed), and of schemes
-/// other than `http` and `https`.
-pub(crate) fn check_scheme(
-    uri: &http::Uri,
-    allow_insecure_http: bool,
-) -> Result<(), TransportError> {
-    match uri.scheme_str() {
-        Some("https") => Ok(()),
-        Some("http") if allow_insecure_http => Ok(()),
-        Some("http") if uri.host().is_some_and(is_loopback_host) => Ok(()),
-        Some("http") => Err(TransportError::new(
-            TransportErrorKind::InsecureScheme,
-            format!(
-                "refusing plain http:// to {}: the API key would travel unencrypted; use https, or allow insecure HTTP explicitly (`allow_insecure_http` on the client or transport builder)",
-                uri.host().unwrap_or("?")
-            ),
-        )),
-        other => Err(TransportError::new(
-            TransportErrorKind::Config,
-            format!("unsupported URL scheme {other:?}"),
-        )),
-    }
-}
-
-/// Whether `host` (a URI host) is a loopback address or `localhost`.
-pub(crate) fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.eq_ignore_ascii_case("localhost") || host.to_ascii_lowercase().ends_with(".localhost") {
-        return true;
-    }
-    host.parse::<std::net::IpAddr>()
-        .is_ok_and(|address| address.is_loopback())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loopback_hosts() {
-        for host in [
-            "localhost",
-            "127.0.0.1",
-            "127.9.9.9",
-            "[::1]",
-            "::1",
-            "api.localhost",
-        ] {
-            assert!(is_loopback_host(host), "{host}");
-        }
-        for host in [
-            "gptproto.com",
-            "10.0.0.1",
-            "192.168.1.2",
-            "localhost.evil.com",
-            "[::2]",
-        ] {
-            assert!(!is_loopback_host(host), "{host}");
-        }
-    }
 }

@@ -99,7 +99,10 @@ impl Proxy {
     }
 
     pub(crate) fn intercept(&self, destination: &Uri) -> Option<(Uri, Option<HeaderValue>)> {
-        if destination.host().is_none_or(crate::is_loopback_host) {
+        if destination
+            .host()
+            .is_none_or(crate::scheme::is_loopback_host)
+        {
             return None;
         }
         let intercept = self.matcher.as_ref()?.intercept(destination)?;

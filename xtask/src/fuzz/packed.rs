@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::{project_root, target_dir};
+use crate::workspace::{project_root, target_dir};
 
 /// `fuzz/corpus/<target>.tar.gz`.
 pub(crate) fn archive(target: &str) -> PathBuf {
