@@ -47,6 +47,9 @@ impl From<std::io::Error> for Failure {
 /// failure.
 pub(crate) fn code_of(error: &gptproto::Error) -> u8 {
     use gptproto::ErrorKind;
+    if tls_port(error).is_some() {
+        return USAGE;
+    }
     match error.kind() {
         ErrorKind::Validation | ErrorKind::Config => return USAGE,
         ErrorKind::Api => {}
@@ -96,7 +99,31 @@ pub(crate) fn hint(error: &gptproto::Error) -> Option<String> {
                 .to_owned(),
         );
     }
+    if let Some(base) = tls_port(error) {
+        return Some(format!(
+            "the server at {} speaks TLS on that port: --base-url {base}",
+            error.url().unwrap_or_default()
+        ));
+    }
     not_found_hint(error)
+}
+
+/// The base URL with `https://`, when a plain-HTTP request reached a TLS port whose server
+/// said so in HTTP (nginx: "The plain HTTP request was sent to HTTPS port"; Go's servers,
+/// Caddy among them: "Client sent an HTTP request to an HTTPS server").
+fn tls_port(error: &gptproto::Error) -> Option<String> {
+    if error.status()? != http::StatusCode::BAD_REQUEST {
+        return None;
+    }
+    let url = error.url()?.strip_prefix("http://")?;
+    let message = error.api_error()?.message();
+    let said = ["sent to HTTPS port", "HTTP request to an HTTPS server"]
+        .iter()
+        .any(|words| message.contains(words));
+    said.then(|| {
+        let base = url.strip_suffix("/chat/completions").unwrap_or(url);
+        format!("https://{base}")
+    })
 }
 
 /// After a 404: the URL that was asked for, and the likely mistake in the base URL.

@@ -422,6 +422,42 @@ async fn a_404_names_the_url_asked_for_and_the_likely_mistake_in_the_base_url() 
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn http_to_a_tls_port_says_to_use_https_whatever_the_tls_server_answers() {
+    // A rustls server sends a TLS alert: not HTTP at all.
+    let tls = TestServer::start_tls(|_| Reply::json(200, &json!({}))).await;
+    let url = format!("http://127.0.0.1:{}/v1", tls.address().port());
+    let run = chat(&tls, &["--base-url", &url, "hi"], "").await;
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(run.stderr.contains("did not answer in HTTP"), "{run:?}");
+    assert!(run.stderr.contains("https://"), "{run:?}");
+    assert_eq!(tls.requests().len(), 0, "nothing reached the server's HTTP");
+    // nginx answers in HTTP: a 400 saying "The plain HTTP request was sent to HTTPS port".
+    let upstream = TestServer::start(|_| Reply::json(200, &json!({}))).await;
+    let ca = gptproto_testkit::TestCa::new();
+    let Some(nginx) = gptproto_testkit::Nginx::start(
+        &ca,
+        upstream.address(),
+        &[gptproto_testkit::NginxSite::default()],
+    ) else {
+        return;
+    };
+    let url = nginx.base_url(0).replacen("https://", "http://", 1);
+    let run = chat(&upstream, &["--base-url", &url, "hi"], "").await;
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains(&format!("the server at {url}/chat/completions speaks TLS")),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("--base-url {}", nginx.base_url(0))),
+        "{run:?}"
+    );
+    assert_eq!(upstream.requests().len(), 0, "{run:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_empty_key_is_no_key() {
     // For GPTProto: the usage error, naming where the empty key came from.
     for (args, variables, named) in [

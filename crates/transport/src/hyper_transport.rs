@@ -307,7 +307,8 @@ impl HttpConnector for HyperTransport {
             }
             let response = self.plain.request(request);
             return Box::pin(async move {
-                Ok(read_head(response.await)?.map(|body| boxed(body, None)))
+                let head = read_head(response.await).map_err(tls_answered_plain_http)?;
+                Ok(head.map(|body| boxed(body, None)))
             });
         }
         let origins = match self.https.get() {
@@ -347,6 +348,24 @@ fn boxed(body: Incoming, slot: Option<Slot>) -> ResponseBody {
     SlotBody::new(body, slot)
         .map_err(TransportError::body)
         .boxed()
+}
+
+/// A plain-HTTP request whose answer did not begin as HTTP does (`HTTP/1.x`): most likely a TLS
+/// server's alert, the base URL's `http://` meant for an `https://` port. Said so, as the
+/// configuration's error (sending it again cannot help); any other failure as it was.
+fn tls_answered_plain_http(error: TransportError) -> TransportError {
+    let not_http = crate::error::causes(&error)
+        .filter_map(|cause| cause.downcast_ref::<hyper::Error>())
+        .any(|hyper| hyper.is_parse() && hyper.to_string() == "invalid HTTP version parsed");
+    if !not_http {
+        return error;
+    }
+    TransportError::new(
+        TransportErrorKind::Config,
+        "the server did not answer in HTTP: an http:// URL for a TLS port? (then the base URL \
+         is https://)",
+    )
+    .with_source(error)
 }
 
 #[cfg(test)]

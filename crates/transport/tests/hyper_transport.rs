@@ -625,18 +625,26 @@ async fn a_zero_window_holds_the_body_until_the_server_opens_it() {
 }
 
 #[tokio::test]
-async fn https_to_a_plain_http_port_says_so_and_is_a_configuration_error() {
-    let server = TestServer::start(|_| Reply::json(200, &json!({}))).await;
+async fn the_wrong_scheme_for_a_port_says_so_and_is_a_configuration_error() {
+    let plain = TestServer::start(|_| Reply::json(200, &json!({}))).await;
+    let tls = TestServer::start_tls(|_| Reply::json(200, &json!({}))).await;
     let transport = HyperTransport::builder()
         .proxy(Proxy::none())
         .build()
         .unwrap();
-    let url = format!("https://127.0.0.1:{}/v1", server.address().port());
-    let error = transport.send(post(&url)).await.unwrap_err();
-    assert_eq!(error.kind(), TransportErrorKind::Config, "{error:#}");
-    assert!(!error.is_retryable());
-    assert!(
-        error.to_string().contains("did not answer in TLS"),
-        "{error:#}"
-    );
+    for (url, said) in [
+        (
+            format!("https://127.0.0.1:{}/v1", plain.address().port()),
+            "did not answer in TLS",
+        ),
+        (
+            format!("http://127.0.0.1:{}/v1", tls.address().port()),
+            "did not answer in HTTP",
+        ),
+    ] {
+        let error = transport.send(post(&url)).await.unwrap_err();
+        assert_eq!(error.kind(), TransportErrorKind::Config, "{url}: {error:#}");
+        assert!(!error.is_retryable(), "{url}");
+        assert!(error.to_string().contains(said), "{url}: {error:#}");
+    }
 }
