@@ -427,7 +427,7 @@ impl BatchStream {
                     usage,
                     headers: *meta.rate_limits(),
                 };
-                self.limiter.settle_ref(&ticket, now, &outcome);
+                self.limiter.settle(&ticket, now, &outcome);
                 self.tokens_spent += usage.map_or(reserved, |usage| usage.total_tokens);
                 return self.finish(ticket, result);
             }
@@ -437,7 +437,7 @@ impl BatchStream {
             FailureClass::of(&failure)
         });
         let outcome = limiter_outcome(error, class);
-        self.limiter.settle_ref(&ticket, now, &outcome);
+        self.limiter.settle(&ticket, now, &outcome);
         let rate_limited = matches!(class, FailureClass::RateLimited { .. });
         if rate_limited {
             self.stats.rate_limited += 1;

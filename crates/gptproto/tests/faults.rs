@@ -482,10 +482,7 @@ async fn an_http2_connection_gone_silent_is_found_by_its_pings_and_not_used_agai
     // The stall of the matrix's HTTP/2 "before the head" cell, with a response timeout long
     // enough for the PINGs to act: the stalled connection is closed when its PING goes
     // unanswered, and the retry goes on a new one.
-    let keep_alive = KeepAlive {
-        interval: Duration::from_millis(300),
-        timeout: Duration::from_millis(300),
-    };
+    let keep_alive = KeepAlive::new(Duration::from_millis(300), Duration::from_millis(300));
     for streamed in [true, false] {
         let cell = Cell {
             http2: true,

@@ -48,7 +48,7 @@
 //! assert_eq!(at, Duration::from_millis(100));
 //! let Admission::Admit(ticket) = limiter.poll(at) else { panic!() };
 //! // ... send it; when its answer comes:
-//! limiter.settle(ticket, Duration::from_millis(400), &Outcome::Answered {
+//! limiter.settle(&ticket, Duration::from_millis(400), &Outcome::Answered {
 //!     usage: None,
 //!     headers: RateLimitHeaders::default(),
 //! });
@@ -65,8 +65,9 @@ use std::time::Duration;
 use bucket::Bucket;
 use concurrency::ConcurrencyLimit;
 use estimate::Estimator;
-pub use estimate::{Reservation, estimate_prompt};
-pub use headers::{LimitKind, RateLimitHeaders, limit_kind, parse_go_duration, try_again_in};
+pub use estimate::Reservation;
+pub(crate) use headers::try_again_in;
+pub use headers::{LimitKind, RateLimitHeaders, limit_kind};
 
 use crate::wire::{ChatRequest, Usage};
 
@@ -466,14 +467,9 @@ impl RateLimiter {
         })
     }
 
-    /// Takes an admitted request's outcome back (and its ticket, unless it is
-    /// [`requeue`](Self::requeue)d: pass a reference then, see [`settle_ref`](Self::settle_ref)).
-    pub fn settle(&mut self, ticket: Ticket, now: Duration, outcome: &Outcome<'_>) {
-        self.settle_ref(&ticket, now, outcome);
-    }
-
-    /// [`settle`](Self::settle) keeping the ticket, to [`requeue`](Self::requeue) it.
-    pub fn settle_ref(&mut self, ticket: &Ticket, now: Duration, outcome: &Outcome<'_>) {
+    /// Takes an admitted request's outcome back. The ticket stays the caller's: drop it, or
+    /// [`requeue`](Self::requeue) it to send the request again.
+    pub fn settle(&mut self, ticket: &Ticket, now: Duration, outcome: &Outcome<'_>) {
         let in_flight = self.in_flight;
         self.in_flight = self.in_flight.saturating_sub(1);
         match *outcome {

@@ -71,6 +71,28 @@ impl TransportError {
         Self::new(TransportErrorKind::Request, "request failed").with_source(source)
     }
 
+    /// The server's certificate was not trusted, for connectors that bring their own TLS: not
+    /// retried.
+    pub fn certificate(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self::new(
+            TransportErrorKind::Certificate,
+            "the server's certificate is not trusted",
+        )
+        .with_source(source)
+    }
+
+    /// The connector's configuration cannot work (`message` says what is wrong, without
+    /// secrets): not retried.
+    pub fn config(message: impl Into<String>) -> Self {
+        Self::new(TransportErrorKind::Config, message)
+    }
+
+    /// The connector refused the URL's scheme before sending (plain `http://` where it does
+    /// not allow it): not retried.
+    pub fn insecure_scheme(message: impl Into<String>) -> Self {
+        Self::new(TransportErrorKind::InsecureScheme, message)
+    }
+
     /// The class of error.
     pub fn kind(&self) -> TransportErrorKind {
         self.kind

@@ -152,12 +152,32 @@ where
 /// received; no answer within `timeout` closes the connection, failing its streams (their
 /// requests may have reached the server), so that a connection gone silent (a stalled peer, a
 /// dead network path) is not waited on for the response timeout, nor used again.
+///
+/// `#[non_exhaustive]`: made with [`new`](Self::new), so that a setting can be added.
+///
+/// ```
+/// use std::time::Duration;
+/// use gptproto_transport::{HyperTransport, KeepAlive};
+///
+/// let keep_alive = KeepAlive::new(Duration::from_secs(20), Duration::from_secs(5));
+/// let transport = HyperTransport::builder().http2_keep_alive(Some(keep_alive));
+/// # let _ = transport;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct KeepAlive {
     /// Silence before a PING.
     pub interval: std::time::Duration,
     /// How long the PING's answer may take.
     pub timeout: std::time::Duration,
+}
+
+impl KeepAlive {
+    /// A PING after `interval` of silence, the connection closed if its answer takes longer
+    /// than `timeout`.
+    pub fn new(interval: std::time::Duration, timeout: std::time::Duration) -> Self {
+        Self { interval, timeout }
+    }
 }
 
 /// Drives a lane's connection and reports what becomes of it to the routing (see the module

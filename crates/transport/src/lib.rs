@@ -82,6 +82,12 @@ pub use lanes::KeepAlive;
 #[cfg(not(target_arch = "wasm32"))]
 #[cfg_attr(docsrs, doc(cfg(not(target_arch = "wasm32"))))]
 pub use proxy::Proxy;
+/// rustls's store of trust anchors, re-exported as it is, on purpose: it is what
+/// [`Roots::Custom`] and [`Roots::DefaultPlus`] carry and what [`Roots::read_pem`] fills, and
+/// what a user who already has roots (from `webpki-roots`, a platform store, their own PEMs)
+/// holds. Wrapping it would copy its API for nothing, and would not spare our users a rustls
+/// major release: TLS is rustls's here (the crypto provider features name it), so a rustls
+/// major release is a major release of this crate, with or without a wrapper.
 #[cfg(not(target_arch = "wasm32"))]
 #[cfg_attr(docsrs, doc(cfg(not(target_arch = "wasm32"))))]
 pub use rustls::RootCertStore;

@@ -327,9 +327,31 @@ fn every_error_is_one_kind_and_its_class_is_the_kinds() {
         (TransportError::connect(timed_out()), ErrorKind::Timeout),
         (TransportError::request(refused()), ErrorKind::Network),
         (TransportError::body(refused()), ErrorKind::Interrupted),
+        // What a connector of one's own can say: every kind.
+        (
+            TransportError::certificate(refused()),
+            ErrorKind::Certificate,
+        ),
+        (TransportError::config("no such proxy"), ErrorKind::Config),
+        (
+            TransportError::insecure_scheme("no http"),
+            ErrorKind::Config,
+        ),
     ];
     for (error, kind) in transport {
         let text = error.to_string();
+        let retryable = error.is_retryable();
+        assert_eq!(
+            retryable,
+            matches!(
+                kind,
+                ErrorKind::Connect
+                    | ErrorKind::Timeout
+                    | ErrorKind::Network
+                    | ErrorKind::Interrupted
+            ),
+            "{text}"
+        );
         assert_eq!(Error::transport(error).kind(), kind, "{text}");
     }
     let interrupted = Error::interrupted(TransportError::body(refused()), 3, None);

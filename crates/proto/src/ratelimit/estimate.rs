@@ -107,7 +107,7 @@ impl Estimator {
 
 /// The prompt's tokens, estimated from its text: messages (text, text parts, names, tool calls'
 /// names and arguments), tool definitions, the response format's schema; images at a fixed cost.
-pub fn estimate_prompt(request: &ChatRequest) -> u64 {
+pub(crate) fn estimate_prompt(request: &ChatRequest) -> u64 {
     let mut chars = 0usize;
     let mut images = 0u64;
     for message in &request.messages {

@@ -109,7 +109,7 @@ fn text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// assert_eq!(parse_go_duration("20ms"), Some(Duration::from_millis(20)));
 /// assert_eq!(parse_go_duration("soon"), None);
 /// ```
-pub fn parse_go_duration(text: &str) -> Option<Duration> {
+pub(crate) fn parse_go_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     if text.is_empty() {
         return None;
@@ -159,7 +159,7 @@ fn seconds_to_duration(seconds: f64) -> Option<Duration> {
 ///                Limit 30000, Used 29510, Requested 830. Please try again in 680ms.";
 /// assert_eq!(try_again_in(message), Some(Duration::from_millis(680)));
 /// ```
-pub fn try_again_in(message: &str) -> Option<Duration> {
+pub(crate) fn try_again_in(message: &str) -> Option<Duration> {
     const MARKER: &str = "try again in ";
     let lower = message.to_ascii_lowercase();
     let start = lower.find(MARKER)? + MARKER.len();

@@ -6,6 +6,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::exchange::api_error;
 use crate::failure::{Failure, FailureClass};
+use crate::ratelimit::headers::parse_go_duration;
 use crate::wire::{ChatRequest, Usage};
 
 const MS: Duration = Duration::from_millis(1);
@@ -295,7 +296,7 @@ fn with_nothing_given_one_request_probes_until_the_first_answer() {
         ("x-ratelimit-remaining-requests", "119"),
     ]));
     limiter.settle(
-        first,
+        &first,
         ms(300),
         &Outcome::Answered {
             usage: None,
@@ -320,7 +321,7 @@ fn what_remains_on_the_server_lowers_the_budget() {
         ("x-ratelimit-reset-requests", "2s"),
     ]));
     limiter.settle(
-        ticket,
+        &ticket,
         ms(50),
         &Outcome::Answered {
             usage: None,
@@ -340,7 +341,7 @@ fn a_429_pauses_its_budget_for_the_servers_hint() {
         limiter.enqueue(0, limiter.reserve(&request("hi", 10)));
     }
     let ticket = admit(&mut limiter, ms(10));
-    limiter.settle_ref(
+    limiter.settle(
         &ticket,
         ms(20),
         &Outcome::RateLimited {
@@ -366,7 +367,7 @@ fn without_headers_the_rate_doubles_until_a_429_then_is_cut_and_grows_slowly() {
         limiter.enqueue(0, limiter.reserve(&request("hi", 10)));
     }
     let first = admit(&mut limiter, Duration::ZERO);
-    limiter.settle(first, ms(100), &answered(None));
+    limiter.settle(&first, ms(100), &answered(None));
     assert_eq!(
         limiter.rates_per_minute().0,
         Some(60.0),
@@ -377,7 +378,7 @@ fn without_headers_the_rate_doubles_until_a_429_then_is_cut_and_grows_slowly() {
     for second in 1..=4 {
         send_all_until(&mut limiter, &mut now, ms(100 + 1_000 * second));
         let ticket = admit_eventually(&mut limiter, &mut now);
-        limiter.settle(ticket, now, &answered(None));
+        limiter.settle(&ticket, now, &answered(None));
         rates.push(limiter.rates_per_minute().0.unwrap());
     }
     assert_eq!(
@@ -387,7 +388,7 @@ fn without_headers_the_rate_doubles_until_a_429_then_is_cut_and_grows_slowly() {
     );
     let ticket = admit_eventually(&mut limiter, &mut now);
     limiter.settle(
-        ticket,
+        &ticket,
         now,
         &Outcome::RateLimited {
             kind: None,
@@ -401,7 +402,7 @@ fn without_headers_the_rate_doubles_until_a_429_then_is_cut_and_grows_slowly() {
     let cut_at = now;
     send_all_until(&mut limiter, &mut now, cut_at + Duration::from_secs(2));
     let ticket = admit_eventually(&mut limiter, &mut now);
-    limiter.settle(ticket, now, &answered(None));
+    limiter.settle(&ticket, now, &answered(None));
     let grown = limiter.rates_per_minute().0.unwrap();
     let expected = cut * (1.0 + (now - cut_at).as_secs_f64() / 14.0);
     assert!(
@@ -415,7 +416,7 @@ fn without_headers_the_rate_doubles_until_a_429_then_is_cut_and_grows_slowly() {
 fn send_all_until(limiter: &mut RateLimiter, now: &mut Duration, end: Duration) {
     loop {
         match limiter.poll(*now) {
-            Admission::Admit(ticket) => limiter.settle(ticket, *now, &answered(None)),
+            Admission::Admit(ticket) => limiter.settle(&ticket, *now, &answered(None)),
             Admission::WaitUntil(at) if at <= end => *now = at,
             Admission::WaitUntil(_) => break,
             other => panic!("{other:?}"),
@@ -446,7 +447,7 @@ fn usage_settles_the_prompt_and_calibrates_the_estimate() {
     let raw = ticket.reservation().raw_prompt;
     // The server counted twice as many prompt tokens.
     let reported = usage(raw * 2, 40);
-    limiter.settle(ticket, now, &answered(Some(&reported)));
+    limiter.settle(&ticket, now, &answered(Some(&reported)));
     let next = limiter.reserve(&ask);
     assert_eq!(next.prompt, raw * 2, "calibrated from usage");
     assert_eq!(
@@ -468,7 +469,7 @@ fn unused_output_is_given_back_only_when_the_provider_charges_what_is_generated(
         let mut now = Duration::ZERO;
         let ticket = admit_eventually(&mut limiter, &mut now);
         let prompt = ticket.reservation().prompt;
-        limiter.settle(ticket, now, &answered(Some(&usage(prompt, 10))));
+        limiter.settle(&ticket, now, &answered(Some(&usage(prompt, 10))));
         let Admission::WaitUntil(next) = limiter.poll(now) else {
             panic!()
         };
@@ -567,7 +568,7 @@ proptest! {
             while completions.first().is_some_and(|(at, ..)| *at <= now) {
                 let (_, ticket, prompt) = completions.remove(0);
                 let reported = usage(prompt, 1);
-                limiter.settle(ticket, now, &answered(Some(&reported)));
+                limiter.settle(&ticket, now, &answered(Some(&reported)));
             }
             waiting_until = None;
             loop {
@@ -628,7 +629,7 @@ fn a_429s_hint_holds_every_admission_whichever_limit_it_named() {
     let mut now = Duration::ZERO;
     let ticket = admit_eventually(&mut limiter, &mut now);
     limiter.settle(
-        ticket,
+        &ticket,
         now,
         &Outcome::RateLimited {
             kind: Some(LimitKind::Tokens),
@@ -650,7 +651,7 @@ fn answers_that_keep_growing_the_rate_do_not_shield_it_from_the_next_cut() {
     }
     let mut now = Duration::ZERO;
     let first = admit_eventually(&mut limiter, &mut now);
-    limiter.settle(first, now, &answered(None));
+    limiter.settle(&first, now, &answered(None));
     let limited = Outcome::RateLimited {
         kind: Some(LimitKind::Requests),
         retry_after: None,
@@ -658,17 +659,17 @@ fn answers_that_keep_growing_the_rate_do_not_shield_it_from_the_next_cut() {
     };
     // The first 429 ends the slow start with a cut.
     let ticket = admit_eventually(&mut limiter, &mut now);
-    limiter.settle(ticket, now, &limited);
+    limiter.settle(&ticket, now, &limited);
     let cut_at = now;
     // Answers keep coming (each grows the rate a little) ...
     while now < cut_at + ms(1_500) {
         let ticket = admit_eventually(&mut limiter, &mut now);
-        limiter.settle(ticket, now, &answered(None));
+        limiter.settle(&ticket, now, &answered(None));
     }
     let before = limiter.rates_per_minute().0.unwrap();
     // ... and a 429 more than a second after the cut cuts again.
     let ticket = admit_eventually(&mut limiter, &mut now);
-    limiter.settle(ticket, now, &limited);
+    limiter.settle(&ticket, now, &limited);
     let after = limiter.rates_per_minute().0.unwrap();
     assert!(after < before * 0.75, "{before} -> {after}");
 }
@@ -707,7 +708,7 @@ fn a_probed_rate_does_not_grow_past_what_the_server_keeps_up_with() {
             (Some(done), _) => {
                 now = done;
                 let (_, ticket) = flying.remove(0);
-                limiter.settle(ticket, now, &answered(None));
+                limiter.settle(&ticket, now, &answered(None));
                 answered_count += 1;
             }
             (None, Some(at)) => now = at,

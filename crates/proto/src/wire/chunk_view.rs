@@ -61,7 +61,7 @@ enum ChoicesRepr<'a> {
 
 impl<'a> Choices<'a> {
     /// Appends a choice.
-    pub fn push(&mut self, choice: ChoiceView<'a>) {
+    pub(crate) fn push(&mut self, choice: ChoiceView<'a>) {
         self.0 = match std::mem::take(&mut self.0) {
             ChoicesRepr::None => ChoicesRepr::One(choice),
             ChoicesRepr::One(first) => ChoicesRepr::Many(vec![first, choice]),
