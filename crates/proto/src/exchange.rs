@@ -31,7 +31,6 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
 
 pub use crate::api_error::{ApiError, ApiErrorKind, RetryAfter};
-pub use crate::provider::is_gptproto_host;
 pub use config::{
     ApiKey, AuthScheme, ClientConfig, ClientConfigBuilder, DEFAULT_BASE_URL, SECRET_HEADERS,
 };
@@ -153,7 +152,7 @@ pub fn api_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ApiErr
 }
 
 /// Whether the response is an event stream (`content-type: text/event-stream`).
-pub fn is_event_stream(headers: &HeaderMap) -> bool {
+pub(crate) fn is_event_stream(headers: &HeaderMap) -> bool {
     header_str(headers, "content-type").is_some_and(|content_type| {
         const EVENT_STREAM: &str = "text/event-stream";
         content_type
@@ -180,7 +179,7 @@ pub fn request_id(headers: &HeaderMap, body: Option<&Value>) -> Option<String> {
 
 /// The server's retry hint: `retry-after-ms` (milliseconds, may be fractional), else
 /// `retry-after` in seconds (may be fractional) or as an HTTP date.
-pub fn retry_after(headers: &HeaderMap) -> Option<RetryAfter> {
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<RetryAfter> {
     let seconds = |text: &str, scale: f64| {
         text.trim()
             .parse::<f64>()

@@ -67,7 +67,7 @@ pub enum FailureClass {
     Transient,
     /// 429 for rate limiting: send again once the server's window allows.
     RateLimited {
-        /// Which limit, when the error says ([`limit_kind`]).
+        /// Which limit, when the error says (its `type`, or its message: "tokens per min").
         limit: Option<LimitKind>,
     },
     /// The same request will fail the same way: invalid (400, 404, 422, a content policy),

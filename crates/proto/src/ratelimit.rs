@@ -66,8 +66,9 @@ use bucket::Bucket;
 use concurrency::ConcurrencyLimit;
 use estimate::Estimator;
 pub use estimate::Reservation;
+pub(crate) use headers::limit_kind;
 pub(crate) use headers::try_again_in;
-pub use headers::{LimitKind, RateLimitHeaders, limit_kind};
+pub use headers::{LimitKind, RateLimitHeaders};
 
 use crate::wire::{ChatRequest, Usage};
 
@@ -154,7 +155,7 @@ pub enum Outcome<'a> {
     },
     /// A 429.
     RateLimited {
-        /// Which limit, if it said ([`limit_kind`]).
+        /// Which limit, if it said (as [`FailureClass::RateLimited`](crate::failure::FailureClass::RateLimited) tells it).
         kind: Option<LimitKind>,
         /// How long it asked to wait ([`Failure::retry_hint`](crate::failure::Failure::retry_hint)).
         retry_after: Option<Duration>,

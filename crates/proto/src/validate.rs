@@ -49,9 +49,8 @@ impl ValidationRules {
         }
     }
 
-    /// GPTProto's rules on its hosts ([`is_gptproto_host`]), the permissive ones elsewhere.
-    ///
-    /// [`is_gptproto_host`]: crate::provider::is_gptproto_host
+    /// GPTProto's rules on its hosts (`gptproto.com` and its subdomains), the permissive ones
+    /// elsewhere.
     pub fn for_host(host: &str) -> Self {
         if crate::provider::is_gptproto_host(host) {
             Self::gptproto()

@@ -16,7 +16,7 @@ pub const DEFAULT_BASE_URL: &str = "https://gptproto.com/v1";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum AuthScheme {
-    /// [`Raw`](Self::Raw) for GPTProto's hosts ([`is_gptproto_host`]), [`Bearer`](Self::Bearer)
+    /// [`Raw`](Self::Raw) for GPTProto's hosts (`gptproto.com` and its subdomains), [`Bearer`](Self::Bearer)
     /// for every other server. The default.
     #[default]
     Auto,

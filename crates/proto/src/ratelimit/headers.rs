@@ -173,7 +173,7 @@ pub(crate) fn try_again_in(message: &str) -> Option<Duration> {
 
 /// Which limit a 429 was for: its error `type` (`tokens`, `requests`; OpenAI's), else its
 /// message ("tokens per min (TPM)", "requests per min (RPM)"). `None` when it does not say.
-pub fn limit_kind(api: &ApiError) -> Option<LimitKind> {
+pub(crate) fn limit_kind(api: &ApiError) -> Option<LimitKind> {
     let by_word = |text: &str| {
         let text = text.to_ascii_lowercase();
         if text.contains("tokens per min") || text.contains("(tpm)") || text == "tokens" {
