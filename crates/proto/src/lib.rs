@@ -118,6 +118,7 @@ pub mod failure;
 pub mod http1;
 mod json;
 pub mod parse;
+pub mod price;
 mod provider;
 pub mod ratelimit;
 pub mod retry;

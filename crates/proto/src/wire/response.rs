@@ -140,6 +140,32 @@ pub struct Usage {
     pub extra: Extra,
 }
 
+impl Usage {
+    /// Prompt tokens served from the provider's cache: OpenAI's
+    /// `prompt_tokens_details.cached_tokens`, else DeepSeek's `prompt_cache_hit_tokens`; 0 when
+    /// the server says neither.
+    pub fn cached_prompt_tokens(&self) -> u64 {
+        self.prompt_tokens_details
+            .as_ref()
+            .and_then(|details| details.cached_tokens)
+            .or_else(|| {
+                self.extra
+                    .get("prompt_cache_hit_tokens")
+                    .and_then(serde_json::Value::as_u64)
+            })
+            .unwrap_or(0)
+    }
+
+    /// Generated tokens spent reasoning (`completion_tokens_details.reasoning_tokens`; 0 when
+    /// not said). They are part of `completion_tokens`.
+    pub fn reasoning_tokens(&self) -> u64 {
+        self.completion_tokens_details
+            .as_ref()
+            .and_then(|details| details.reasoning_tokens)
+            .unwrap_or(0)
+    }
+}
+
 /// Breakdown of prompt tokens.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
