@@ -42,6 +42,14 @@ pub(crate) enum Command {
     /// Exit status: as `chat`'s (0 success; 2 usage; 3 authentication or permission; 4 rate
     /// limited; 5 server or network error or timeout; 6 rejected; 7 protocol error).
     Models(ModelsArgs),
+    /// The prices that apply, per million tokens: the configuration file's `[prices."MODEL"]`,
+    /// and the profile's over them. `chat -u` and the history's costs use them; gptproto
+    /// bundles none (they change, and differ by provider).
+    Prices {
+        /// As one JSON document (model → price).
+        #[arg(long)]
+        json: bool,
+    },
     /// The configuration file and its profiles: where it is, what applies, a starting file.
     Config {
         #[command(subcommand)]
@@ -82,9 +90,22 @@ pub(crate) struct LogsArgs {
     #[arg(long, value_name = "ID")]
     pub(crate) cid: Option<String>,
 
-    /// One JSON document: an array of exchanges.
+    /// One JSON document: an array of exchanges (with --usage, of totals).
     #[arg(long)]
     pub(crate) json: bool,
+
+    /// Totals instead of exchanges: tokens (input, cached, output, reasoning) and cost, at the
+    /// prices in force when each exchange was recorded.
+    #[arg(long, conflicts_with_all = ["text", "cid"])]
+    pub(crate) usage: bool,
+
+    /// With --usage: only the exchanges since DATE (YYYY-MM-DD, UTC) or the last N days (Nd).
+    #[arg(long, value_name = "DATE", requires = "usage")]
+    pub(crate) since: Option<String>,
+
+    /// With --usage: one total per model, day or profile.
+    #[arg(long, value_enum, default_value = "model", requires = "usage")]
+    pub(crate) by: crate::history::GroupBy,
 }
 
 #[derive(Debug, Subcommand)]

@@ -13,7 +13,7 @@ use crate::exit::Failure;
 use crate::options::ChatOptions;
 use crate::repl::Editor;
 use crate::session::{self, Answer, Session};
-use crate::{Context, attach, connection, extract, input};
+use crate::{Context, attach, connection, cost, extract, input};
 
 pub(crate) async fn run(args: ChatArgs, context: Context<'_>) -> Result<(), Failure> {
     // Files first: `-f -` takes standard input before anything else could.
@@ -91,10 +91,25 @@ pub(crate) async fn run(args: ChatArgs, context: Context<'_>) -> Result<(), Fail
         }
     }
     if options.output.usage {
-        eprintln!(
-            "{}",
-            usage_line(&completion, started.elapsed(), first_token)
-        );
+        let mut line = usage_line(&completion, started.elapsed(), first_token);
+        let prices = &context.loaded.prices;
+        match cost::of(prices, &completion, options.model()) {
+            Some((entry, cost)) => {
+                line.push_str(&format!(
+                    "; cost {} at {entry}'s price",
+                    cost::shown(cost.total())
+                ));
+            }
+            // Prices written, but none for this model: say so (with none, cost is not asked).
+            None if !prices.is_empty() && completion.usage.is_some() => {
+                line.push_str(&format!(
+                    "; no price for {} in the configuration",
+                    options.model()
+                ));
+            }
+            None => {}
+        }
+        eprintln!("{line}");
     }
     Ok(())
 }
@@ -124,8 +139,16 @@ fn usage_line(
     let first = first_token.map_or(String::new(), |first| {
         format!(", first token after {:.2} s", first.as_secs_f64())
     });
+    let cached = match usage.cached_prompt_tokens() {
+        0 => String::new(),
+        cached => format!(" ({cached} cached)"),
+    };
+    let reasoning = match usage.reasoning_tokens() {
+        0 => String::new(),
+        reasoning => format!(" ({reasoning} reasoning)"),
+    };
     format!(
-        "usage: {} tokens in, {} out{first}{rate}; {:.2} s in all",
+        "usage: {} tokens in{cached}, {} out{reasoning}{first}{rate}; {:.2} s in all",
         usage.prompt_tokens,
         usage.completion_tokens,
         total.as_secs_f64()

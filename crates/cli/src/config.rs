@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use gptproto::proto::price::PriceTable;
 use serde::Deserialize;
 
 use crate::args::Auth;
@@ -29,6 +30,9 @@ struct File {
     default_profile: Option<String>,
     #[serde(default)]
     profiles: BTreeMap<String, Profile>,
+    /// Prices per million tokens by model (`[prices."qwen-turbo"]`), for every profile.
+    #[serde(default)]
+    prices: PriceTable,
 }
 
 /// What a profile may set.
@@ -56,6 +60,8 @@ pub(crate) struct Profile {
     pub(crate) allow_insecure_http: Option<bool>,
     /// Whether `chat` records its exchanges in the history (`true` by default).
     pub(crate) log: Option<bool>,
+    /// This profile's prices, over the file's (`[profiles.NAME.prices."MODEL"]`).
+    pub(crate) prices: Option<PriceTable>,
 }
 
 /// How a profile was chosen.
@@ -77,6 +83,8 @@ pub(crate) struct Loaded {
     /// The profile's name and how it was chosen.
     pub(crate) name: Option<(String, Chosen)>,
     pub(crate) profile: Profile,
+    /// The prices that apply: the file's, and the profile's over them.
+    pub(crate) prices: PriceTable,
 }
 
 impl Loaded {
@@ -135,7 +143,7 @@ pub(crate) fn load(named: Option<(String, Chosen)>) -> Result<Loaded, Failure> {
         }
     };
     let exists = text.is_some();
-    let file = match &text {
+    let mut file = match &text {
         Some(text) => parse(&path, text)?,
         None => File::default(),
     };
@@ -176,11 +184,19 @@ pub(crate) fn load(named: Option<(String, Chosen)>) -> Result<Loaded, Failure> {
             }
         },
     };
+    let mut prices = std::mem::take(&mut file.prices);
+    if let Some(own) = &profile.prices {
+        prices.extend(own);
+    }
+    if let Some(problem) = prices.problem() {
+        return Err(Failure::Usage(format!("{}: {problem}", path.display())));
+    }
     let loaded = Loaded {
         path,
         exists,
         name,
         profile,
+        prices,
     };
     if let Some(name) = loaded.profile_name() {
         check(&loaded.path, name, &loaded.profile)?;

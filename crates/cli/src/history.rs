@@ -51,6 +51,8 @@ pub(crate) struct Exchange<'a> {
     pub(crate) first_token: Option<Duration>,
     pub(crate) duration: Duration,
     pub(crate) request_id: Option<&'a str>,
+    /// What it cost, at the prices in force.
+    pub(crate) cost: Option<f64>,
 }
 
 /// A recorded exchange, as `logs` shows it.
@@ -71,6 +73,8 @@ pub(crate) struct Row {
     pub(crate) duration_ms: i64,
     pub(crate) request_id: Option<String>,
     pub(crate) error: Option<String>,
+    /// What it cost at the prices in force when it was recorded.
+    pub(crate) cost: Option<f64>,
 }
 
 /// What `logs` asks for.
@@ -152,8 +156,10 @@ impl History {
         self.connection.execute(
             "INSERT INTO exchanges (conversation, created_ms, model, profile, base_url, prompt,
                  request_json, response_text, response_json, finish_reason, input_tokens,
-                 output_tokens, first_token_ms, duration_ms, request_id, error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                 output_tokens, first_token_ms, duration_ms, request_id, error, cost,
+                 cached_tokens, reasoning_tokens)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                 ?18, ?19)",
             params![
                 exchange.conversation,
                 now_ms(),
@@ -178,6 +184,9 @@ impl History {
                 exchange.duration.as_millis() as i64,
                 exchange.request_id,
                 exchange.error,
+                exchange.cost,
+                usage.map(|usage| usage.cached_prompt_tokens() as i64),
+                usage.map(|usage| usage.reasoning_tokens() as i64),
             ],
         )?;
         let id = self.connection.last_insert_rowid();
@@ -275,19 +284,23 @@ impl History {
                 [id],
                 |found| {
                     let row = row(found)?;
-                    let response: Option<String> = found.get(15)?;
+                    // After the row's columns.
+                    let response: Option<String> = found.get(ROW_COLUMNS + 1)?;
                     let response = response.map(|json| whole_response(json, row.response.as_deref()));
-                    Ok((row, json_or_text(found.get(14)?), response))
+                    Ok((row, json_or_text(found.get(ROW_COLUMNS)?), response))
                 },
             )
             .optional()
     }
 }
 
+/// How many columns [`COLUMNS`] names (what [`row`] reads).
+const ROW_COLUMNS: usize = 15;
+
 const COLUMNS: &str =
     "e.id, e.conversation, strftime('%Y-%m-%d %H:%M:%S', e.created_ms / 1000, 'unixepoch'),
     e.model, e.profile, e.prompt, e.response_text, e.finish_reason, e.input_tokens,
-    e.output_tokens, e.first_token_ms, e.duration_ms, e.request_id, e.error";
+    e.output_tokens, e.first_token_ms, e.duration_ms, e.request_id, e.error, e.cost";
 
 fn row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok(Row {
@@ -305,7 +318,68 @@ fn row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         duration_ms: row.get(11)?,
         request_id: row.get(12)?,
         error: row.get(13)?,
+        cost: row.get(14)?,
     })
+}
+
+/// How `logs --usage` groups its totals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum GroupBy {
+    /// The model that answered.
+    Model,
+    /// The day (UTC).
+    Day,
+    /// The profile.
+    Profile,
+}
+
+/// The tokens and cost of a group of exchanges.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub(crate) struct Totals {
+    /// The model, day or profile (`-` for exchanges without a profile).
+    pub(crate) group: String,
+    pub(crate) exchanges: i64,
+    pub(crate) input_tokens: i64,
+    pub(crate) cached_tokens: i64,
+    pub(crate) output_tokens: i64,
+    pub(crate) reasoning_tokens: i64,
+    /// The sum of the priced exchanges' costs.
+    pub(crate) cost: f64,
+    /// Exchanges with usage but no price when they were recorded (their cost is not counted).
+    pub(crate) unpriced: i64,
+}
+
+impl History {
+    /// Totals by `by`, of the exchanges recorded since `since_ms` (Unix milliseconds), in
+    /// order of the group.
+    pub(crate) fn usage(&self, by: GroupBy, since_ms: i64) -> rusqlite::Result<Vec<Totals>> {
+        let group = match by {
+            GroupBy::Model => "model",
+            GroupBy::Day => "strftime('%Y-%m-%d', created_ms / 1000, 'unixepoch')",
+            GroupBy::Profile => "COALESCE(profile, '-')",
+        };
+        let sql = format!(
+            "SELECT {group} AS g, COUNT(*), COALESCE(SUM(input_tokens), 0),
+                COALESCE(SUM(cached_tokens), 0), COALESCE(SUM(output_tokens), 0),
+                COALESCE(SUM(reasoning_tokens), 0), COALESCE(SUM(cost), 0.0),
+                SUM(cost IS NULL AND input_tokens IS NOT NULL)
+             FROM exchanges WHERE created_ms >= ?1 GROUP BY g ORDER BY g"
+        );
+        let mut statement = self.connection.prepare(&sql)?;
+        let rows = statement.query_map([since_ms], |row| {
+            Ok(Totals {
+                group: row.get(0)?,
+                exchanges: row.get(1)?,
+                input_tokens: row.get(2)?,
+                cached_tokens: row.get(3)?,
+                output_tokens: row.get(4)?,
+                reasoning_tokens: row.get(5)?,
+                cost: row.get(6)?,
+                unpriced: row.get(7)?,
+            })
+        })?;
+        rows.collect()
+    }
 }
 
 /// `text` as one FTS5 phrase (its quotes doubled): searched as written, never as a query
@@ -400,6 +474,7 @@ mod tests {
             first_token: Some(Duration::from_millis(120)),
             duration: Duration::from_millis(900),
             request_id: Some("req-1"),
+            cost: Some(0.000_125),
         }
     }
 

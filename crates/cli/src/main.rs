@@ -26,6 +26,7 @@ mod config;
 mod config_cmd;
 mod connection;
 mod conversation;
+mod cost;
 mod exit;
 mod extract;
 mod history;
@@ -83,6 +84,9 @@ fn main() -> ExitCode {
                 .map(|()| 0)
         }
         Command::Logs(args) => logs::run(&args).map(|()| 0),
+        Command::Prices { json } => config::load(profile)
+            .and_then(|loaded| cost::show_prices(&loaded, json))
+            .map(|()| 0),
         Command::Config { action } => config_cmd::run(&action, profile).map(|()| 0),
         Command::Completions { shell } => {
             let mut command = Cli::command();

@@ -193,6 +193,7 @@ mod tests {
                 exists: true,
                 name: Some(("work".to_owned(), Chosen::Flag)),
                 profile,
+                prices: Default::default(),
             },
         };
         ChatOptions::resolve(args, &context).unwrap()

@@ -6,9 +6,11 @@ use std::cell::{OnceCell, RefCell};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use gptproto::proto::price::PriceTable;
 use gptproto::{ChatCompletion, ChatRequest, Message};
 
 use crate::config::Loaded;
+use crate::cost;
 use crate::exit::Failure;
 use crate::history::{self, Exchange, History};
 use crate::options::{HistoryOptions, Resume};
@@ -35,6 +37,8 @@ pub(crate) struct Session {
     earlier: Vec<Message>,
     profile: Option<String>,
     base_url: String,
+    /// The prices in force: each exchange is recorded with its cost.
+    prices: PriceTable,
 }
 
 impl Session {
@@ -74,6 +78,7 @@ impl Session {
             earlier: Vec::new(),
             profile: loaded.profile_name().map(str::to_owned),
             base_url: connection.base_url.0.clone(),
+            prices: loaded.prices.clone(),
         };
         if continuing {
             let history = session.history().expect("opened to continue");
@@ -163,6 +168,9 @@ impl Session {
             first_token: answer.and_then(|answer| answer.first_token),
             duration,
             request_id: answer.and_then(|answer| answer.request_id.as_deref()),
+            cost: answer
+                .and_then(|answer| cost::of(&self.prices, &answer.completion, &request.model))
+                .map(|(_, cost)| cost.total()),
         };
         if let Err(error) = history.record(&exchange) {
             eprintln!(

@@ -259,3 +259,93 @@ async fn a_locked_database_is_a_warning_and_the_chat_goes_on() {
         "the second exchange was not recorded, and said so"
     );
 }
+
+#[tokio::test]
+async fn costs_at_the_configured_prices_are_shown_recorded_and_totalled() {
+    let dir = Dir::new("cost");
+    // 1,000,000 tokens in (400,000 of them cached), 500,000 out (100,000 reasoning) a time:
+    // round figures for the prices below.
+    let server = TestServer::start(|request| {
+        let mut answer = completion(&[&format!("answer {}", request.index + 1)]);
+        answer["model"] = json!("qwen-turbo-2025-04-28");
+        answer["usage"] = json!({
+            "prompt_tokens": 1_000_000, "completion_tokens": 500_000, "total_tokens": 1_500_000,
+            "prompt_tokens_details": {"cached_tokens": 400_000},
+            "completion_tokens_details": {"reasoning_tokens": 100_000}
+        });
+        Reply::json(200, &answer)
+    })
+    .await;
+    let config = dir.0.join("config.toml");
+    std::fs::write(
+        &config,
+        "[prices.\"qwen-turbo\"]\ninput = 0.05\noutput = 0.2\ncached-input = 0.01\n\n\
+         [profiles.work.prices.\"qwen-turbo\"]\ninput = 0.5\noutput = 2\n",
+    )
+    .unwrap();
+    // 600,000 × 0.05 + 400,000 × 0.01 + 500,000 × 0.2, per million: 0.134.
+    let run = gptproto(&dir, &server, &["chat", "--no-stream", "-u", "hi"]).await;
+    assert_eq!(run.status, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("1000000 tokens in (400000 cached), 500000 out (100000 reasoning)"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("cost 0.1340 at qwen-turbo's price"),
+        "{run:?}"
+    );
+    // The profile's prices over the file's: 1,000,000 × 0.5 + 500,000 × 2, per million.
+    let run = gptproto(
+        &dir,
+        &server,
+        &["--profile", "work", "chat", "--no-stream", "-u", "again"],
+    )
+    .await;
+    assert!(run.stderr.contains("cost 1.5000"), "{run:?}");
+    let rows = logs(&gptproto(&dir, &server, &["logs", "--json"]).await);
+    let costs: Vec<f64> = rows
+        .iter()
+        .map(|row| row["cost"].as_f64().unwrap())
+        .collect();
+    assert!(
+        (costs[0] - 1.5).abs() < 1e-9 && (costs[1] - 0.134).abs() < 1e-9,
+        "{costs:?}"
+    );
+    let totals = logs(
+        &gptproto(
+            &dir,
+            &server,
+            &["logs", "--usage", "--by", "profile", "--json"],
+        )
+        .await,
+    );
+    assert_eq!(totals.len(), 2, "{totals:?}");
+    let all_cached: i64 = totals
+        .iter()
+        .map(|t| t["cached_tokens"].as_i64().unwrap())
+        .sum();
+    let all_reasoning: i64 = totals
+        .iter()
+        .map(|t| t["reasoning_tokens"].as_i64().unwrap())
+        .sum();
+    assert_eq!((all_cached, all_reasoning), (800_000, 200_000));
+    let table = gptproto(&dir, &server, &["logs", "--usage", "--since", "1d"]).await;
+    assert!(table.stdout.contains("qwen-turbo-2025-04-28"), "{table:?}");
+    assert!(table.stdout.contains("1.6340"), "{table:?}");
+    let future = gptproto(&dir, &server, &["logs", "--usage", "--since", "2999-01-01"]).await;
+    assert!(future.stdout.contains("no exchanges"), "{future:?}");
+    let prices = gptproto(&dir, &server, &["prices"]).await;
+    assert!(
+        prices.stdout.contains("qwen-turbo") && prices.stdout.contains("0.01"),
+        "{prices:?}"
+    );
+    // A price that cannot be used is refused before any request, naming the file and model.
+    std::fs::write(&config, "[prices.\"m\"]\ninput = -1\noutput = 1\n").unwrap();
+    let run = gptproto(&dir, &server, &["chat", "hi"]).await;
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("config.toml") && run.stderr.contains("the price of m: input = -1"),
+        "{run:?}"
+    );
+}

@@ -185,7 +185,7 @@ impl PriceTable {
     }
 
     /// Every entry of `other` over this table's (a profile's prices over the file's).
-    pub fn extend(&mut self, other: &PriceTable) {
+    pub fn extend(&mut self, other: &Self) {
         for (model, price) in &other.prices {
             self.prices.insert(model.clone(), *price);
         }

@@ -34,4 +34,13 @@ pub(crate) const TEMPLATE: &str = r#"# gptproto's configuration (`gptproto confi
 # base-url = "https://api.openai.com/v1"
 # model = "gpt-4o-mini"
 # api-key-env = "OPENAI_API_KEY"
+
+# Prices per million tokens, in your billing currency (none are bundled: they change, and
+# differ by provider). `chat -u` shows each answer's cost, the history records it, and
+# `gptproto logs --usage` totals it. A profile may have its own: [profiles.NAME.prices."MODEL"].
+# [prices."qwen-turbo"]
+# input = 0.05
+# output = 0.2
+# cached-input = 0.01            # optional: prompt tokens served from the provider's cache
+# batch-factor = 0.5             # optional: the share a batch pays
 "#;

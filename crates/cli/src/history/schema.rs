@@ -38,6 +38,12 @@ const MIGRATIONS: &[&str] = &[
         INSERT INTO exchanges_fts (exchanges_fts, rowid, prompt, response_text)
         VALUES ('delete', old.id, old.prompt, old.response_text);
     END;",
+    // 2: the cached and reasoning tokens, and what each exchange cost at the price in force
+    // when it was recorded (NULL: not reported, or no price).
+    "ALTER TABLE exchanges ADD COLUMN cached_tokens INTEGER;
+    ALTER TABLE exchanges ADD COLUMN reasoning_tokens INTEGER;
+    ALTER TABLE exchanges ADD COLUMN cost REAL;
+    CREATE INDEX exchanges_by_time ON exchanges (created_ms);",
 ];
 
 /// The version this gptproto writes.
@@ -95,5 +101,29 @@ mod tests {
             .unwrap();
         let error = migrate(&mut connection).unwrap_err();
         assert!(error.contains("newer gptproto"), "{error}");
+    }
+
+    #[test]
+    fn a_version_1_database_keeps_its_rows_and_gains_the_cost_columns() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        connection.execute_batch(MIGRATIONS[0]).unwrap();
+        connection.pragma_update(None, "user_version", 1).unwrap();
+        connection
+            .execute(
+                "INSERT INTO exchanges (conversation, created_ms, model, base_url, prompt,
+                     request_json, duration_ms, input_tokens, output_tokens)
+                 VALUES ('c', 0, 'm', 'u', 'p', '{}', 5, 10, 20)",
+                [],
+            )
+            .unwrap();
+        migrate(&mut connection).unwrap();
+        let (input, cost, cached): (i64, Option<f64>, Option<i64>) = connection
+            .query_row(
+                "SELECT input_tokens, cost, cached_tokens FROM exchanges",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((input, cost, cached), (10, None, None));
     }
 }
