@@ -207,6 +207,7 @@ const RUNTIME_BOUNDARY: &[(&str, &str)] = &[
     ("crates/gptproto/src/lib.rs", "target_arch"),
     ("crates/transport/src/lib.rs", "target_arch"),
     ("crates/transport/src/error.rs", "target_arch"),
+    ("crates/transport/src/classify.rs", "target_arch"),
 ];
 
 /// The facade names tokio, the standard clocks and the random generator only in its runtime

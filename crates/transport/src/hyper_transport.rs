@@ -13,7 +13,8 @@ use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::lanes::{KeepAlive, Slot, SlotBody};
-use crate::origins::{Origins, Routed, origin_key, read_head};
+use crate::origin::origin_key;
+use crate::origins::{Origins, Routed, read_head};
 use crate::proxy::{Proxy, ProxyConnector};
 use crate::routing::Ask;
 use crate::scheme::check_scheme;

@@ -43,6 +43,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod classify;
 mod error;
 
 // The built-in transport of native targets: hyper over rustls, with tokio.
@@ -50,6 +51,8 @@ mod error;
 mod hyper_transport;
 #[cfg(not(target_arch = "wasm32"))]
 mod lanes;
+#[cfg(not(target_arch = "wasm32"))]
+mod origin;
 #[cfg(not(target_arch = "wasm32"))]
 mod origins;
 #[cfg(not(target_arch = "wasm32"))]

@@ -35,22 +35,13 @@ use tower_service::Service;
 
 use crate::error::BoxError;
 use crate::lanes::{self, LaneTask, SharedError, Slot, Table, Waiters};
+use crate::origin::origin_key;
 use crate::routing::{Ask, LaneId, Protocol, Route};
 use crate::{TransportError, TransportErrorKind};
 
 /// How many times a request may be routed again (after waiting for a lane's connection, or
 /// after being turned away unprocessed) before it goes through the shared pool.
 const MAX_TURNS: usize = 8;
-
-/// The origin key of a URI: `host:port`, lower case, the port explicit.
-pub(crate) fn origin_key(uri: &Uri) -> Option<Box<str>> {
-    let host = uri.host()?;
-    let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
-        Some("http") => 80,
-        _ => 443,
-    });
-    Some(format!("{}:{port}", host.to_ascii_lowercase()).into_boxed_str())
-}
 
 /// A connector that bounds each connection's making (TCP, a proxy tunnel, TLS) by the connect
 /// timeout and reports its protocol (or failure) to the routing.
@@ -378,7 +369,7 @@ where
                     // An error: the connection was let go unfinished; look again all the same.
                     let _ = outcome.changed().await;
                     if let Some(why) = outcome.borrow().clone() {
-                        return Err(crate::error::connect_error(
+                        return Err(crate::classify::connect_error(
                             "connection failed",
                             Box::new(why),
                         ));
@@ -499,7 +490,7 @@ pub(crate) fn read_head(
 ) -> Result<http::Response<Incoming>, TransportError> {
     response.map_err(|error| {
         if error.is_connect() {
-            return crate::error::connect_error("connection failed", Box::new(error));
+            return crate::classify::connect_error("connection failed", Box::new(error));
         }
         // A head hyper could not read says so (a hostile or broken server), not just "failed".
         let hyper =

@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tower_service::Service;
 
 use crate::BoxFuture;
-use crate::origins::origin_key;
+use crate::origin::origin_key;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
