@@ -240,6 +240,11 @@ pub(crate) struct BatchArgs {
     #[arg(long, value_name = "N")]
     pub(crate) budget_tokens: Option<u64>,
 
+    /// Stop dispatching before what the answers cost plus the most the requests in flight can
+    /// cost would pass AMOUNT (at the configuration's prices; `gptproto prices`).
+    #[arg(long, value_name = "AMOUNT", value_parser = non_negative)]
+    pub(crate) max_cost: Option<f64>,
+
     /// Progress on stderr: a bar on a terminal, a line every 10 s otherwise.
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
     pub(crate) progress: Progress,
@@ -407,4 +412,13 @@ pub(crate) struct ChatArgs {
     /// Diagnostics on stderr (-v, -vv); never the key.
     #[arg(short, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
+}
+
+/// A finite number ≥ 0.
+fn non_negative(value: &str) -> Result<f64, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|amount| amount.is_finite() && *amount >= 0.0)
+        .ok_or_else(|| format!("{value:?}: give an amount ≥ 0"))
 }

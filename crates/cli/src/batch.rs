@@ -16,7 +16,7 @@ use gptproto::proto::batch::{BatchError, BatchOutput, BatchResponse};
 
 use crate::args::BatchArgs;
 use crate::exit::{self, Failure};
-use crate::{Context, connection, settings};
+use crate::{Context, connection, cost, settings};
 use files::{IdSet, LineWriter};
 use progress::{Progress, Snapshot, Summary};
 use shard::Shard;
@@ -59,9 +59,12 @@ pub(crate) async fn run(mut args: BatchArgs, context: Context<'_>) -> Result<u8,
     // The first pass: nothing is sent unless every line is good.
     let scan = {
         let (path, model, rules) = (args.input.clone(), args.model.clone(), rules.clone());
-        tokio::task::spawn_blocking(move || input::validate(&path, model.as_deref(), &rules, shard))
-            .await
-            .map_err(|error| Failure::Usage(format!("validation: {error}")))?
+        let prices = context.loaded.prices.clone();
+        tokio::task::spawn_blocking(move || {
+            input::validate(&path, model.as_deref(), &rules, shard, &prices)
+        })
+        .await
+        .map_err(|error| Failure::Usage(format!("validation: {error}")))?
     };
     let scan = scan.map_err(|problems| {
         Failure::Usage(format!(
@@ -118,8 +121,28 @@ pub(crate) async fn run(mut args: BatchArgs, context: Context<'_>) -> Result<u8,
     if let Some(budget) = args.budget_tokens {
         builder = builder.budget_tokens(budget);
     }
+    if !context.loaded.prices.is_empty() {
+        eprintln!(
+            "gptproto batch: at most {} for this run's lines (prompts estimated, output at max_tokens){}",
+            cost::shown(scan.most_cost),
+            match scan.unpriced {
+                0 => String::new(),
+                n => format!("; {n} lines of models without a price"),
+            }
+        );
+        builder = builder.prices(context.loaded.prices.clone());
+    }
+    if let Some(max) = args.max_cost {
+        if context.loaded.prices.is_empty() {
+            return Err(Failure::Usage(
+                "--max-cost needs prices: add [prices.\"MODEL\"] to the configuration (`gptproto prices` shows how)".to_owned(),
+            ));
+        }
+        builder = builder.max_cost(max);
+    }
     let requests = input::requests(args.input.clone(), args.model.clone(), rules, shard, done);
     let mut batch = builder.run(requests);
+    let priced = !context.loaded.prices.is_empty();
 
     let mut progress = Progress::new(args.progress, total);
     let mut failures: BTreeMap<String, u64> = BTreeMap::new();
@@ -170,6 +193,7 @@ pub(crate) async fn run(mut args: BatchArgs, context: Context<'_>) -> Result<u8,
             stats: batch.stats(),
             in_flight: batch.in_flight(),
             concurrency: batch.concurrency_limit(),
+            cost: priced.then(|| batch.cost().total()),
         });
     }
     progress.finish();
@@ -184,6 +208,7 @@ pub(crate) async fn run(mut args: BatchArgs, context: Context<'_>) -> Result<u8,
         limits: (args.rpm, args.tpm),
         paced: batch.rates_per_minute(),
         concurrency: (batch.concurrency_limit(), args.concurrency.is_some()),
+        cost: priced.then(|| (batch.cost().total(), batch.unpriced())),
     }
     .print();
     let resume = resume_command();
@@ -200,6 +225,11 @@ pub(crate) async fn run(mut args: BatchArgs, context: Context<'_>) -> Result<u8,
         Some(StopReason::BudgetReached) => {
             eprintln!(
                 "gptproto batch: stopped before passing --budget-tokens; to go on, raise it and resume: {resume}"
+            );
+        }
+        Some(StopReason::CostReached) => {
+            eprintln!(
+                "gptproto batch: stopped before passing --max-cost; to go on, raise it and resume: {resume}"
             );
         }
         _ => {}

@@ -116,6 +116,18 @@ fn batch_lines(count: usize) -> Vec<String> {
         .collect()
 }
 
+/// The total tokens of the answers written.
+fn tokens_used(job: &Job) -> u64 {
+    job.lines("out.jsonl")
+        .iter()
+        .map(|line| {
+            line["response"]["body"]["usage"]["total_tokens"]
+                .as_u64()
+                .unwrap()
+        })
+        .sum()
+}
+
 fn assert_each_once(job: &Job, count: usize) {
     let ids = job.ids("out.jsonl");
     assert_eq!(ids.len(), count, "every id answered");
@@ -496,15 +508,7 @@ async fn a_token_budget_stops_dispatching_before_it_would_be_passed() {
     assert!(run.stderr.contains("--budget-tokens"), "{}", run.stderr);
     let done = job.ids("out.jsonl").len();
     assert!((1..100).contains(&done), "{done} answered");
-    let used: u64 = job
-        .lines("out.jsonl")
-        .iter()
-        .map(|line| {
-            line["response"]["body"]["usage"]["total_tokens"]
-                .as_u64()
-                .unwrap()
-        })
-        .sum();
+    let used = tokens_used(&job);
     assert!(used <= 300, "{used} tokens used");
     assert_eq!(api.served().answered.len(), done);
     // Raised, it resumes and finishes.
@@ -561,4 +565,51 @@ async fn without_limits_in_flight_stays_near_what_the_server_works_on_and_stream
         let paced: f64 = paced.split(')').next().unwrap().parse().unwrap();
         assert!(paced <= 2.5 * 2_400.0, "paced at {paced}: {}", run.stderr);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cost_budget_stops_dispatching_before_it_would_be_passed() {
+    let (server, api) = LimitedApi::serve(Limits::default()).await;
+    let job = Job::new("cost", &batch_lines(100));
+    // A unit a token: each request reserves about 20 prompt tokens + 10 (max_tokens), and
+    // its answer reports its prompt + 5.
+    std::fs::write(
+        job.path("config.toml"),
+        "[prices.\"qwen-turbo\"]\ninput = 1000000\noutput = 1000000\n",
+    )
+    .unwrap();
+    let output = job
+        .command(&server, &["--max-cost", "300", "--concurrency", "1"])
+        .env("GPTPROTO_CONFIG", job.path("config.toml"))
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    println!("{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("at most "),
+        "the estimate before the run: {stderr}"
+    );
+    assert!(
+        stderr.contains("stopped before passing --max-cost"),
+        "{stderr}"
+    );
+    let done = job.ids("out.jsonl").len();
+    assert!((1..100).contains(&done), "{done} answered");
+    let used = tokens_used(&job);
+    assert!(used <= 300, "{used} tokens used at a unit each");
+    assert!(
+        stderr.contains(&format!("gptproto batch: cost {used}.0000")),
+        "{stderr}"
+    );
+    assert_eq!(api.served().answered.len(), done);
+    // Without prices, --max-cost is refused before any request.
+    let refused = job.run(&server, &["--max-cost", "1"]).await;
+    assert_eq!(refused.status, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("--max-cost needs prices"),
+        "{}",
+        refused.stderr
+    );
 }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use futures_core::Stream;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use gptproto_proto::failure::FailureClass;
+use gptproto_proto::price::{Cost, PriceTable};
 use gptproto_proto::ratelimit::{
     Admission, Outcome, RateLimitConfig, RateLimitHeaders, RateLimiter, Ticket,
 };
@@ -27,6 +28,10 @@ use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::meta::ResponseMeta;
 use crate::rt::{self, Instant, Sleep};
+
+mod spend;
+
+use spend::Spend;
 
 impl Client {
     /// A batch of requests under rate limits: set the limits you know, then
@@ -66,6 +71,8 @@ impl Client {
             limits: RateLimitConfig::default(),
             max_retries: 8,
             budget_tokens: None,
+            prices: PriceTable::new(),
+            max_cost: None,
         }
     }
 }
@@ -78,6 +85,8 @@ pub struct BatchBuilder {
     limits: RateLimitConfig,
     max_retries: u32,
     budget_tokens: Option<u64>,
+    prices: PriceTable,
+    max_cost: Option<f64>,
 }
 
 impl BatchBuilder {
@@ -127,6 +136,21 @@ impl BatchBuilder {
         self
     }
 
+    /// The prices the batch's cost is counted at ([`BatchStream::cost`]).
+    pub fn prices(mut self, prices: PriceTable) -> Self {
+        self.prices = prices;
+        self
+    }
+
+    /// Stops dispatching before what the answers cost plus the most the requests in flight
+    /// can cost (their prompt estimates and reserved output, at the [`prices`](Self::prices))
+    /// would pass `amount`; what was not sent is left ([`StopReason::CostReached`]). Models
+    /// without a price count nothing.
+    pub fn max_cost(mut self, amount: f64) -> Self {
+        self.max_cost = Some(amount);
+        self
+    }
+
     /// Runs the batch over `requests`, read only as fast as they can be sent.
     pub fn run<S>(self, requests: S) -> BatchStream
     where
@@ -145,9 +169,7 @@ impl BatchBuilder {
             ready: VecDeque::new(),
             stop: None,
             max_retries: self.max_retries,
-            budget_tokens: self.budget_tokens,
-            tokens_spent: 0,
-            tokens_in_flight: 0,
+            spend: Spend::new(self.budget_tokens, self.prices, self.max_cost),
             stats: BatchStats::default(),
         }
     }
@@ -198,6 +220,8 @@ pub enum StopReason {
     Unauthorized(String),
     /// The token budget would have been passed.
     BudgetReached,
+    /// The next request could have passed [`BatchBuilder::max_cost`].
+    CostReached,
     /// [`BatchStream::stop`] was called.
     Stopped,
 }
@@ -252,10 +276,8 @@ pub struct BatchStream {
     ready: VecDeque<BatchResult>,
     stop: Option<StopReason>,
     max_retries: u32,
-    budget_tokens: Option<u64>,
-    tokens_spent: u64,
-    tokens_in_flight: u64,
-    /// Seconds from sending to the answer, smoothed.
+    /// The token and cost budgets, and what counts against them.
+    spend: Spend,
     stats: BatchStats,
 }
 
@@ -285,6 +307,16 @@ impl BatchStream {
     /// The counts so far.
     pub fn stats(&self) -> BatchStats {
         self.stats
+    }
+
+    /// What the answers cost so far, at the batch's [`prices`](BatchBuilder::prices).
+    pub fn cost(&self) -> Cost {
+        self.spend.cost()
+    }
+
+    /// Answers whose model had no price (their cost is not in [`cost`](Self::cost)).
+    pub fn unpriced(&self) -> u64 {
+        self.spend.unpriced()
     }
 
     /// Requests in flight now.
@@ -360,11 +392,12 @@ impl BatchStream {
     fn dispatch(&mut self, now: Duration) -> (bool, Option<Duration>) {
         let mut progressed = false;
         while self.in_flight.len() < self.concurrency_limit() {
-            if let (Some(budget), Some(next)) =
-                (self.budget_tokens, self.limiter.next_reservation())
-                && self.tokens_spent + self.tokens_in_flight + next.tokens() > budget
+            if let Some(reason) = self
+                .limiter
+                .next_reservation()
+                .and_then(|next| self.spend.would_pass(next))
             {
-                self.halt(StopReason::BudgetReached);
+                self.halt(reason);
                 return (true, None);
             }
             match self.limiter.poll(now) {
@@ -388,7 +421,7 @@ impl BatchStream {
         if job.attempts > 1 {
             self.stats.retried += 1;
         }
-        self.tokens_in_flight += ticket.reservation().tokens();
+        self.spend.sent(ticket.reservation());
         let request = job.request.clone();
         let client = self.client.clone();
         let future: Sent = if request.is_stream() {
@@ -418,8 +451,6 @@ impl BatchStream {
         result: Result<(ChatCompletion, ResponseMeta)>,
         now: Duration,
     ) {
-        let reserved = ticket.reservation().tokens();
-        self.tokens_in_flight = self.tokens_in_flight.saturating_sub(reserved);
         let error = match &result {
             Ok((answer, meta)) => {
                 let usage = answer.usage.as_ref();
@@ -428,11 +459,13 @@ impl BatchStream {
                     headers: *meta.rate_limits(),
                 };
                 self.limiter.settle(&ticket, now, &outcome);
-                self.tokens_spent += usage.map_or(reserved, |usage| usage.total_tokens);
+                self.spend
+                    .ended(ticket.reservation(), Some((answer.model.as_str(), usage)));
                 return self.finish(ticket, result);
             }
             Err(error) => error,
         };
+        self.spend.ended(ticket.reservation(), None);
         let class = error.failure().map_or(FailureClass::Permanent, |failure| {
             FailureClass::of(&failure)
         });

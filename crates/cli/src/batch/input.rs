@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use futures_util::Stream;
 use gptproto::ChatRequest;
 use gptproto::proto::batch::BatchInput;
+use gptproto::proto::price::PriceTable;
+use gptproto::proto::ratelimit::{RateLimitConfig, RateLimiter};
 use gptproto::proto::validate::ValidationRules;
+use gptproto::proto::wire::Usage;
 
 use super::files::{IdSet, for_each_line};
 use super::shard::Shard;
@@ -22,6 +25,11 @@ pub(crate) struct Scan {
     pub(crate) requests: u64,
     /// This shard's.
     pub(crate) in_shard: u64,
+    /// The most this shard's requests can cost: each one's prompt estimate (without a
+    /// tokenizer) and reserved output (`max_tokens` × `n`) at its model's price.
+    pub(crate) most_cost: f64,
+    /// This shard's requests whose model has no price.
+    pub(crate) unpriced: u64,
 }
 
 /// One line as the batch sends it: parsed, the default model filled in, validated.
@@ -56,8 +64,10 @@ pub(crate) fn validate(
     model: Option<&str>,
     rules: &ValidationRules,
     shard: Option<Shard>,
+    prices: &PriceTable,
 ) -> Result<Scan, Vec<String>> {
     let mut scan = Scan::default();
+    let estimator = RateLimiter::new(RateLimitConfig::default());
     let mut seen = IdSet::default();
     let mut problems = Vec::new();
     let read = for_each_line(path, |number, text| {
@@ -72,6 +82,15 @@ pub(crate) fn validate(
                 scan.requests += 1;
                 if shard.is_none_or(|shard| shard.contains(&input.custom_id)) {
                     scan.in_shard += 1;
+                    match prices.get(&input.body.model) {
+                        Some(price) => {
+                            let reserved = estimator.reserve(&input.body);
+                            scan.most_cost += price
+                                .cost(&Usage::new(reserved.prompt, reserved.output))
+                                .total();
+                        }
+                        None => scan.unpriced += 1,
+                    }
                 }
             }
             Err(problem) => problems.push(problem),

@@ -29,6 +29,8 @@ pub(crate) struct Snapshot {
     pub(crate) in_flight: usize,
     /// The most in flight now: given, or what the server was found to sustain.
     pub(crate) concurrency: usize,
+    /// What the answers cost so far, when there are prices.
+    pub(crate) cost: Option<f64>,
 }
 
 impl Progress {
@@ -72,7 +74,9 @@ impl Progress {
             snapshot.concurrency,
             stats.retried,
             stats.rate_limited,
-        )
+        ) + &snapshot.cost.map_or(String::new(), |amount| {
+            format!(", cost {}", crate::cost::shown(amount))
+        })
     }
 
     pub(crate) fn update(&mut self, snapshot: &Snapshot) {
@@ -82,12 +86,15 @@ impl Progress {
             let tokens = (stats.prompt_tokens + stats.completion_tokens) as f64 / seconds;
             bar.set_position(stats.succeeded + stats.failed);
             bar.set_message(format!(
-                "{tokens:.0} tokens/s, {} failed, {} retries, {} 429s, {}/{} in flight",
+                "{tokens:.0} tokens/s, {} failed, {} retries, {} 429s, {}/{} in flight{}",
                 stats.failed,
                 stats.retried,
                 stats.rate_limited,
                 snapshot.in_flight,
-                snapshot.concurrency
+                snapshot.concurrency,
+                snapshot.cost.map_or(String::new(), |amount| {
+                    format!(", cost {}", crate::cost::shown(amount))
+                })
             ));
         }
         if self.plain && self.printed.elapsed() >= PLAIN_EVERY {
@@ -117,6 +124,8 @@ pub(crate) struct Summary<'a> {
     pub(crate) paced: (Option<f64>, Option<f64>),
     /// The most in flight at the end, and whether `--concurrency` gave it.
     pub(crate) concurrency: (usize, bool),
+    /// What the answers cost, and how many had no price, when there are prices.
+    pub(crate) cost: Option<(f64, u64)>,
 }
 
 impl Summary<'_> {
@@ -162,6 +171,16 @@ impl Summary<'_> {
                 self.paced.1
             ),
         );
+        if let Some((amount, unpriced)) = self.cost {
+            eprintln!(
+                "gptproto batch: cost {}{}",
+                crate::cost::shown(amount),
+                match unpriced {
+                    0 => String::new(),
+                    n => format!(" ({n} answers of models without a price not counted)"),
+                }
+            );
+        }
         let (concurrency, given) = self.concurrency;
         eprintln!(
             "gptproto batch: at most {concurrency} requests in flight ({})",

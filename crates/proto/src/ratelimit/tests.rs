@@ -50,12 +50,7 @@ fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
 }
 
 fn usage(prompt: u64, completion: u64) -> Usage {
-    Usage {
-        prompt_tokens: prompt,
-        completion_tokens: completion,
-        total_tokens: prompt + completion,
-        ..Usage::default()
-    }
+    Usage::new(prompt, completion)
 }
 
 #[test]

@@ -141,6 +141,16 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// `prompt` tokens in and `completion` out (their total), nothing else said.
+    pub fn new(prompt: u64, completion: u64) -> Self {
+        Self {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt + completion,
+            ..Self::default()
+        }
+    }
+
     /// Prompt tokens served from the provider's cache: OpenAI's
     /// `prompt_tokens_details.cached_tokens`, else DeepSeek's `prompt_cache_hit_tokens`; 0 when
     /// the server says neither.
