@@ -59,6 +59,13 @@ impl<T> Setting<T> {
     }
 }
 
+/// Another model to try: on the same client, or on another (another provider and key).
+#[derive(Debug, Clone)]
+pub(crate) struct Fallback {
+    pub(crate) client: Option<Client>,
+    pub(crate) model: String,
+}
+
 /// What a call changes from the client's defaults. (The connect timeout is not here: a call
 /// shares the client's connections.)
 #[derive(Debug, Clone, Default)]
@@ -70,6 +77,8 @@ pub(crate) struct Overrides {
     pub(crate) body: Setting<Option<Duration>>,
     pub(crate) max_retries: Setting<u32>,
     pub(crate) extra_body: serde_json::Map<String, Value>,
+    /// Other models to try, in order, when this one fails in a way another could fix.
+    pub(crate) fallbacks: Vec<Fallback>,
 }
 
 impl Overrides {
@@ -137,6 +146,30 @@ macro_rules! overrides {
             /// This call's longest read of the response body, head to end; `None` for none.
             pub fn body_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
                 self.overrides.body = Setting::Call(timeout.into());
+                self
+            }
+
+            /// Another model to try if this one fails in a way another model could fix (it is
+            /// missing, the server is down or overloaded, it is rate limited — after its
+            /// retries — and nothing of the answer had arrived; see
+            /// [`fails_over`](gptproto_proto::failure::fails_over)). Fallbacks are tried in the
+            /// order given, under this call's one total deadline; the answer's `model` says
+            /// which answered. Not on an invalid request, a content policy, a wrong key.
+            pub fn fallback(mut self, model: impl Into<String>) -> Self {
+                self.overrides.fallbacks.push(Fallback {
+                    client: None,
+                    model: model.into(),
+                });
+                self
+            }
+
+            /// A [`fallback`](Self::fallback) on another client: another provider or key
+            /// (the model id as that provider names it).
+            pub fn fallback_on(mut self, client: &Client, model: impl Into<String>) -> Self {
+                self.overrides.fallbacks.push(Fallback {
+                    client: Some(client.clone()),
+                    model: model.into(),
+                });
                 self
             }
 

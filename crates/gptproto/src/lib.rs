@@ -75,6 +75,7 @@ mod call;
 mod client;
 mod driver;
 mod error;
+mod failover;
 mod meta;
 #[cfg(all(feature = "otel", not(target_arch = "wasm32")))]
 #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]

@@ -14,6 +14,7 @@ use crate::call::{ChatCall, ChatStreamCall, Overrides, WithResponse};
 use crate::client::Client;
 use crate::driver::Driver;
 use crate::error::{Error, Result};
+use crate::failover;
 use crate::meta::ResponseMeta;
 use crate::rt::{self, Instant};
 use crate::stream::ChatStream;
@@ -24,7 +25,11 @@ impl IntoFuture for ChatCall {
     type IntoFuture = BoxFuture<'static, Result<ChatCompletion>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        chat(self)
+        if self.overrides.fallbacks.is_empty() {
+            chat(self)
+        } else {
+            Box::pin(async move { failover::chat(self).await.map(|(answer, _)| answer) })
+        }
     }
 }
 
@@ -33,7 +38,11 @@ impl IntoFuture for WithResponse<ChatCall> {
     type IntoFuture = BoxFuture<'static, Self::Output>;
 
     fn into_future(self) -> Self::IntoFuture {
-        chat_with_response(self.0)
+        if self.0.overrides.fallbacks.is_empty() {
+            chat_with_response(self.0)
+        } else {
+            Box::pin(failover::chat(self.0))
+        }
     }
 }
 
@@ -42,7 +51,11 @@ impl IntoFuture for ChatStreamCall {
     type IntoFuture = BoxFuture<'static, Result<ChatStream>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        chat_stream(self)
+        if self.overrides.fallbacks.is_empty() {
+            chat_stream(self)
+        } else {
+            Box::pin(async move { failover::chat_stream(self).await.map(|(stream, _)| stream) })
+        }
     }
 }
 
@@ -51,7 +64,11 @@ impl IntoFuture for WithResponse<ChatStreamCall> {
     type IntoFuture = BoxFuture<'static, Self::Output>;
 
     fn into_future(self) -> Self::IntoFuture {
-        chat_stream_with_response(self.0)
+        if self.0.overrides.fallbacks.is_empty() {
+            chat_stream_with_response(self.0)
+        } else {
+            Box::pin(failover::chat_stream(self.0))
+        }
     }
 }
 

@@ -131,6 +131,66 @@ impl FailureClass {
     }
 }
 
+/// Whether another model (on this provider or another) could answer what failed here, once
+/// this model's retries are spent: the model was not found or is not available, the server is
+/// down or overloaded (no connection, a 5xx, 529, a timeout before the response head), or the
+/// model is rate limited. Not an invalid request, a content policy, a wrong key, an exhausted
+/// balance or quota: another model would be refused the same.
+///
+/// ```
+/// use gptproto_proto::exchange::api_error;
+/// use gptproto_proto::failure::{Failure, fails_over};
+/// use http::{HeaderMap, StatusCode};
+///
+/// let missing = api_error(StatusCode::NOT_FOUND, &HeaderMap::new(),
+///     br#"{"error":{"code":"model_not_found","message":"The model `qwen-max-x` does not exist"}}"#);
+/// assert!(fails_over(&Failure::Response(&missing)));
+/// let invalid = api_error(StatusCode::BAD_REQUEST, &HeaderMap::new(),
+///     br#"{"error":{"code":"invalid_parameter","message":"temperature must be at most 2"}}"#);
+/// assert!(!fails_over(&Failure::Response(&invalid)));
+/// assert!(fails_over(&Failure::Connect));
+/// ```
+pub fn fails_over(failure: &Failure<'_>) -> bool {
+    match FailureClass::of(failure) {
+        FailureClass::Transient | FailureClass::RateLimited { .. } => true,
+        FailureClass::Unauthorized => false,
+        FailureClass::Permanent => match failure {
+            Failure::Response(api) => model_unavailable(api),
+            _ => false,
+        },
+    }
+}
+
+/// The model asked for is not there: a 404, or a 400 that says so (DashScope's "Model not
+/// exist.", OpenRouter's "is not a valid model ID", a `model_not_found` code).
+fn model_unavailable(api: &ApiError) -> bool {
+    if api.kind() == ApiErrorKind::NotFound {
+        return true;
+    }
+    let code = api
+        .code()
+        .and_then(|code| code.as_text())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if matches!(
+        code.as_str(),
+        "model_not_found" | "modelnotfound" | "model_not_available" | "model_not_exist"
+    ) {
+        return true;
+    }
+    let message = api.message().to_ascii_lowercase();
+    message.contains("model")
+        && [
+            "not exist",
+            "not found",
+            "not a valid model",
+            "not available",
+            "does not exist",
+        ]
+        .iter()
+        .any(|words| message.contains(words))
+}
+
 /// OpenAI's "Request too large for gpt-4o ... on tokens per min": a 429 that no wait fixes.
 fn is_request_too_large(api: &ApiError) -> bool {
     api.message()

@@ -157,3 +157,50 @@ fn an_error_inside_a_stream_is_classified_by_its_code() {
         FailureClass::Permanent
     );
 }
+
+#[test]
+fn another_model_is_tried_when_this_one_is_missing_down_or_limited_not_when_the_request_is_wrong() {
+    let over = |status: u16, body: &str| fails_over(&Failure::Response(&api(status, &[], body)));
+    let error = |code: &str, message: &str| {
+        format!(r#"{{"error":{{"code":"{code}","message":"{message}"}}}}"#)
+    };
+    // Missing or unavailable models, as providers say it.
+    assert!(over(
+        404,
+        &error("model_not_found", "The model `x` does not exist")
+    ));
+    assert!(over(
+        400,
+        r#"{"code":"InvalidParameter","message":"Model not exist."}"#
+    ));
+    assert!(over(400, &error("", "x/y is not a valid model ID")));
+    // Down, overloaded, rate limited.
+    for status in [500, 502, 503, 529] {
+        assert!(
+            over(status, &error("server_error", "overloaded")),
+            "{status}"
+        );
+    }
+    assert!(over(429, &error("rate_limit_exceeded", "slow down")));
+    for failure in [Failure::Connect, Failure::Disconnected, Failure::Timeout] {
+        assert!(fails_over(&failure));
+    }
+    // The request, the key or the account: another model is refused the same.
+    assert!(!over(
+        400,
+        &error("invalid_parameter", "temperature must be at most 2")
+    ));
+    assert!(!over(
+        400,
+        &error(
+            "data_inspection_failed",
+            "Input data may contain inappropriate content."
+        )
+    ));
+    assert!(!over(401, &error("invalid_api_key", "Incorrect API key")));
+    assert!(!over(
+        429,
+        &error("insufficient_quota", "You exceeded your current quota")
+    ));
+    assert!(!over(422, &error("unprocessable", "no")));
+}
