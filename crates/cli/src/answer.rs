@@ -18,11 +18,15 @@ use crate::session::Answer;
 pub(crate) async fn ask(
     client: &Client,
     request: ChatRequest,
+    fallbacks: &[String],
     output: Output,
 ) -> Result<Answer, Failure> {
     let quiet = !output.shows_text();
     if !request.is_stream() {
-        let (completion, meta) = client.chat(request).with_response().await?;
+        let call = fallbacks
+            .iter()
+            .fold(client.chat(request), |call, model| call.fallback(model));
+        let (completion, meta) = call.with_response().await?;
         if !quiet {
             print_choices(&completion, output)?;
         }
@@ -33,7 +37,12 @@ pub(crate) async fn ask(
         });
     }
     let started = Instant::now();
-    let mut stream = client.chat_stream(request).await?;
+    let call = fallbacks
+        .iter()
+        .fold(client.chat_stream(request), |call, model| {
+            call.fallback(model)
+        });
+    let mut stream = call.await?;
     // Live: the first choice's text as it arrives; otherwise the whole answer at the end.
     let live = !quiet && !output.many_choices;
     let mut shown = Live::new(output, live, started);

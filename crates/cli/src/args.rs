@@ -409,6 +409,12 @@ pub(crate) struct ChatArgs {
     #[arg(long, value_name = "N")]
     pub(crate) max_retries: Option<u32>,
 
+    /// Another model to try when this one is missing, down, overloaded or rate limited (after
+    /// its retries); repeatable, tried in order under the one --timeout; `-u` and `-v` say who
+    /// answered. Over the profile's `fallback`.
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) fallback: Vec<String>,
+
     /// Diagnostics on stderr (-v, -vv); never the key.
     #[arg(short, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,

@@ -58,7 +58,7 @@ pub(crate) async fn run(args: ChatArgs, context: Context<'_>) -> Result<(), Fail
         return dry_run(&client, &request);
     }
     let started = Instant::now();
-    let outcome = ask(&client, request.clone(), options.output).await;
+    let outcome = ask(&client, request.clone(), &options.fallbacks, options.output).await;
     session.record(
         &request,
         outcome.as_ref().map_err(session::failure_text),
@@ -92,6 +92,9 @@ pub(crate) async fn run(args: ChatArgs, context: Context<'_>) -> Result<(), Fail
     }
     if options.output.usage {
         let mut line = usage_line(&completion, started.elapsed(), first_token);
+        if !options.fallbacks.is_empty() {
+            line.push_str(&format!("; answered by {}", completion.model));
+        }
         let prices = &context.loaded.prices;
         match cost::of(prices, &completion, options.model()) {
             Some((entry, cost)) => {

@@ -60,6 +60,8 @@ pub(crate) struct Profile {
     pub(crate) allow_insecure_http: Option<bool>,
     /// Whether `chat` records its exchanges in the history (`true` by default).
     pub(crate) log: Option<bool>,
+    /// Models tried in order when the profile's model fails in a way another could fix.
+    pub(crate) fallback: Option<Vec<String>>,
     /// This profile's prices, over the file's (`[profiles.NAME.prices."MODEL"]`).
     pub(crate) prices: Option<PriceTable>,
 }

@@ -108,7 +108,7 @@ pub(crate) async fn converse(
         let started = Instant::now();
         let outcome = if front.cancels_with_ctrl_c() {
             tokio::select! {
-                outcome = ask(client, conversation.clone(), options.output) => outcome,
+                outcome = ask(client, conversation.clone(), &options.fallbacks, options.output) => outcome,
                 _ = tokio::signal::ctrl_c() => {
                     eprintln!("\n(cancelled)");
                     conversation.messages.pop();
@@ -116,7 +116,13 @@ pub(crate) async fn converse(
                 }
             }
         } else {
-            ask(client, conversation.clone(), options.output).await
+            ask(
+                client,
+                conversation.clone(),
+                &options.fallbacks,
+                options.output,
+            )
+            .await
         };
         settle_turn(&mut conversation, &session, outcome, started.elapsed())?;
     }

@@ -28,6 +28,9 @@ pub(crate) struct ChatOptions {
     pub(crate) timeout: Option<Duration>,
     /// `--max-retries`, when given.
     pub(crate) max_retries: Option<u32>,
+    /// Models tried in order when the model fails in a way another could fix: `--fallback`,
+    /// else the profile's `fallback`.
+    pub(crate) fallbacks: Vec<String>,
     /// The request without the user's message: model, system message, parameters, the
     /// profile's `extra` and then `--extra` merged in.
     pub(crate) request: ChatRequest,
@@ -132,6 +135,11 @@ impl ChatOptions {
             connection,
             timeout,
             max_retries: args.max_retries,
+            fallbacks: if args.fallback.is_empty() {
+                context.loaded.profile.fallback.clone().unwrap_or_default()
+            } else {
+                args.fallback
+            },
             request,
             output: Output {
                 json: args.json,

@@ -349,3 +349,55 @@ async fn costs_at_the_configured_prices_are_shown_recorded_and_totalled() {
         "{run:?}"
     );
 }
+
+#[tokio::test]
+async fn a_missing_model_falls_over_and_the_history_records_who_answered() {
+    let dir = Dir::new("fallback");
+    let server = TestServer::start(|request| {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        let model = body["model"].as_str().unwrap_or_default().to_owned();
+        if model == "missing" {
+            return Reply::json(
+                404,
+                &json!({"error": {"code": "model_not_found", "message": "no such model"}}),
+            );
+        }
+        let mut answer = completion(&[&format!("answered by {model}")]);
+        answer["model"] = json!(model);
+        Reply::json(200, &answer)
+    })
+    .await;
+    let run = gptproto(
+        &dir,
+        &server,
+        &[
+            "chat",
+            "--no-stream",
+            "-u",
+            "-v",
+            "-m",
+            "missing",
+            "--fallback",
+            "backup",
+            "hi",
+        ],
+    )
+    .await;
+    assert_eq!(run.status, 0, "{run:?}");
+    assert_eq!(run.stdout.trim(), "answered by backup");
+    assert!(run.stderr.contains("; answered by backup"), "{run:?}");
+    assert!(
+        run.stderr.contains("failing over to the next model"),
+        "-v says so: {run:?}"
+    );
+    let rows = logs(&gptproto(&dir, &server, &["logs", "--json"]).await);
+    assert_eq!(rows[0]["model"], "backup");
+    // The profile's fallbacks, when no flag gives any.
+    std::fs::write(
+        dir.0.join("config.toml"),
+        "[profiles.default]\nmodel = \"missing\"\nfallback = [\"second\"]\n",
+    )
+    .unwrap();
+    let run = gptproto(&dir, &server, &["chat", "--no-stream", "hi"]).await;
+    assert_eq!(run.stdout.trim(), "answered by second", "{run:?}");
+}

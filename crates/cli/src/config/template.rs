@@ -20,6 +20,7 @@ pub(crate) const TEMPLATE: &str = r#"# gptproto's configuration (`gptproto confi
 # cacert = "/etc/ssl/corporate-ca.pem" # trusted next to the system's and the bundled roots
 # allow-insecure-http = true            # plain http:// to a LAN host (the key unencrypted)
 # log = true                     # record exchanges in the history (`gptproto logs`)
+# fallback = ["qwen-plus"]        # models tried when this one is missing, down or rate limited
 #
 # The key, one of:
 # api-key-env = "GPTPROTO_API_KEY"     # an environment variable
