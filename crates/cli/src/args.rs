@@ -240,6 +240,12 @@ pub(crate) struct BatchArgs {
     #[arg(long, value_name = "N")]
     pub(crate) budget_tokens: Option<u64>,
 
+    /// Another model for a line whose model is missing, down, overloaded or rate limited after
+    /// its retries (repeatable, tried in order); the output line's response names the model
+    /// that answered.
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) fallback: Vec<String>,
+
     /// Stop dispatching before what the answers cost plus the most the requests in flight can
     /// cost would pass AMOUNT (at the configuration's prices; `gptproto prices`).
     #[arg(long, value_name = "AMOUNT", value_parser = non_negative)]

@@ -121,6 +121,9 @@ pub(crate) async fn run(mut args: BatchArgs, context: Context<'_>) -> Result<u8,
     if let Some(budget) = args.budget_tokens {
         builder = builder.budget_tokens(budget);
     }
+    for model in &args.fallback {
+        builder = builder.fallback(model);
+    }
     if !context.loaded.prices.is_empty() {
         eprintln!(
             "gptproto batch: at most {} for this run's lines (prompts estimated, output at max_tokens){}",

@@ -613,3 +613,43 @@ async fn a_cost_budget_stops_dispatching_before_it_would_be_passed() {
         refused.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_whose_model_is_missing_move_to_the_fallback_and_say_who_answered() {
+    // A provider without the lines' model: 404 model_not_found; the fallback answers.
+    let server = TestServer::start(|request| {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        let model = body["model"].as_str().unwrap_or_default().to_owned();
+        if model == "qwen-turbo" {
+            return Reply::json(
+                404,
+                &json!({"error": {"code": "model_not_found", "message": "no qwen-turbo here"}}),
+            );
+        }
+        let mut answer = gptproto_testkit::fixtures::completion(&["fine"]);
+        answer["model"] = json!(model);
+        Reply::json(200, &answer)
+    })
+    .await;
+    let job = Job::new("fallback", &batch_lines(20));
+    let run = job.run(&server, &["--fallback", "qwen-plus"]).await;
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_each_once(&job, 20);
+    assert!(
+        job.lines("out.jsonl")
+            .iter()
+            .all(|line| line["response"]["body"]["model"] == "qwen-plus"),
+        "every answer names the fallback"
+    );
+    assert!(
+        run.stderr.contains("20 lines moved to a fallback model"),
+        "{}",
+        run.stderr
+    );
+    // Each line asked its model once (a 404 is not retried), then the fallback once.
+    assert_eq!(server.requests().len(), 40);
+    // Without a fallback, the same lines fail as the 404 says.
+    let job = Job::new("nofallback", &batch_lines(3));
+    let run = job.run(&server, &[]).await;
+    assert_eq!(run.status, 8, "{}", run.stderr);
+}

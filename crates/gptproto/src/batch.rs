@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use futures_core::Stream;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use gptproto_proto::failure::FailureClass;
+use gptproto_proto::failure::{FailureClass, fails_over};
 use gptproto_proto::price::{Cost, PriceTable};
 use gptproto_proto::ratelimit::{
     Admission, Outcome, RateLimitConfig, RateLimitHeaders, RateLimiter, Ticket,
@@ -73,6 +73,7 @@ impl Client {
             budget_tokens: None,
             prices: PriceTable::new(),
             max_cost: None,
+            fallbacks: Vec::new(),
         }
     }
 }
@@ -87,6 +88,7 @@ pub struct BatchBuilder {
     budget_tokens: Option<u64>,
     prices: PriceTable,
     max_cost: Option<f64>,
+    fallbacks: Vec<String>,
 }
 
 impl BatchBuilder {
@@ -136,6 +138,15 @@ impl BatchBuilder {
         self
     }
 
+    /// Another model for a line whose model fails in a way another could fix, after its
+    /// retries ([`fails_over`]: missing, down, overloaded, rate limited); repeatable, tried in
+    /// order, each with the retries of [`max_retries`](Self::max_retries). The line's answer
+    /// names the model that answered.
+    pub fn fallback(mut self, model: impl Into<String>) -> Self {
+        self.fallbacks.push(model.into());
+        self
+    }
+
     /// The prices the batch's cost is counted at ([`BatchStream::cost`]).
     pub fn prices(mut self, prices: PriceTable) -> Self {
         self.prices = prices;
@@ -169,6 +180,7 @@ impl BatchBuilder {
             ready: VecDeque::new(),
             stop: None,
             max_retries: self.max_retries,
+            fallbacks: self.fallbacks,
             spend: Spend::new(self.budget_tokens, self.prices, self.max_cost),
             stats: BatchStats::default(),
         }
@@ -244,12 +256,18 @@ pub struct BatchStats {
     pub prompt_tokens: u64,
     /// Completion tokens of the answers.
     pub completion_tokens: u64,
+    /// Lines moved to a fallback model ([`BatchBuilder::fallback`]).
+    pub failed_over: u64,
 }
 
 struct Job {
     custom_id: String,
     request: ChatRequest,
     attempts: u32,
+    /// Attempts made before the line moved to its current model.
+    attempts_before: u32,
+    /// The next fallback to move to.
+    next_fallback: usize,
 }
 
 /// The requests a batch reads: `(custom_id, request)`.
@@ -276,6 +294,8 @@ pub struct BatchStream {
     ready: VecDeque<BatchResult>,
     stop: Option<StopReason>,
     max_retries: u32,
+    /// Models a line moves to, in order, when its own fails in a way another could fix.
+    fallbacks: Vec<String>,
     /// The token and cost budgets, and what counts against them.
     spend: Spend,
     stats: BatchStats,
@@ -374,6 +394,8 @@ impl BatchStream {
                             custom_id,
                             request,
                             attempts: 0,
+                            attempts_before: 0,
+                            next_fallback: 0,
                         },
                     );
                     progressed = true;
@@ -478,8 +500,19 @@ impl BatchStream {
         if class.stops_run() {
             self.halt(StopReason::Unauthorized(error.to_string()));
         }
-        let attempts = self.jobs.get(&ticket.key()).map_or(0, |job| job.attempts);
-        if !class.is_retryable() || attempts > self.max_retries || self.stop.is_some() {
+        let attempts = self
+            .jobs
+            .get(&ticket.key())
+            .map_or(0, |job| job.attempts - job.attempts_before);
+        if self.stop.is_some() {
+            return self.finish(ticket, result);
+        }
+        if !class.is_retryable() || attempts > self.max_retries {
+            let moves = error.partial().is_none()
+                && error.failure().is_some_and(|failure| fails_over(&failure));
+            if moves && self.move_to_fallback(ticket.key()) {
+                return;
+            }
             return self.finish(ticket, result);
         }
         if rate_limited {
@@ -490,6 +523,30 @@ impl BatchStream {
             let backoff = policy.backoff(attempts - 1, self.client.inner.jitter.draw());
             self.delayed.push((now + backoff, ticket));
         }
+    }
+
+    /// Moves line `key` to its next fallback model, queued again (last, with a reservation of
+    /// its own); `false` when it has none left.
+    fn move_to_fallback(&mut self, key: u64) -> bool {
+        let Some(job) = self.jobs.get_mut(&key) else {
+            return false;
+        };
+        let Some(model) = self.fallbacks.get(job.next_fallback) else {
+            return false;
+        };
+        tracing::warn!(
+            custom_id = %job.custom_id,
+            model = %job.request.model,
+            next = %model,
+            "failing over to the next model"
+        );
+        job.request.model.clone_from(model);
+        job.next_fallback += 1;
+        job.attempts_before = job.attempts;
+        self.stats.failed_over += 1;
+        let reservation = self.limiter.reserve(&job.request);
+        self.limiter.enqueue(key, reservation);
+        true
     }
 
     fn finish(&mut self, ticket: Ticket, outcome: Result<(ChatCompletion, ResponseMeta)>) {

@@ -181,6 +181,12 @@ impl Summary<'_> {
                 }
             );
         }
+        if stats.failed_over > 0 {
+            eprintln!(
+                "gptproto batch: {} lines moved to a fallback model (the output names the model that answered)",
+                stats.failed_over
+            );
+        }
         let (concurrency, given) = self.concurrency;
         eprintln!(
             "gptproto batch: at most {concurrency} requests in flight ({})",
