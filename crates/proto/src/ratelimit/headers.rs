@@ -99,16 +99,8 @@ fn text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// A duration in Go's syntax (`time.Duration.String()`): a sequence of decimal numbers, each
 /// with a unit (`h`, `m`, `s`, `ms`, `us`/`µs`, `ns`): `1s`, `6m0s`, `20ms`, `1h2m3.5s`, `0s`.
-/// A bare number is taken as seconds (some servers send that).
-///
-/// ```
-/// use std::time::Duration;
-/// use gptproto_proto::ratelimit::parse_go_duration;
-///
-/// assert_eq!(parse_go_duration("1h2m3.5s"), Some(Duration::from_millis(3_723_500)));
-/// assert_eq!(parse_go_duration("20ms"), Some(Duration::from_millis(20)));
-/// assert_eq!(parse_go_duration("soon"), None);
-/// ```
+/// A bare number is taken as seconds (some servers send that). `1h2m3.5s` is 3,723.5 s;
+/// `soon` is `None`.
 pub(crate) fn parse_go_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     if text.is_empty() {
@@ -149,16 +141,8 @@ fn seconds_to_duration(seconds: f64) -> Option<Duration> {
         .then(|| Duration::from_secs_f64(seconds))
 }
 
-/// The duration in "try again in `<duration>`" in `message`, if any.
-///
-/// ```
-/// use std::time::Duration;
-/// use gptproto_proto::ratelimit::try_again_in;
-///
-/// let message = "Rate limit reached for gpt-4o in organization org-x on tokens per min (TPM): \
-///                Limit 30000, Used 29510, Requested 830. Please try again in 680ms.";
-/// assert_eq!(try_again_in(message), Some(Duration::from_millis(680)));
-/// ```
+/// The duration in "try again in `<duration>`" in `message`, if any (OpenAI's "... Please try
+/// again in 680ms." is 680 ms).
 pub(crate) fn try_again_in(message: &str) -> Option<Duration> {
     const MARKER: &str = "try again in ";
     let lower = message.to_ascii_lowercase();

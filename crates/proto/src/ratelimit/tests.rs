@@ -716,3 +716,17 @@ fn a_probed_rate_does_not_grow_past_what_the_server_keeps_up_with() {
     assert!(paced <= 2.0 * 480.0 * 1.5, "paced at {paced}");
     assert!(limiter.concurrency_limit() <= 12);
 }
+
+#[test]
+fn go_durations_and_try_again_in_as_their_docs_say() {
+    use crate::ratelimit::headers::try_again_in;
+    assert_eq!(
+        parse_go_duration("1h2m3.5s"),
+        Some(Duration::from_millis(3_723_500))
+    );
+    assert_eq!(parse_go_duration("20ms"), Some(Duration::from_millis(20)));
+    assert_eq!(parse_go_duration("soon"), None);
+    let message = "Rate limit reached for gpt-4o in organization org-x on tokens per min (TPM): \
+                   Limit 30000, Used 29510, Requested 830. Please try again in 680ms.";
+    assert_eq!(try_again_in(message), Some(Duration::from_millis(680)));
+}
