@@ -197,6 +197,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "thousands of simulated answers: too slow under Miri (and no unsafe code here)"
+    )]
     fn in_flight_stays_near_the_servers_slots_and_their_throughput_is_kept() {
         // The case: 4 slots; a limit that doubled without bound had 194 in flight.
         let (most, rate) = run(4, |_| (0.5, None), 2_000);
@@ -208,6 +212,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "thousands of simulated answers: too slow under Miri (and no unsafe code here)"
+    )]
     fn answers_of_mixed_lengths_are_not_taken_for_queueing() {
         // A server with room for everything, answers of 5 to 200 tokens (0.1 s to 2 s): the
         // limit must keep growing with the load, not collapse on the long ones.
@@ -221,6 +229,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "thousands of simulated answers: too slow under Miri (and no unsafe code here)"
+    )]
     fn a_cut_never_goes_below_the_floor_and_a_slower_server_is_learned() {
         let mut limit = ConcurrencyLimit::default();
         for _ in 0..100 {

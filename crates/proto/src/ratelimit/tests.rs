@@ -670,6 +670,10 @@ fn answers_that_keep_growing_the_rate_do_not_shield_it_from_the_next_cut() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "1,500 simulated answers: too slow under Miri (and no unsafe code here)"
+)]
 fn a_probed_rate_does_not_grow_past_what_the_server_keeps_up_with() {
     // The run: no limits, no 429s, a server that answers 4 at a time in 0.5 s. The
     // rate once doubled each second without bound ("paced at 7864320") with 194 in flight.
