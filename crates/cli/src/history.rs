@@ -334,7 +334,7 @@ pub(crate) enum GroupBy {
 }
 
 /// The tokens and cost of a group of exchanges.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub(crate) struct Totals {
     /// The model, day or profile (`-` for exchanges without a profile).
     pub(crate) group: String,

@@ -138,13 +138,7 @@ fn usage_table(out: &mut impl Write, totals: &[Totals]) -> std::io::Result<()> {
     )?;
     let mut all = Totals {
         group: "all".to_owned(),
-        exchanges: 0,
-        input_tokens: 0,
-        cached_tokens: 0,
-        output_tokens: 0,
-        reasoning_tokens: 0,
-        cost: 0.0,
-        unpriced: 0,
+        ..Totals::default()
     };
     let line = |out: &mut dyn Write, t: &Totals| {
         let unpriced = if t.unpriced > 0 {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use futures_core::Stream;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use gptproto_proto::failure::{FailureClass, fails_over};
+use gptproto_proto::failure::FailureClass;
 use gptproto_proto::price::{Cost, PriceTable};
 use gptproto_proto::ratelimit::{
     Admission, Outcome, RateLimitConfig, RateLimitHeaders, RateLimiter, Ticket,
@@ -139,7 +139,8 @@ impl BatchBuilder {
     }
 
     /// Another model for a line whose model fails in a way another could fix, after its
-    /// retries ([`fails_over`]: missing, down, overloaded, rate limited); repeatable, tried in
+    /// retries ([`fails_over`](gptproto_proto::failure::fails_over): missing, down,
+    /// overloaded, rate limited); repeatable, tried in
     /// order, each with the retries of [`max_retries`](Self::max_retries). The line's answer
     /// names the model that answered.
     pub fn fallback(mut self, model: impl Into<String>) -> Self {
@@ -508,9 +509,7 @@ impl BatchStream {
             return self.finish(ticket, result);
         }
         if !class.is_retryable() || attempts > self.max_retries {
-            let moves = error.partial().is_none()
-                && error.failure().is_some_and(|failure| fails_over(&failure));
-            if moves && self.move_to_fallback(ticket.key()) {
+            if error.fails_over() && self.move_to_fallback(ticket.key()) {
                 return;
             }
             return self.finish(ticket, result);

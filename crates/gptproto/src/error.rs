@@ -321,6 +321,15 @@ impl Error {
         }
     }
 
+    /// Whether another model could answer what failed here: the core's
+    /// [`fails_over`](gptproto_proto::failure::fails_over), and nothing of an answer arrived.
+    pub(crate) fn fails_over(&self) -> bool {
+        self.partial().is_none()
+            && self
+                .failure()
+                .is_some_and(|failure| gptproto_proto::failure::fails_over(&failure))
+    }
+
     /// The transport's error when no connection or response head came (not a broken body).
     fn failed_transport(&self) -> Option<&TransportError> {
         match &self.inner.kind {

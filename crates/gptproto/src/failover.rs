@@ -6,54 +6,14 @@
 use std::future::IntoFuture;
 use std::time::Duration;
 
-use gptproto_proto::failure::fails_over;
 use gptproto_proto::wire::{ChatCompletion, ChatRequest};
 
-use crate::call::{ChatCall, ChatStreamCall, Fallback, Overrides, Setting};
+use crate::call::{ChatCall, ChatStreamCall, Overrides, Setting};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::meta::ResponseMeta;
 use crate::rt::Instant;
 use crate::stream::ChatStream;
-
-/// One model's attempt, its client and its request.
-struct Candidate {
-    client: Client,
-    request: ChatRequest,
-}
-
-/// The primary model, then each fallback, with the request naming its model.
-fn candidates(client: &Client, request: &ChatRequest, fallbacks: &[Fallback]) -> Vec<Candidate> {
-    let mut all = vec![Candidate {
-        client: client.clone(),
-        request: request.clone(),
-    }];
-    for fallback in fallbacks {
-        let mut request = request.clone();
-        request.model.clone_from(&fallback.model);
-        all.push(Candidate {
-            client: fallback.client.clone().unwrap_or_else(|| client.clone()),
-            request,
-        });
-    }
-    all
-}
-
-/// Whether to go on to the next model after `error`.
-fn moves_on(error: &Error) -> bool {
-    error.partial().is_none() && error.failure().is_some_and(|failure| fails_over(&failure))
-}
-
-/// The overrides of one model's attempt: the call's, without fallbacks, its total deadline
-/// what is left of the call's.
-fn attempt_overrides(overrides: &Overrides, left: Option<Duration>) -> Overrides {
-    let mut own = overrides.clone();
-    own.fallbacks.clear();
-    if let Some(left) = left {
-        own.total = Setting::Call(Some(left));
-    }
-    own
-}
 
 /// What is left of the call's total deadline (`None`: it has none).
 fn remaining(total: Option<Duration>, started: Instant) -> Option<Duration> {
@@ -77,20 +37,15 @@ pub(crate) async fn chat(call: ChatCall) -> Result<(ChatCompletion, ResponseMeta
         request,
         overrides,
     } = call;
-    over(
-        &client,
-        &request,
-        &overrides,
-        |client, request, overrides| {
-            ChatCall {
-                client,
-                request,
-                overrides,
-            }
-            .with_response()
-            .into_future()
-        },
-    )
+    over(client, request, overrides, |client, request, overrides| {
+        ChatCall {
+            client,
+            request,
+            overrides,
+        }
+        .with_response()
+        .into_future()
+    })
     .await
 }
 
@@ -102,29 +57,25 @@ pub(crate) async fn chat_stream(call: ChatStreamCall) -> Result<(ChatStream, Res
         request,
         overrides,
     } = call;
-    over(
-        &client,
-        &request,
-        &overrides,
-        |client, request, overrides| {
-            ChatStreamCall {
-                client,
-                request,
-                overrides,
-            }
-            .with_response()
-            .into_future()
-        },
-    )
+    over(client, request, overrides, |client, request, overrides| {
+        ChatStreamCall {
+            client,
+            request,
+            overrides,
+        }
+        .with_response()
+        .into_future()
+    })
     .await
 }
 
-/// Each model in turn, by `attempt`, until one answers, an error another model would not fix,
-/// or the call's total deadline.
+/// Each model in turn, by `attempt`, until one answers, an error another model would not fix
+/// ([`Error::fails_over`]), or the call's total deadline. Each attempt gets the call's
+/// overrides (without fallbacks) and what is left of its deadline.
 async fn over<T, F>(
-    client: &Client,
-    request: &ChatRequest,
-    overrides: &Overrides,
+    client: Client,
+    mut request: ChatRequest,
+    mut overrides: Overrides,
     attempt: impl Fn(Client, ChatRequest, Overrides) -> F,
 ) -> Result<T>
 where
@@ -132,26 +83,25 @@ where
 {
     let total = overrides.apply(client.call_options()).timeouts.total;
     let started = Instant::now();
-    let all = candidates(client, request, &overrides.fallbacks);
-    let mut index = 0;
+    let fallbacks = std::mem::take(&mut overrides.fallbacks);
+    let mut on = client.clone();
+    let mut next = fallbacks.into_iter();
     loop {
-        let candidate = &all[index];
-        let error = match attempt(
-            candidate.client.clone(),
-            candidate.request.clone(),
-            attempt_overrides(overrides, remaining(total, started)),
-        )
-        .await
-        {
+        let mut own = overrides.clone();
+        if let Some(left) = remaining(total, started) {
+            own.total = Setting::Call(Some(left));
+        }
+        let error = match attempt(on.clone(), request.clone(), own).await {
             Ok(answer) => return Ok(answer),
             Err(error) => error,
         };
-        let next = all.get(index + 1);
         let time_left = remaining(total, started).is_none_or(|left| !left.is_zero());
-        match next {
-            Some(next) if time_left && moves_on(&error) => {
-                moving_on(&error, &candidate.request.model, &next.request.model);
-                index += 1;
+        match next.next() {
+            Some(fallback) if time_left && error.fails_over() => {
+                moving_on(&error, &request.model, &fallback.model);
+                request.model = fallback.model;
+                // A fallback without a client of its own is the call's client's.
+                on = fallback.client.unwrap_or_else(|| client.clone());
             }
             _ => return Err(error),
         }

@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ratelimit::Reservation;
 use crate::wire::Usage;
 
 /// A model's price per million tokens.
@@ -215,6 +216,17 @@ impl PriceTable {
             })
             .max_by_key(|(name, _)| name.len())
             .map(|(name, price)| (name.as_str(), price))
+    }
+
+    /// The most a request admitted with `reservation` can cost: its prompt estimate and its
+    /// reserved output at its model's price; `None` when the model has no price.
+    pub fn most_cost(&self, reservation: &Reservation) -> Option<f64> {
+        let price = self.get(&reservation.model)?;
+        Some(
+            price
+                .cost(&Usage::new(reservation.prompt, reservation.output))
+                .total(),
+        )
     }
 
     /// The price of `model` ([`entry`](Self::entry) without its name).

@@ -10,7 +10,6 @@ use gptproto::proto::batch::BatchInput;
 use gptproto::proto::price::PriceTable;
 use gptproto::proto::ratelimit::{RateLimitConfig, RateLimiter};
 use gptproto::proto::validate::ValidationRules;
-use gptproto::proto::wire::Usage;
 
 use super::files::{IdSet, for_each_line};
 use super::shard::Shard;
@@ -82,14 +81,12 @@ pub(crate) fn validate(
                 scan.requests += 1;
                 if shard.is_none_or(|shard| shard.contains(&input.custom_id)) {
                     scan.in_shard += 1;
-                    match prices.get(&input.body.model) {
-                        Some(price) => {
-                            let reserved = estimator.reserve(&input.body);
-                            scan.most_cost += price
-                                .cost(&Usage::new(reserved.prompt, reserved.output))
-                                .total();
+                    // Only with prices: without, the estimate would be work for nothing.
+                    if !prices.is_empty() {
+                        match prices.most_cost(&estimator.reserve(&input.body)) {
+                            Some(most) => scan.most_cost += most,
+                            None => scan.unpriced += 1,
                         }
-                        None => scan.unpriced += 1,
                     }
                 }
             }

@@ -39,12 +39,7 @@ impl Spend {
     /// The most `reservation` can cost: its prompt estimate and its reserved output at its
     /// model's price (0 without a price).
     pub(super) fn reserved_cost(&self, reservation: &Reservation) -> f64 {
-        let Some(price) = self.prices.get(&reservation.model) else {
-            return 0.0;
-        };
-        price
-            .cost(&Usage::new(reservation.prompt, reservation.output))
-            .total()
+        self.prices.most_cost(reservation).unwrap_or(0.0)
     }
 
     /// The budget `next` would pass, counting what is spent and what is in flight.
