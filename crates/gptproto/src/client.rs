@@ -8,6 +8,7 @@ use std::time::Duration;
 use gptproto_proto::call::CallOptions;
 pub use gptproto_proto::call::Timeouts;
 use gptproto_proto::exchange::{AuthScheme, ClientConfig, ClientConfigBuilder};
+use gptproto_proto::provider::{Provider, ReasoningReplay};
 use gptproto_proto::retry::RetryPolicy;
 use gptproto_proto::validate::ValidationRules;
 use gptproto_transport::HttpConnector;
@@ -207,10 +208,19 @@ impl<T: Transport> ClientBuilder<T> {
         auth_scheme(scheme: AuthScheme);
         /// A header sent with every request.
         header(name: impl Into<String>, value: impl Into<String>);
-        /// The validation rules requests pass before sending, whatever the host. By default
-        /// GPTProto's on its hosts (`n` at most 10, OpenAI's numeric ranges) and only what
-        /// every server requires elsewhere.
+        /// The validation rules requests pass before sending, whatever the provider. By
+        /// default the provider's: GPTProto's on its hosts (`n` at most 10, OpenAI's numeric
+        /// ranges), only what every server requires on servers people run themselves.
         validation_rules(rules: ValidationRules);
+        /// The provider, whatever the base URL says (a vLLM or llama.cpp server, a provider
+        /// behind a gateway of one's own): its [profile](crate::ProviderProfile) decides the auth
+        /// scheme, whether a key is needed, the validation rules and the quirks handled
+        /// (reasoning sent back or not, thinking streamed). By default the base URL's
+        /// ([`Provider::of_base_url`]).
+        provider(provider: Provider);
+        /// What becomes of earlier answers' reasoning text when a conversation is sent
+        /// again, whatever the provider's profile says.
+        reasoning_replay(replay: ReasoningReplay);
         /// The `User-Agent` sent (`gptproto/<version>` by default).
         user_agent(user_agent: impl Into<String>);
     }
@@ -355,16 +365,14 @@ impl<T: Transport> ClientBuilder<T> {
             .build()?;
         if config.requires_api_key() && config.api_key().is_none() {
             return Err(Error::config(format!(
-                "no API key: GPTProto ({}) needs one; set {ENV_API_KEY}, or give it to \
+                "no API key: {} ({}) needs one; set {ENV_API_KEY}, or give it to \
                  ClientBuilder::api_key",
+                config.provider(),
                 config.base_url()
             )));
         }
         let connector = self.transport.into_connector()?;
-        let telemetry = Arc::new(Telemetry::new(
-            &self.telemetry,
-            config.chat_completions_uri(),
-        ));
+        let telemetry = Arc::new(Telemetry::new(&self.telemetry, &config));
         Ok(Client {
             inner: Arc::new(ClientInner {
                 telemetry,

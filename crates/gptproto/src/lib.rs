@@ -103,6 +103,7 @@ pub use gptproto_proto as proto;
 pub use gptproto_transport as transport;
 
 pub use gptproto_proto::exchange::{ApiError, ApiErrorKind, AuthScheme};
+pub use gptproto_proto::provider::{Provider, ProviderProfile, ReasoningReplay};
 pub use gptproto_proto::retry::RetryPolicy;
 pub use gptproto_proto::validate::ValidationRules;
 pub use gptproto_proto::wire::{

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gptproto_proto::accumulate::AnswerOutline;
+use gptproto_proto::exchange::ClientConfig;
 use gptproto_proto::wire::{ChatCompletion, ChatRequest, ResponseFormat};
-use http::Uri;
 use tracing::Span;
 use tracing::field::Empty;
 
@@ -59,11 +59,11 @@ pub(crate) struct TelemetryOptions {
 }
 
 impl Telemetry {
-    pub(crate) fn new(options: &TelemetryOptions, uri: &Uri) -> Self {
-        let (server_address, server_port) = provider::server_of(uri);
+    pub(crate) fn new(options: &TelemetryOptions, config: &ClientConfig) -> Self {
+        let (server_address, server_port) = provider::server_of(config.chat_completions_uri());
         let provider = match &options.provider {
             Some(name) => Cow::Owned(name.clone()),
-            None => Cow::Borrowed(provider::provider_of(&server_address)),
+            None => Cow::Borrowed(config.provider().otel_name()),
         };
         let capture = options.capture.unwrap_or_else(|| {
             std::env::var(ENV_CAPTURE_MESSAGE_CONTENT)

@@ -250,6 +250,19 @@ impl ClientConfig {
         extra_headers: &HeaderMap,
     ) -> Result<http::Request<bytes::Bytes>, Error> {
         request.validate_with(self.validation_rules())?;
+        // Earlier answers' reasoning the provider must not be sent again is left out (a copy
+        // of the request only when there is some).
+        let kept_from = self.profile().reasoning_replay.kept_from(&request.messages);
+        let replayed;
+        let request = if request.messages[..kept_from]
+            .iter()
+            .any(|message| message.reasoning_content.is_some() || message.reasoning.is_some())
+        {
+            replayed = without_reasoning_before(request, kept_from);
+            &replayed
+        } else {
+            request
+        };
         let body = serde_json::to_vec(request).map_err(|error| {
             Error::validation("request", format!("does not serialize: {error}"))
         })?;
@@ -270,6 +283,16 @@ impl ClientConfig {
         config::layer(headers, extra_headers);
         Ok(request)
     }
+}
+
+/// `request` with the reasoning text of its first `kept_from` messages left out.
+fn without_reasoning_before(request: &ChatRequest, kept_from: usize) -> ChatRequest {
+    let mut request = request.clone();
+    for message in &mut request.messages[..kept_from] {
+        message.reasoning_content = None;
+        message.reasoning = None;
+    }
+    request
 }
 
 impl ClientConfig {

@@ -119,7 +119,7 @@ pub mod http1;
 mod json;
 pub mod parse;
 pub mod price;
-mod provider;
+pub mod provider;
 pub mod ratelimit;
 pub mod retry;
 pub mod sse;

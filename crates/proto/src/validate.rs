@@ -11,8 +11,6 @@ use crate::wire::{ChatRequest, Message, ResponseFormat, Role, ToolChoice, ToolKi
 ///
 /// let mut rules = ValidationRules::permissive();
 /// rules.max_choices = 16;
-/// assert_eq!(ValidationRules::for_host("gptproto.com"), ValidationRules::gptproto());
-/// assert_eq!(ValidationRules::for_host("localhost"), ValidationRules::permissive());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -46,16 +44,6 @@ impl ValidationRules {
         Self {
             max_choices: u32::MAX,
             check_ranges: false,
-        }
-    }
-
-    /// GPTProto's rules on its hosts (`gptproto.com` and its subdomains), the permissive ones
-    /// elsewhere.
-    pub fn for_host(host: &str) -> Self {
-        if crate::provider::is_gptproto_host(host) {
-            Self::gptproto()
-        } else {
-            Self::permissive()
         }
     }
 }

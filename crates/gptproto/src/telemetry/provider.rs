@@ -1,35 +1,7 @@
-//! `gen_ai.provider.name` from the server's host, and `server.address` / `server.port`.
+//! `server.address` / `server.port` of the server called (`gen_ai.provider.name` is the
+//! config's provider's: [`Provider::otel_name`](gptproto_proto::provider::Provider::otel_name)).
 
 use http::Uri;
-
-/// Domains and the provider each belongs to (a host is the domain or under it).
-const PROVIDERS: [(&str, &str); 11] = [
-    ("gptproto.com", "gptproto"),
-    ("openai.azure.com", "azure.ai.openai"),
-    ("deepseek.com", "deepseek"),
-    ("groq.com", "groq"),
-    ("mistral.ai", "mistral_ai"),
-    ("x.ai", "x_ai"),
-    ("perplexity.ai", "perplexity"),
-    ("generativelanguage.googleapis.com", "gcp.gemini"),
-    ("aiplatform.googleapis.com", "gcp.vertex_ai"),
-    ("aliyuncs.com", "dashscope"),
-    ("openrouter.ai", "openrouter"),
-];
-
-/// The provider a host belongs to, as the GenAI conventions name it: their well-known value
-/// when there is one, a custom one for GPTProto, DashScope and OpenRouter, and `openai` (the
-/// flavour of the API spoken) for any other host (a local vLLM, llama.cpp, Ollama...).
-pub(crate) fn provider_of(host: &str) -> &'static str {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    PROVIDERS
-        .iter()
-        .find(|(domain, _)| {
-            host.strip_suffix(domain)
-                .is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
-        })
-        .map_or("openai", |&(_, provider)| provider)
-}
 
 /// `server.address` and `server.port` of a URI: the host alone (never userinfo, path or
 /// query) and the port, the scheme's when none is written.
@@ -52,26 +24,6 @@ pub(crate) fn server_of(uri: &Uri) -> (String, u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hosts_map_to_the_conventions_names() {
-        for (host, provider) in [
-            ("gptproto.com", "gptproto"),
-            ("api.gptproto.com", "gptproto"),
-            ("api.openai.com", "openai"),
-            ("my-team.openai.azure.com", "azure.ai.openai"),
-            ("api.deepseek.com", "deepseek"),
-            ("API.GROQ.COM.", "groq"),
-            ("api.mistral.ai", "mistral_ai"),
-            ("api.x.ai", "x_ai"),
-            ("dashscope-intl.aliyuncs.com", "dashscope"),
-            ("openrouter.ai", "openrouter"),
-            ("127.0.0.1", "openai"),
-            ("notgptproto.com", "openai"),
-        ] {
-            assert_eq!(provider_of(host), provider, "{host}");
-        }
-    }
 
     #[test]
     fn the_server_is_the_host_and_port_only() {

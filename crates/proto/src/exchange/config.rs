@@ -6,45 +6,12 @@ use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Uri};
 
 use crate::Error;
-use crate::provider::is_gptproto_host;
+pub use crate::provider::AuthScheme;
+use crate::provider::{Provider, ProviderProfile, ReasoningReplay};
 use crate::validate::ValidationRules;
 
 /// GPTProto's API base URL.
 pub const DEFAULT_BASE_URL: &str = "https://gptproto.com/v1";
-
-/// How the API key is sent in the `Authorization` header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum AuthScheme {
-    /// [`Raw`](Self::Raw) for GPTProto's hosts (`gptproto.com` and its subdomains), [`Bearer`](Self::Bearer)
-    /// for every other server. The default.
-    #[default]
-    Auto,
-    /// The key is the whole header value, as GPTProto's chat-completions page shows.
-    Raw,
-    /// `Bearer <key>`, the convention of every other OpenAI-compatible server (OpenAI,
-    /// DeepSeek, vLLM, Ollama, OpenRouter, DashScope's compatible mode).
-    Bearer,
-}
-
-impl AuthScheme {
-    /// The scheme used for `host`: [`Auto`](Self::Auto) resolved, the others as they are.
-    ///
-    /// ```
-    /// use gptproto_proto::exchange::AuthScheme;
-    ///
-    /// assert_eq!(AuthScheme::Auto.for_host("gptproto.com"), AuthScheme::Raw);
-    /// assert_eq!(AuthScheme::Auto.for_host("api.openai.com"), AuthScheme::Bearer);
-    /// assert_eq!(AuthScheme::Raw.for_host("api.openai.com"), AuthScheme::Raw);
-    /// ```
-    pub fn for_host(self, host: &str) -> Self {
-        match self {
-            Self::Auto if is_gptproto_host(host) => Self::Raw,
-            Self::Auto => Self::Bearer,
-            chosen => chosen,
-        }
-    }
-}
 
 /// An API key. Its `Debug` and `Display` never show it.
 ///
@@ -104,7 +71,9 @@ pub struct ClientConfig {
     /// What every request starts from: content type, user agent, authorization, then the
     /// default headers over them (built once, cloned per request).
     base_headers: HeaderMap,
-    validation: ValidationRules,
+    /// The provider's profile, with what the builder chose over it (auth, validation,
+    /// reasoning replay).
+    profile: ProviderProfile,
 }
 
 impl fmt::Debug for ClientConfig {
@@ -114,7 +83,7 @@ impl fmt::Debug for ClientConfig {
             .field("api_key", &self.api_key)
             .field("auth_scheme", &self.auth_scheme)
             .field("default_headers", &self.default_headers)
-            .field("validation", &self.validation)
+            .field("profile", &self.profile)
             .finish()
     }
 }
@@ -146,11 +115,23 @@ impl ClientConfig {
         self.auth_scheme
     }
 
-    /// Whether the server needs an API key to answer: GPTProto's hosts do; other servers (a
-    /// local model server) may run without one. A client should refuse to start without a key
-    /// where one is needed, rather than send requests that can only fail.
+    /// Whether the server needs an API key to answer and none is given in a header of one's
+    /// own (`api-key`, `authorization`): the hosted APIs do ([`ProviderProfile::requires_api_key`]);
+    /// the servers people run may not. A client should refuse to start without a key where one
+    /// is needed, rather than send requests that can only fail.
     pub fn requires_api_key(&self) -> bool {
-        self.base_url.host().is_some_and(is_gptproto_host)
+        self.profile.requires_api_key && !self.default_headers.keys().any(is_secret_header)
+    }
+
+    /// The provider: the base URL's, unless [chosen](ClientConfigBuilder::provider).
+    pub fn provider(&self) -> Provider {
+        self.profile.provider
+    }
+
+    /// What the client does for the provider: its profile, with what the builder chose over
+    /// it (the auth scheme, the validation rules, the reasoning replay).
+    pub fn profile(&self) -> &ProviderProfile {
+        &self.profile
     }
 
     /// The `Authorization` value (marked sensitive), if there is a key.
@@ -168,10 +149,10 @@ impl ClientConfig {
         self.user_agent.clone()
     }
 
-    /// The checks requests pass before they are built: GPTProto's on its hosts, only what
-    /// every server requires elsewhere, unless set.
+    /// The checks requests pass before they are built: the provider's (GPTProto's on its
+    /// hosts, only what every server requires elsewhere), unless set.
     pub fn validation_rules(&self) -> &ValidationRules {
-        &self.validation
+        &self.profile.validation
     }
 }
 
@@ -185,8 +166,12 @@ pub struct ClientConfigBuilder {
     auth_scheme: AuthScheme,
     headers: Vec<(String, String)>,
     user_agent: String,
-    /// `None`: by the host ([`ValidationRules::for_host`]).
+    /// `None`: the provider's.
     validation: Option<ValidationRules>,
+    /// `None`: the base URL's.
+    provider: Option<Provider>,
+    /// `None`: the provider's.
+    reasoning_replay: Option<ReasoningReplay>,
 }
 
 impl Default for ClientConfigBuilder {
@@ -198,6 +183,8 @@ impl Default for ClientConfigBuilder {
             headers: Vec::new(),
             user_agent: concat!("gptproto/", env!("CARGO_PKG_VERSION")).to_owned(),
             validation: None,
+            provider: None,
+            reasoning_replay: None,
         }
     }
 }
@@ -269,11 +256,42 @@ impl ClientConfigBuilder {
         self
     }
 
-    /// Sets the validation rules, whatever the host (by default GPTProto's on its hosts, only
-    /// what every server requires elsewhere: [`ValidationRules::for_host`]).
+    /// Sets the validation rules, whatever the provider (by default the provider's: GPTProto's
+    /// on its hosts, only what every server requires elsewhere).
     #[must_use]
     pub fn validation_rules(mut self, rules: ValidationRules) -> Self {
         self.validation = Some(rules);
+        self
+    }
+
+    /// Chooses the provider, whatever the base URL says: a vLLM or llama.cpp server (no host
+    /// tells them), or a provider behind a gateway of one's own. Its profile decides the auth
+    /// scheme, the key, the validation rules and the quirks handled, unless set apart.
+    ///
+    /// ```
+    /// use gptproto_proto::exchange::ClientConfig;
+    /// use gptproto_proto::provider::{Provider, ReasoningReplay};
+    ///
+    /// let config = ClientConfig::builder()
+    ///     .base_url("https://llm.internal.example/v1")
+    ///     .provider(Provider::DeepSeek)
+    ///     .api_key("sk-1")
+    ///     .build()?;
+    /// assert_eq!(config.provider(), Provider::DeepSeek);
+    /// assert_eq!(config.profile().reasoning_replay, ReasoningReplay::CurrentTurn);
+    /// # Ok::<(), gptproto_proto::Error>(())
+    /// ```
+    #[must_use]
+    pub fn provider(mut self, provider: Provider) -> Self {
+        self.provider = Some(provider);
+        self
+    }
+
+    /// Sets what becomes of earlier answers' reasoning text when a conversation is sent again,
+    /// whatever the provider's profile says.
+    #[must_use]
+    pub fn reasoning_replay(mut self, replay: ReasoningReplay) -> Self {
+        self.reasoning_replay = Some(replay);
         self
     }
 
@@ -281,11 +299,21 @@ impl ClientConfigBuilder {
     pub fn build(self) -> Result<ClientConfig, Error> {
         let base_url = parse_base_url(self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))?;
         let chat_completions = join_path(&base_url, "chat/completions")?;
-        let host = base_url.host().unwrap_or_default();
-        let auth_scheme = self.auth_scheme.for_host(host);
-        let validation = self
-            .validation
-            .unwrap_or_else(|| ValidationRules::for_host(host));
+        let mut profile = self
+            .provider
+            .unwrap_or_else(|| Provider::of_base_url(&base_url))
+            .profile();
+        let auth_scheme = match self.auth_scheme {
+            AuthScheme::Auto => profile.auth_scheme,
+            chosen => chosen,
+        };
+        profile.auth_scheme = auth_scheme;
+        if let Some(rules) = self.validation {
+            profile.validation = rules;
+        }
+        if let Some(replay) = self.reasoning_replay {
+            profile.reasoning_replay = replay;
+        }
         let authorization = match &self.api_key {
             None => None,
             Some(key) => {
@@ -334,7 +362,7 @@ impl ClientConfigBuilder {
             default_headers,
             user_agent,
             base_headers,
-            validation,
+            profile,
         })
     }
 }

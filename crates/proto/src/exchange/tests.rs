@@ -2,6 +2,8 @@ use super::*;
 use http::HeaderValue;
 use serde_json::json;
 
+use crate::Message;
+use crate::provider::{Provider, ReasoningReplay};
 use crate::validate::ValidationRules;
 
 fn config(scheme: AuthScheme) -> ClientConfig {
@@ -120,6 +122,99 @@ fn gptprotos_rules_and_key_apply_on_its_hosts_only() {
         .build()
         .unwrap();
     assert!(strict_local.build_request(&eleven).is_err());
+}
+
+#[test]
+fn the_provider_is_decided_once_from_the_base_url_or_chosen() {
+    let at = |url: &str| ClientConfig::builder().base_url(url).build().unwrap();
+    let openai = at("https://api.openai.com/v1");
+    assert_eq!(openai.provider(), Provider::OpenAi);
+    assert!(openai.requires_api_key(), "a hosted API needs a key");
+    assert_eq!(openai.auth_scheme(), AuthScheme::Bearer);
+    // A key of one's own in a header (Azure's `api-key`) is a key.
+    let azure = ClientConfig::builder()
+        .base_url("https://team.openai.azure.com/openai/v1")
+        .header("api-key", "k")
+        .build()
+        .unwrap();
+    assert!(!azure.requires_api_key());
+    // Chosen by name: a llama.cpp server behind a name of its own, a GPTProto gateway.
+    let chosen = ClientConfig::builder()
+        .base_url("https://llm.internal.example/v1")
+        .provider(Provider::GptProto)
+        .api_key("sk-1")
+        .build()
+        .unwrap();
+    assert_eq!(chosen.auth_scheme(), AuthScheme::Raw);
+    assert!(chosen.requires_api_key());
+    assert_eq!(chosen.validation_rules(), &ValidationRules::gptproto());
+    // What the builder sets apart wins over the profile.
+    let bearer = ClientConfig::builder()
+        .provider(Provider::GptProto)
+        .auth_scheme(AuthScheme::Bearer)
+        .build()
+        .unwrap();
+    assert_eq!(bearer.auth_scheme(), AuthScheme::Bearer);
+    assert_eq!(bearer.profile().auth_scheme, AuthScheme::Bearer);
+}
+
+/// A conversation of two turns, the second a tool loop under way, each assistant message with
+/// its reasoning: what each provider is sent.
+#[test]
+fn reasoning_goes_back_as_the_provider_requires() {
+    let thought = |text: &str, reasoning: &str| Message {
+        reasoning_content: Some(reasoning.to_owned()),
+        ..Message::assistant(text)
+    };
+    let request = ChatRequest::new("m")
+        .user("first question")
+        .message(thought("first answer", "first thoughts"))
+        .user("second question")
+        .message(Message {
+            reasoning: Some("second thoughts".to_owned()),
+            ..Message::assistant_tool_calls(vec![crate::wire::ToolCall::function(
+                "call_1", "lookup", "{}",
+            )])
+        })
+        .message(Message::tool("call_1", "42"));
+    let sent = |provider: Provider, replay: Option<ReasoningReplay>| {
+        let mut builder = ClientConfig::builder()
+            .base_url("http://127.0.0.1:8080/v1")
+            .provider(provider);
+        if let Some(replay) = replay {
+            builder = builder.reasoning_replay(replay);
+        }
+        let body = builder.build().unwrap().build_request(&request).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(body.body()).unwrap();
+        let messages = body["messages"].as_array().unwrap().clone();
+        (
+            messages[1].get("reasoning_content").cloned(),
+            messages[3].get("reasoning").cloned(),
+        )
+    };
+    let none = || (None, None);
+    // DeepSeek: earlier turns' reasoning rejected, the tool loop's required.
+    assert_eq!(
+        sent(Provider::DeepSeek, None),
+        (None, Some(json!("second thoughts")))
+    );
+    assert_eq!(sent(Provider::OpenAi, None), none());
+    assert_eq!(
+        sent(Provider::OpenRouter, None),
+        (
+            Some(json!("first thoughts")),
+            Some(json!("second thoughts"))
+        )
+    );
+    assert_eq!(
+        sent(Provider::DeepSeek, Some(ReasoningReplay::Omit)),
+        none()
+    );
+    // The caller's request is left as it was.
+    assert_eq!(
+        request.messages[1].reasoning_content.as_deref(),
+        Some("first thoughts")
+    );
 }
 
 #[test]
