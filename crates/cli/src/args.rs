@@ -165,6 +165,14 @@ pub(crate) struct ConnectionArgs {
     #[arg(long, value_enum)]
     pub(crate) auth: Option<Auth>,
 
+    /// Whose API it is, when the base URL does not tell (a vLLM or llama.cpp server, a
+    /// provider behind a gateway): gptproto, openai, azure, dashscope, deepseek, openrouter,
+    /// groq, mistral, xai, perplexity, gemini, vertex, vllm, llama.cpp, ollama, unknown. It
+    /// decides the key, the auth, the checks and the quirks handled [default: the profile's,
+    /// else by the base URL].
+    #[arg(long, env = "GPTPROTO_PROVIDER", value_name = "NAME", value_parser = parse_provider)]
+    pub(crate) provider: Option<gptproto::Provider>,
+
     /// Also trust the CA certificates in this PEM file (a private or corporate CA, a
     /// TLS-inspecting proxy), next to the bundled roots.
     #[arg(long, value_name = "FILE")]
@@ -433,4 +441,10 @@ fn non_negative(value: &str) -> Result<f64, String> {
         .ok()
         .filter(|amount| amount.is_finite() && *amount >= 0.0)
         .ok_or_else(|| format!("{value:?}: give an amount ≥ 0"))
+}
+
+/// A provider by name (the core's names: [`gptproto::Provider`]).
+fn parse_provider(name: &str) -> Result<gptproto::Provider, String> {
+    name.parse()
+        .map_err(|error: gptproto::proto::Error| error.to_string())
 }

@@ -41,6 +41,9 @@ struct File {
 pub(crate) struct Profile {
     pub(crate) base_url: Option<String>,
     pub(crate) auth: Option<Auth>,
+    /// Whose API it is (`provider = "dashscope"`), when the base URL does not tell.
+    #[serde(default, deserialize_with = "provider_name")]
+    pub(crate) provider: Option<gptproto::Provider>,
     pub(crate) model: Option<String>,
     pub(crate) system: Option<String>,
     pub(crate) temperature: Option<f64>,
@@ -64,6 +67,14 @@ pub(crate) struct Profile {
     pub(crate) fallback: Option<Vec<String>>,
     /// This profile's prices, over the file's (`[profiles.NAME.prices."MODEL"]`).
     pub(crate) prices: Option<PriceTable>,
+}
+
+/// A profile's `provider`, by the core's names; an unknown one is an error that lists them.
+fn provider_name<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<gptproto::Provider>, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    name.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 /// How a profile was chosen.

@@ -74,6 +74,13 @@ fn show(profile: Option<(String, Chosen)>) -> Result<(), Failure> {
             )),
         ),
         (
+            "provider",
+            Some((
+                connection.provider.0.to_string(),
+                connection.provider.1.clone(),
+            )),
+        ),
+        (
             "api-key",
             connection
                 .key

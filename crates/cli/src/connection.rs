@@ -15,6 +15,7 @@ pub(crate) fn builder(connection: &Connection) -> Result<ClientBuilder, Failure>
     let mut builder = Client::builder()
         .ignore_env()
         .base_url(base_url)
+        .provider(connection.provider.0)
         .auth_scheme(scheme(connection.auth.0));
     // An empty key (`--api-key ''`, `GPTPROTO_API_KEY=`, a key command that printed nothing)
     // is no key: it would be sent as `Authorization: Bearer `.
@@ -25,14 +26,16 @@ pub(crate) fn builder(connection: &Connection) -> Result<ClientBuilder, Failure>
     };
     match key {
         Some(key) => builder = builder.api_key(key),
-        // GPTProto answers nothing without a key: say so now, in the CLI's words.
-        None if needs_key(base_url) => {
+        // A hosted API answers nothing without a key: say so now, in the CLI's words.
+        None if needs_key(base_url, connection.provider.0) => {
             let given = empty.map_or_else(String::new, |from| {
                 format!(" (the key from {from} is empty)")
             });
             return Err(Failure::Usage(format!(
-                "no API key{given}: {base_url} needs one; set GPTPROTO_API_KEY, pass --api-key \
-                 KEY, or give the profile an api-key-env or api-key-cmd (`gptproto config init`)"
+                "no API key{given}: {base_url} ({}) needs one; set GPTPROTO_API_KEY, pass \
+                 --api-key KEY, or give the profile an api-key-env or api-key-cmd (`gptproto \
+                 config init`)",
+                connection.provider.0
             )));
         }
         None => {}
@@ -58,12 +61,13 @@ fn scheme(auth: Auth) -> AuthScheme {
     }
 }
 
-/// Whether the server at `base_url` needs a key: the core's answer
+/// Whether the server at `base_url` needs a key: the core's answer for its provider
 /// ([`ClientConfig::requires_api_key`](gptproto::proto::exchange::ClientConfig::requires_api_key)),
 /// not one of our own. A base URL that does not parse is the client builder's error to give.
-fn needs_key(base_url: &str) -> bool {
+fn needs_key(base_url: &str, provider: gptproto::Provider) -> bool {
     gptproto::proto::exchange::ClientConfig::builder()
         .base_url(base_url)
+        .provider(provider)
         .build()
         .is_ok_and(|config| config.requires_api_key())
 }

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use clap::ArgMatches;
 use clap::parser::ValueSource;
 
+use gptproto::Provider;
+
 use crate::args::{Auth, ChatArgs, ConnectionArgs};
 use crate::config::Loaded;
 use crate::exit::Failure;
@@ -29,6 +31,8 @@ pub(crate) enum Source {
     ProfileKey(String, String),
     /// The built-in default.
     Default,
+    /// Decided by the base URL.
+    BaseUrl,
 }
 
 impl fmt::Display for Source {
@@ -39,6 +43,7 @@ impl fmt::Display for Source {
             Self::Profile(name) => write!(f, "profile {name}"),
             Self::ProfileKey(name, how) => write!(f, "profile {name}, {how}"),
             Self::Default => f.write_str("default"),
+            Self::BaseUrl => f.write_str("by the base URL"),
         }
     }
 }
@@ -83,6 +88,8 @@ fn pick<T>(
 pub(crate) struct Connection {
     pub(crate) base_url: Sourced<String>,
     pub(crate) auth: Sourced<Auth>,
+    /// Whose API it is: what its profile decides (key, auth, checks, quirks).
+    pub(crate) provider: Sourced<Provider>,
     /// The key, resolved (or, for `config show`, only where it would come from).
     pub(crate) key: Option<Sourced<Option<String>>>,
     pub(crate) cacert: Option<Sourced<PathBuf>>,
@@ -114,6 +121,14 @@ pub(crate) fn connection(
         Some(Auth::Auto),
     )
     .expect("a default");
+    let provider = pick(
+        args.provider,
+        || origins.of("provider", "--provider", "GPTPROTO_PROVIDER"),
+        profile.provider,
+        loaded,
+        None,
+    )
+    .unwrap_or_else(|| (provider_of(&base_url.0), Source::BaseUrl));
     let key = match (&args.api_key, loaded.key_source()) {
         (Some(key), _) => Some((
             Some(key.clone()),
@@ -151,10 +166,20 @@ pub(crate) fn connection(
     Ok(Connection {
         base_url,
         auth,
+        provider,
         key,
         cacert,
         allow_insecure_http,
     })
+}
+
+/// The provider a base URL names (the core's decision); one that does not parse is the client
+/// builder's error to give.
+fn provider_of(base_url: &str) -> Provider {
+    base_url
+        .trim()
+        .parse()
+        .map_or(Provider::Unknown, |uri| Provider::of_base_url(&uri))
 }
 
 /// The settings of `gptproto chat` a profile can give, each with where it came from.

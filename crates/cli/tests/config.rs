@@ -326,13 +326,14 @@ async fn config_path_init_and_show() {
         "profile      default (the file's default)",
         "base-url     https://gptproto.com/v1  (default)",
         "auth         auto  (default)",
+        "provider     gptproto  (by the base URL)",
         "model        qwen-plus  (GPTPROTO_MODEL)",
         "api-key      -",
     ] {
         assert!(run.stdout.contains(line), "{line:?} in {}", run.stdout);
     }
     home.write(
-        "[profiles.work]\nbase-url = \"https://api.example.com/v1\"\nmodel = \"gpt\"\napi-key-env = \"WORK_KEY\"\nextra = { enable_thinking = true }\n",
+        "[profiles.work]\nbase-url = \"https://api.example.com/v1\"\nprovider = \"vllm\"\nmodel = \"gpt\"\napi-key-env = \"WORK_KEY\"\nextra = { enable_thinking = true }\n",
         0o644,
     );
     let run = gptproto(
@@ -345,6 +346,7 @@ async fn config_path_init_and_show() {
     for line in [
         "profile      work (--profile)",
         "base-url     https://api.example.com/v1  (profile work)",
+        "provider     vllm  (profile work)",
         "model        gpt  (profile work)",
         "api-key      <redacted>  (profile work, api-key-env WORK_KEY)",
         "extra        {\"enable_thinking\":true}  (profile work)",

@@ -12,6 +12,9 @@ pub(crate) const TEMPLATE: &str = r#"# gptproto's configuration (`gptproto confi
 [profiles.default]
 # base-url = "https://gptproto.com/v1"
 # auth = "auto"                  # auto (raw key on gptproto.com, Bearer elsewhere), raw, bearer
+# provider = "llama.cpp"         # whose API, when the base URL does not tell: gptproto, openai,
+#                                # azure, dashscope, deepseek, openrouter, groq, mistral, xai,
+#                                # perplexity, gemini, vertex, vllm, llama.cpp, ollama, unknown
 # model = "qwen-turbo"
 # system = "Answer briefly."
 # temperature = 0.7
