@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use gptproto_proto::call::CallOptions;
+use gptproto_proto::call::{Call, CallOptions, Expect, Start};
 use gptproto_proto::wire::ChatRequest;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
@@ -94,13 +94,16 @@ impl Overrides {
         options
     }
 
-    /// The request `client` sends for `request` with these overrides (the extra body merged,
-    /// the call's headers over the client's), and the request as merged.
-    pub(crate) fn build(
+    /// The call's machine for `request` on `client`, expecting `expect`, with these overrides
+    /// (the extra body merged, the call's headers over the client's, the call's limits), and
+    /// the request as merged.
+    pub(crate) fn machine(
         &self,
         client: &Client,
         request: ChatRequest,
-    ) -> Result<(ChatRequest, http::Request<Bytes>)> {
+        expect: Expect,
+        start: Start,
+    ) -> Result<(ChatRequest, Call)> {
         let request = if self.extra_body.is_empty() {
             request
         } else {
@@ -114,10 +117,28 @@ impl Overrides {
                 .map_err(|_| Error::config(format!("invalid value for header {name}")))?;
             headers.append(name, value);
         }
-        let http = client
-            .config()
-            .build_request_with_headers(&request, &headers)?;
-        Ok((request, http))
+        let options = self.apply(&client.inner.options);
+        let call = Call::chat_with(client.config(), &request, &headers, expect, options, start)?;
+        Ok((request, call))
+    }
+
+    /// The first request the call sends (what a dry run shows).
+    pub(crate) fn first_request(
+        &self,
+        client: &Client,
+        request: ChatRequest,
+        expect: Expect,
+    ) -> Result<http::Request<Bytes>> {
+        let start = Start {
+            now: Duration::ZERO,
+            wall_clock: std::time::SystemTime::UNIX_EPOCH,
+            seed: 0,
+        };
+        let (_, mut call) = self.machine(client, request, expect, start)?;
+        Ok(call
+            .poll_transmit()
+            .expect("a new call's first attempt is due")
+            .request)
     }
 }
 
@@ -198,8 +219,8 @@ macro_rules! overrides {
             /// the call builds it: what a dry run shows. Its `authorization` header is marked
             /// sensitive.
             pub fn http_request(&self) -> Result<http::Request<Bytes>> {
-                let (_, http) = self.overrides.build(&self.client, self.request.clone())?;
-                Ok(http)
+                self.overrides
+                    .first_request(&self.client, self.request.clone(), self.expect())
             }
 
             /// The call, answering with the response's head too (request id, rate limits,
@@ -236,6 +257,13 @@ pub struct ChatCall {
 
 overrides!(ChatCall);
 
+impl ChatCall {
+    /// What the call waits for: the whole completion (a streamed request's folded into one).
+    pub(crate) fn expect(&self) -> Expect {
+        Expect::Completion
+    }
+}
+
 /// A streamed chat completion call: await it for the [`ChatStream`](crate::ChatStream) (once
 /// the response head is in; an error status is returned here).
 #[derive(Debug)]
@@ -248,6 +276,15 @@ pub struct ChatStreamCall {
 }
 
 overrides!(ChatStreamCall);
+
+impl ChatStreamCall {
+    /// What the call waits for: the stream of the request's choices.
+    pub(crate) fn expect(&self) -> Expect {
+        Expect::Stream {
+            choices: self.request.n.unwrap_or(1),
+        }
+    }
+}
 
 /// A call that answers with its response's head: `call.with_response().await` gives
 /// `(answer, ResponseMeta)`.

@@ -218,6 +218,15 @@ fn stream_plan(call: ChatStreamCall) -> Result<Plan> {
     )
 }
 
+/// A call's start: now on its own clock (from zero), the wall clock, the client's jitter.
+fn start(client: &Client) -> Start {
+    Start {
+        now: std::time::Duration::ZERO,
+        wall_clock: rt::system_now(),
+        seed: client.inner.jitter.seed(),
+    }
+}
+
 /// One call: its driver (and in it the call's machine), and its telemetry record.
 ///
 /// Kept small: every call in flight holds one.
@@ -236,16 +245,13 @@ impl Plan {
         overrides: &Overrides,
         expect: Expect,
     ) -> Result<Self> {
-        let (request, http_request) = overrides.build(client, request)?;
-        let options = overrides.apply(&client.inner.options);
+        let origin = Instant::now();
+        let (request, call) = overrides.machine(client, request, expect, start(client))?;
         let record = client.inner.telemetry.call(&request);
-        Ok(Self::of_request(
-            client,
-            http_request,
-            expect,
-            options,
+        Ok(Self {
+            driver: Driver::new(client, call, origin),
             record,
-        ))
+        })
     }
 
     /// The plan of a built request, under these limits, with its telemetry record (if any).
@@ -257,12 +263,7 @@ impl Plan {
         record: Option<Box<CallRecord>>,
     ) -> Self {
         let origin = Instant::now();
-        let start = Start {
-            now: std::time::Duration::ZERO,
-            wall_clock: rt::system_now(),
-            seed: client.inner.jitter.seed(),
-        };
-        let call = Call::new(request, expect, options, start);
+        let call = Call::new(request, expect, options, start(client));
         Self {
             driver: Driver::new(client, call, origin),
             record,

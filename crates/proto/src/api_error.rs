@@ -182,6 +182,27 @@ impl ApiError {
         self.kind == ApiErrorKind::Server
     }
 
+    /// The server answers this request only when streamed: DashScope's Qwen3 with thinking on
+    /// ("parameter.enable_thinking must be set to false for non-streaming calls"), its QwQ and
+    /// QVQ models ("This model only support stream mode"). A 400 saying so, whatever the host.
+    ///
+    /// ```
+    /// use gptproto_proto::exchange::api_error;
+    ///
+    /// let body = br#"{"error":{"code":"invalid_parameter_error","message":"parameter.enable_thinking must be set to false for non-streaming calls","type":"invalid_request_error"}}"#;
+    /// let error = api_error(http::StatusCode::BAD_REQUEST, &http::HeaderMap::new(), body);
+    /// assert!(error.requires_streaming());
+    /// ```
+    pub fn requires_streaming(&self) -> bool {
+        if self.status != Some(http::StatusCode::BAD_REQUEST) {
+            return false;
+        }
+        let message = self.message().to_ascii_lowercase();
+        (message.contains("enable_thinking") && message.contains("non-stream"))
+            || message.contains("only support stream")
+            || message.contains("only supports stream")
+    }
+
     /// The request was rejected as invalid (400, 404, 422, content policy included).
     pub fn is_rejected(&self) -> bool {
         matches!(

@@ -35,6 +35,7 @@ mod body;
 mod deadline;
 mod redirect;
 mod replay;
+mod restream;
 
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
@@ -236,10 +237,12 @@ enum Phase {
     /// A 2xx event stream, decoded as it arrives.
     Streaming { reading: Reading, body_ended: bool },
     /// After `[DONE]`: reading what is left of the body (until `until`, set at the next time
-    /// given).
+    /// given), in which a chunk of usage may come; `ended` once nothing more is read (the body
+    /// ended, or the wait or the limit passed), then the decoder is stepped to its end.
     Draining {
         read: usize,
         until: Option<Duration>,
+        ended: bool,
     },
     /// Waiting before the next attempt.
     Backoff { until: Duration },
@@ -280,12 +283,21 @@ pub struct Call {
     decoder: Option<Box<StreamDecoder>>,
     /// The decoder holds a chunk not yet lent.
     chunk_pending: bool,
+    /// Whether a chat call not streamed may be sent again streamed, when the server answers
+    /// only that way (see [`ApiError::requires_streaming`](crate::ApiError::requires_streaming)).
+    may_restream: bool,
     queue: VecDeque<Queued>,
 }
 
 impl Call {
     /// A chat-completion call: `request` validated by `config`'s rules and built (the auth
     /// header, the default headers), streamed if it asks to be.
+    ///
+    /// A call not streamed that asks for thinking, to a provider that thinks only when
+    /// streamed ([`ProviderProfile::thinking_streams_only`](crate::provider::ProviderProfile::thinking_streams_only)),
+    /// is streamed underneath and its answer folded into one [`Event::Completion`]; one that
+    /// any server refuses so (a 400 that [requires streaming](crate::ApiError::requires_streaming))
+    /// is sent again that way, once, without counting as a retry.
     pub fn chat(
         config: &ClientConfig,
         request: &ChatRequest,
@@ -299,12 +311,34 @@ impl Call {
         } else {
             Expect::Completion
         };
-        Ok(Self::new(
-            config.build_request(request)?,
-            expect,
-            options,
-            start,
-        ))
+        Self::chat_with(config, request, &HeaderMap::new(), expect, options, start)
+    }
+
+    /// [`chat`](Self::chat) with per-call headers over the config's, expecting `expect`: a
+    /// [completion](Expect::Completion) (a streamed request's answer folded into one) or a
+    /// [stream](Expect::Stream).
+    pub fn chat_with(
+        config: &ClientConfig,
+        request: &ChatRequest,
+        extra_headers: &HeaderMap,
+        expect: Expect,
+        options: CallOptions,
+        start: Start,
+    ) -> Result<Self, Error> {
+        if expect != Expect::Completion || request.is_stream() {
+            let built = config.build_request_with_headers(request, extra_headers)?;
+            return Ok(Self::new(built, expect, options, start));
+        }
+        let thinks_streamed_only =
+            config.profile().thinking_streams_only && request.enable_thinking == Some(true);
+        let built = if thinks_streamed_only {
+            config.build_request_with_headers(&request.clone().stream(true), extra_headers)?
+        } else {
+            config.build_request_with_headers(request, extra_headers)?
+        };
+        let mut call = Self::new(built, expect, options, start);
+        call.may_restream = !thinks_streamed_only;
+        Ok(call)
     }
 
     /// A call sending `request` (as built by [`ClientConfig`]), expecting `expect`.
@@ -337,6 +371,7 @@ impl Call {
             phase: Phase::Send,
             decoder: None,
             chunk_pending: false,
+            may_restream: false,
             queue: VecDeque::new(),
         }
     }
@@ -429,10 +464,14 @@ impl Call {
                     decoder.push(bytes);
                 }
             }
-            Phase::Draining { read, .. } => {
+            Phase::Draining {
+                read, ended: false, ..
+            } => {
                 *read += bytes.len();
                 if *read > DRAIN_LIMIT {
-                    self.finish_stream();
+                    self.end_drain();
+                } else if let Some(decoder) = &mut self.decoder {
+                    decoder.push(bytes);
                 }
             }
             _ => {}
@@ -450,7 +489,7 @@ impl Call {
                     decoder.finish();
                 }
             }
-            Phase::Draining { .. } => self.finish_stream(),
+            Phase::Draining { ended: false, .. } => self.end_drain(),
             _ => {}
         }
     }
@@ -489,8 +528,8 @@ impl Call {
                     partial,
                 ));
             }
-            // What comes after `[DONE]` is not the answer's.
-            Phase::Draining { .. } => self.finish_stream(),
+            // What comes after `[DONE]` is not the answer's (but for usage that came whole).
+            Phase::Draining { ended: false, .. } => self.end_drain(),
             _ => {}
         }
     }
@@ -522,6 +561,13 @@ impl Call {
     pub fn poll_event(&mut self) -> Option<Event<'_>> {
         if self.queue.is_empty() && matches!(self.phase, Phase::Streaming { .. }) {
             self.step_stream();
+        }
+        // After `[DONE]` (perhaps just now): a chunk of usage that came after it, or the end.
+        if self.queue.is_empty()
+            && !self.chunk_pending
+            && matches!(self.phase, Phase::Draining { .. })
+        {
+            self.step_drain();
         }
         let queued = self.queue.pop_front();
         Some(match queued {
@@ -561,7 +607,8 @@ impl Call {
     /// (closing the exchange if it has not ended).
     pub fn wants_body(&self) -> bool {
         match &self.phase {
-            Phase::ErrorBody { .. } | Phase::WholeBody { .. } | Phase::Draining { .. } => true,
+            Phase::ErrorBody { .. } | Phase::WholeBody { .. } => true,
+            Phase::Draining { ended, .. } => !ended,
             Phase::Streaming { body_ended, .. } => !body_ended,
             _ => false,
         }
@@ -624,7 +671,11 @@ impl Call {
             Phase::ErrorBody { reading, .. }
             | Phase::WholeBody { reading, .. }
             | Phase::Streaming { reading, .. } => reading.tick(now),
-            Phase::Draining { until, .. } if until.is_none() => {
+            Phase::Draining {
+                until,
+                ended: false,
+                ..
+            } if until.is_none() => {
                 *until = Some(now.saturating_add(DRAIN_WAIT));
             }
             _ => {}
@@ -638,7 +689,7 @@ impl Call {
             Phase::ErrorBody { reading, .. }
             | Phase::WholeBody { reading, .. }
             | Phase::Streaming { reading, .. } => reading.needs_time(),
-            Phase::Draining { until, .. } => until.is_none(),
+            Phase::Draining { until, ended, .. } => until.is_none() && !ended,
             _ => false,
         }
     }
@@ -664,6 +715,7 @@ impl Call {
                 let body = Deadline::of(TimeoutKind::Body, timeouts.body, head_at);
                 deadline(Deadline::sooner(idle, Deadline::sooner(self.total, body)))
             }
+            Phase::Draining { ended: true, .. } => None,
             Phase::Draining { until, .. } => until.map(|at| (at, Expiry::Drained)),
             Phase::Backoff { until } => match self.total {
                 Some(total) if total.at < *until => deadline(Some(total)),
@@ -682,7 +734,7 @@ impl Call {
                 self.credentials_dropped = false;
                 self.hop = self.uri.clone();
             }
-            Expiry::Drained => self.finish_stream(),
+            Expiry::Drained => self.end_drain(),
             Expiry::Timeout(deadline) => self.timed_out(deadline),
         }
     }
@@ -738,6 +790,21 @@ impl Call {
         };
         let Some(head) = &self.head else { return };
         let api = api_error(head.status, &head.headers, &body.into_bytes());
+        if self.may_restream && api.requires_streaming() {
+            self.may_restream = false;
+            if let Some(streamed) = restream::streamed(&self.body) {
+                self.body = streamed;
+                self.headers.insert(
+                    http::header::ACCEPT,
+                    http::HeaderValue::from_static("text/event-stream"),
+                );
+                self.hop = self.uri.clone();
+                self.redirects = 0;
+                self.credentials_dropped = false;
+                self.phase = Phase::Send;
+                return;
+            }
+        }
         self.failed_attempt(api.into());
     }
 
@@ -799,16 +866,42 @@ impl Call {
         };
         match decoder.step() {
             Ok(Some(Step::Chunk)) => self.chunk_pending = true,
-            Ok(Some(Step::Done)) if body_ended => self.finish_stream(),
             Ok(Some(Step::Done)) => {
                 self.phase = Phase::Draining {
                     read: 0,
                     until: None,
+                    ended: body_ended,
                 };
             }
             Ok(None) if body_ended => self.finish_stream(),
             Ok(None) => {}
             Err(error) => self.fail(error),
+        }
+    }
+
+    /// After `[DONE]`: a chunk of usage that came after it (lent like any chunk), or, once
+    /// nothing more is read, the end.
+    fn step_drain(&mut self) {
+        let Phase::Draining { ended, .. } = self.phase else {
+            return;
+        };
+        let Some(decoder) = &mut self.decoder else {
+            return self.finish_stream();
+        };
+        match decoder.step() {
+            Ok(Some(Step::Chunk)) => self.chunk_pending = true,
+            _ if ended => self.finish_stream(),
+            _ => {}
+        }
+    }
+
+    /// Nothing more is read after `[DONE]`: what the decoder holds is stepped to its end.
+    fn end_drain(&mut self) {
+        if let Phase::Draining { ended, .. } = &mut self.phase {
+            *ended = true;
+            if let Some(decoder) = &mut self.decoder {
+                decoder.finish();
+            }
         }
     }
 

@@ -35,7 +35,9 @@ use crate::{Error, ErrorKind, Text};
 pub enum StreamItem {
     /// A chunk of the answer.
     Chunk(ChatCompletionChunk),
-    /// `data: [DONE]`: the server says the answer is complete. Nothing follows.
+    /// `data: [DONE]`: the server says the answer is complete. Nothing follows but, from a
+    /// server that sends its usage last, a chunk of usage alone (`choices: []`); anything else
+    /// after it is skipped.
     Done,
 }
 
@@ -149,7 +151,10 @@ pub const DEFAULT_MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 enum End {
     /// Still reading.
     Open,
-    /// `[DONE]` was yielded; nothing more is read.
+    /// `[DONE]` was yielded; only a chunk of usage is read after it (some servers send the
+    /// usage last), the rest is skipped.
+    AfterDone,
+    /// Nothing more is read.
     Done,
     /// The body ended; the unterminated tail has been looked at.
     TailHandled,
@@ -247,14 +252,14 @@ impl StreamDecoder {
 
     /// Queues a chunk of the body (not copied).
     pub fn push(&mut self, bytes: impl Into<bytes::Bytes>) {
-        if self.end == End::Open {
+        if matches!(self.end, End::Open | End::AfterDone) {
             self.sse.push(bytes);
         }
     }
 
     /// Signals the end of the body.
     pub fn finish(&mut self) {
-        if self.end == End::Open {
+        if matches!(self.end, End::Open | End::AfterDone) {
             self.sse.finish();
         }
     }
@@ -377,6 +382,7 @@ impl StreamDecoder {
         loop {
             match self.end {
                 End::Done | End::Checked => return Ok(None),
+                End::AfterDone => return Ok(self.usage_after_done()),
                 End::Open => {
                     if let Some(event) = self.sse.poll_event()? {
                         if let Some(next) = self.interpret(event)? {
@@ -410,6 +416,47 @@ impl StreamDecoder {
                 }
             }
         }
+    }
+
+    /// After `[DONE]`: the next chunk that carries usage and nothing else (`choices: []`),
+    /// now in `current`; whatever else comes is skipped (a second `[DONE]`, keep-alives,
+    /// data that is not a chunk), and never fails a stream already complete.
+    #[cold]
+    fn usage_after_done(&mut self) -> Option<Next> {
+        loop {
+            let data = match self.sse.poll_event() {
+                Ok(Some(event)) => event.into_data(),
+                // An event the body's end cut before its blank line (as llama.cpp ends its
+                // `[DONE]`), once.
+                _ if self.sse.is_finished() && self.end == End::AfterDone => {
+                    self.end = End::Done;
+                    match self
+                        .sse
+                        .discarded_at_end()
+                        .and_then(|tail| tail.data.clone())
+                    {
+                        Some(data) => data,
+                        None => break,
+                    }
+                }
+                _ => break,
+            };
+            let usage_only =
+                serde_json::from_str::<crate::wire::ChatCompletionChunk>(data.trim_ascii())
+                    .is_ok_and(|chunk| {
+                        chunk.usage.is_some() && chunk.choices.is_empty() && chunk.extra.is_empty()
+                    });
+            if usage_only {
+                if let Some(view) = &mut self.view {
+                    **view = ChunkView::default();
+                }
+                self.current = data;
+                self.current_type = None;
+                return Some(Next::Data);
+            }
+        }
+        self.release();
+        None
     }
 
     /// Lets go of the last event's data while waiting for input: a stream waiting for its
@@ -447,7 +494,7 @@ impl StreamDecoder {
             if let Some(accumulator) = &mut self.accumulator {
                 accumulator.mark_done();
             }
-            self.end = End::Done;
+            self.end = End::AfterDone;
             return Ok(Some(Next::Done));
         }
         // The view borrows `current`: reset it before `current` changes (the invariant of

@@ -743,3 +743,150 @@ fn a_call_waiting_for_its_answer_is_small() {
         std::mem::size_of::<Call>()
     );
 }
+
+/// DashScope's answer to a Qwen3 call with thinking on, not streamed.
+const THINKING_NOT_STREAMED: &str = r#"{"error":{"code":"invalid_parameter_error","message":"<400> InternalError.Algo.InvalidParameter: The value of the enable_thinking parameter is restricted to True. parameter.enable_thinking must be set to false for non-streaming calls","param":null,"type":"invalid_request_error"},"id":"chatcmpl-1","request_id":"r-1"}"#;
+
+fn thinking_stream() -> String {
+    let thought = r#"data: {"id":"c1","model":"qwen3-32b","choices":[{"index":0,"delta":{"content":null,"reasoning_content":"Two plus two."}}]}"#;
+    let usage = r#"data: {"id":"c1","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":7,"total_tokens":16}}"#;
+    format!(
+        "{thought}\n\n{}{usage}\n\ndata: [DONE]\n\n",
+        chunk("4", true)
+    )
+}
+
+fn body_json(transmit: &Transmit) -> serde_json::Value {
+    serde_json::from_slice(transmit.request.body()).unwrap()
+}
+
+#[test]
+fn a_call_refused_unless_streamed_is_sent_again_streamed_and_folded_into_one_completion() {
+    let mut call = call_with(false, CallOptions::default());
+    let first = send(&mut call, START);
+    assert_ne!(body_json(&first)["stream"], true);
+    call.head_at(START, StatusCode::BAD_REQUEST, json());
+    call.push_body(Bytes::from_static(THINKING_NOT_STREAMED.as_bytes()));
+    call.handle_end();
+    // Not a retry, no event: the same attempt, streamed.
+    assert_eq!(events(&mut call), Vec::<String>::new());
+    let again = send(&mut call, START);
+    assert_eq!(again.attempt, 1);
+    assert_eq!(again.request.headers()["accept"], "text/event-stream");
+    assert_eq!(again.request.headers()["authorization"], "Bearer sk-secret");
+    let sent = body_json(&again);
+    assert_eq!(sent["stream"], true);
+    assert_eq!(sent["stream_options"]["include_usage"], true);
+    assert_eq!(sent["messages"], body_json(&first)["messages"]);
+    call.head_at(START, StatusCode::OK, sse());
+    call.push_body(Bytes::from(thinking_stream()));
+    call.handle_end();
+    let mut completion = None;
+    while let Some(event) = call.poll_event() {
+        if let Event::Completion(answer) = event {
+            completion = Some(answer);
+        }
+    }
+    let completion = completion.expect("one completion");
+    assert_eq!(completion.text(), Some("4"));
+    let message = &completion.choices[0].message;
+    assert_eq!(message.reasoning_text(), Some("Two plus two."));
+    assert_eq!(completion.usage.as_ref().unwrap().completion_tokens, 7);
+    assert!(call.is_over());
+}
+
+#[test]
+fn a_call_refused_unless_streamed_twice_fails_with_the_servers_error() {
+    let mut call = call_with(false, CallOptions::default());
+    answer(&mut call, START, 400, json(), THINKING_NOT_STREAMED);
+    answer(&mut call, START, 400, json(), THINKING_NOT_STREAMED);
+    let seen = events(&mut call);
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(
+        seen[0].contains("enable_thinking must be set to false"),
+        "{seen:?}"
+    );
+    assert!(call.is_over());
+    // Any other 400 is the call's error at once.
+    let mut call = call_with(false, CallOptions::default());
+    answer(
+        &mut call,
+        START,
+        400,
+        json(),
+        r#"{"error":{"message":"bad temperature","type":"invalid_request_error"}}"#,
+    );
+    assert!(events(&mut call)[0].contains("bad temperature"));
+    assert!(call.is_over());
+}
+
+#[test]
+fn thinking_on_a_provider_that_thinks_only_when_streamed_is_streamed_from_the_start() {
+    let config = ClientConfig::builder()
+        .base_url("https://dashscope.aliyuncs.com/compatible-mode/v1")
+        .api_key("sk-1")
+        .build()
+        .unwrap();
+    let start = Start {
+        now: START,
+        wall_clock: SystemTime::UNIX_EPOCH,
+        seed: 1,
+    };
+    let thinking = ChatRequest::new("qwen3-32b")
+        .user("2+2?")
+        .enable_thinking(true);
+    let mut call = Call::chat(&config, &thinking, CallOptions::default(), start).unwrap();
+    let transmit = send(&mut call, START);
+    assert_eq!(body_json(&transmit)["stream"], true);
+    call.head_at(START, StatusCode::OK, sse());
+    call.push_body(Bytes::from(thinking_stream()));
+    call.handle_end();
+    assert_eq!(events(&mut call), ["response 200", "completion \"4\""]);
+    // Without thinking asked for, as the caller sent it.
+    let plain = ChatRequest::new("qwen-turbo").user("2+2?");
+    let mut call = Call::chat(&config, &plain, CallOptions::default(), start).unwrap();
+    assert_eq!(body_json(&send(&mut call, START)).get("stream"), None);
+}
+
+#[test]
+fn usage_sent_after_done_is_a_chunk_before_the_end_and_in_the_completion() {
+    let usage = r#"data: {"id":"c1","choices":[],"usage":{"prompt_tokens":4,"completion_tokens":1,"total_tokens":5}}"#;
+    // In a later read, within the drain's wait.
+    let mut call = streamed();
+    answer_head(&mut call, &format!("{}data: [DONE]\n\n", chunk("Hi", true)));
+    assert_eq!(events(&mut call), ["response 200", "chunk \"Hi\""]);
+    call.push_body(Bytes::from(format!(": late\n\ndata: junk\n\n{usage}\n\n")));
+    call.handle_timeout(START + ms(100));
+    assert_eq!(events(&mut call), ["chunk \"\""]);
+    call.handle_end();
+    assert_eq!(events(&mut call), ["done"]);
+    let completion = call.into_completion().unwrap();
+    assert_eq!(completion.usage.unwrap().total_tokens, 5);
+    // In the same read, without the blank line that ends it: the body's end ends it.
+    let mut call = streamed();
+    answer_head(
+        &mut call,
+        &format!("{}data: [DONE]\n\n{usage}\n", chunk("Hi", true)),
+    );
+    call.handle_end();
+    assert_eq!(
+        events(&mut call),
+        ["response 200", "chunk \"Hi\"", "chunk \"\"", "done"]
+    );
+    assert_eq!(
+        call.into_completion().unwrap().usage.unwrap().prompt_tokens,
+        4
+    );
+    // Usage that comes after the drain's wait is not waited for.
+    let mut call = streamed();
+    answer_head(&mut call, &format!("{}data: [DONE]\n\n", chunk("Hi", true)));
+    let _ = events(&mut call);
+    call.handle_timeout(START);
+    let drained = wait(&mut call);
+    assert_eq!(drained, START + DRAIN_WAIT);
+    assert_eq!(events(&mut call), ["done"]);
+    assert!(!call.wants_body());
+    call.push_body(Bytes::from(format!("{usage}\n\n")));
+    assert_eq!(events(&mut call), Vec::<String>::new());
+    assert!(call.into_completion().unwrap().usage.is_none());
+}
