@@ -401,3 +401,82 @@ async fn a_missing_model_falls_over_and_the_history_records_who_answered() {
     let run = gptproto(&dir, &server, &["chat", "--no-stream", "hi"]).await;
     assert_eq!(run.stdout.trim(), "answered by second", "{run:?}");
 }
+
+/// A conversation continued with `-c` on a server that keeps DeepSeek's rule (an earlier turn's
+/// `reasoning_content` in the input is a 400): the answer's reasoning is recorded, and sent
+/// back or not by the provider's profile (`--provider`, or a profile's `provider`).
+#[tokio::test]
+async fn a_continued_conversation_sends_reasoning_back_as_the_provider_requires() {
+    use gptproto_testkit::providers::{REASONING, deepseek_reasoning};
+
+    let dir = Dir::new("reasoning");
+    let server = TestServer::start(|request| deepseek_reasoning(request, "Hi!")).await;
+    let run = gptproto(&dir, &server, &["chat", "--provider", "deepseek", "Hello"]).await;
+    assert_eq!((run.status, run.stdout.as_str()), (0, "Hi!\n"), "{run:?}");
+    assert!(run.stderr.contains(REASONING), "shown: {run:?}");
+    std::fs::write(
+        dir.0.join("config.toml"),
+        "[profiles.default]\nprovider = \"deepseek\"\n",
+    )
+    .unwrap();
+    let run = gptproto(&dir, &server, &["chat", "-c", "--no-stream", "And you?"]).await;
+    assert_eq!((run.status, run.stdout.as_str()), (0, "Hi!\n"), "{run:?}");
+    let sent = server.requests()[1].json();
+    assert_eq!(sent["messages"][1]["content"], "Hi!");
+    assert!(
+        sent["messages"][1].get("reasoning_content").is_none(),
+        "{sent}"
+    );
+    // OpenRouter's profile sends reasoning back: this server refuses it.
+    let run = gptproto(
+        &dir,
+        &server,
+        &["chat", "-c", "--provider", "openrouter", "Again?"],
+    )
+    .await;
+    assert_eq!(run.status, 6, "the server's refusal: {run:?}");
+    assert!(
+        run.stderr.contains("remove the reasoning_content"),
+        "{run:?}"
+    );
+    let sent = server.requests()[2].json();
+    assert_eq!(
+        sent["messages"][3]["reasoning_content"], REASONING,
+        "{sent}"
+    );
+    // A provider that is none is named, with the known ones.
+    std::fs::write(
+        dir.0.join("config.toml"),
+        "[profiles.default]\nprovider = \"deepsek\"\n",
+    )
+    .unwrap();
+    let run = gptproto(&dir, &server, &["chat", "Hello"]).await;
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("unknown provider \"deepsek\"") && run.stderr.contains("deepseek"),
+        "{run:?}"
+    );
+    let run = gptproto(&dir, &server, &["chat", "--provider", "nope", "Hello"]).await;
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(run.stderr.contains("unknown provider \"nope\""), "{run:?}");
+}
+
+/// `--no-stream` with thinking asked for (a profile's `extra`), on a server that thinks only
+/// when streamed: answered, its reasoning shown and its usage counted.
+#[tokio::test]
+async fn thinking_not_streamed_is_answered_where_the_server_thinks_only_when_streamed() {
+    use gptproto_testkit::providers::{REASONING, thinks_only_streamed};
+
+    let dir = Dir::new("thinking");
+    let server = TestServer::start(|request| thinks_only_streamed(request, "4")).await;
+    std::fs::write(
+        dir.0.join("config.toml"),
+        "[profiles.default]\nextra = { enable_thinking = true }\n",
+    )
+    .unwrap();
+    let run = gptproto(&dir, &server, &["chat", "--no-stream", "-u", "2+2?"]).await;
+    assert_eq!((run.status, run.stdout.as_str()), (0, "4\n"), "{run:?}");
+    assert!(run.stderr.contains(REASONING), "{run:?}");
+    assert!(run.stderr.contains("6 out (4 reasoning)"), "{run:?}");
+    assert_eq!(server.requests().len(), 2);
+}

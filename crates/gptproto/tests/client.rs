@@ -745,3 +745,51 @@ async fn models_are_listed_with_the_clients_auth_and_errors() {
     let error = client(&broken).models().await.unwrap_err();
     assert!(error.is_protocol(), "{error}");
 }
+
+/// A call not streamed with thinking on, to a server that thinks only when streamed (the
+/// scripted DashScope): answered, reasoning and usage included — on any host by sending it
+/// again streamed after the 400, on DashScope's profile streamed from the start.
+#[tokio::test]
+async fn thinking_not_streamed_is_answered_where_the_server_thinks_only_when_streamed() {
+    use gptproto::Provider;
+    use gptproto_testkit::providers::{REASONING, thinks_only_streamed};
+
+    let server = TestServer::start(|request| thinks_only_streamed(request, "4")).await;
+    let thinking = ChatRequest::new("qwen3-32b")
+        .user("2+2?")
+        .enable_thinking(true);
+    let check = |completion: &gptproto::ChatCompletion| {
+        assert_eq!(completion.text(), Some("4"));
+        assert_eq!(
+            completion.choices[0].message.reasoning_text(),
+            Some(REASONING)
+        );
+        let usage = completion.usage.as_ref().expect("usage asked for");
+        assert_eq!((usage.total_tokens, usage.reasoning_tokens()), (15, 4));
+    };
+    // An unknown server: refused, then sent again streamed (not a retry: no wait).
+    let started = Instant::now();
+    check(&client(&server).chat(thinking.clone()).await.unwrap());
+    assert!(started.elapsed() < Duration::from_millis(400));
+    let sent: Vec<Value> = server.requests().iter().map(|r| r.json()).collect();
+    assert_eq!(sent.len(), 2);
+    assert_ne!(sent[0]["stream"], true);
+    assert_eq!(sent[1]["stream"], true);
+    assert_eq!(sent[1]["stream_options"]["include_usage"], true);
+    assert_eq!(sent[1]["enable_thinking"], true);
+    // DashScope's profile: streamed from the first request.
+    server.clear_requests();
+    let dashscope = Client::builder()
+        .ignore_env()
+        .base_url(server.base_url())
+        .provider(Provider::DashScope)
+        .api_key(KEY)
+        .proxy(Proxy::none())
+        .build()
+        .unwrap();
+    check(&dashscope.chat(thinking).await.unwrap());
+    let sent = server.requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].json()["stream"], true);
+    assert_eq!(sent[0].header("accept"), Some("text/event-stream"));
+}

@@ -376,3 +376,73 @@ async fn a_json_schema_answer_parses_into_its_type() {
     assert_eq!(schema["required"], json!(["name", "age", "nickname"]));
     assert_eq!(schema["properties"]["age"]["description"], "Years.");
 }
+
+/// The tool loop in the second turn of a conversation, against a server that keeps DeepSeek's
+/// rule (an earlier turn's reasoning is a 400; the tool call's, in the turn under way, is
+/// required): DeepSeek's profile sends back exactly what it must; replaying all of it, or none,
+/// is refused.
+#[tokio::test]
+async fn reasoning_goes_back_in_the_tool_loop_as_deepseek_requires() {
+    use gptproto::{Message, Provider, ReasoningReplay};
+    use gptproto_testkit::providers::{REASONING, deepseek_refusal};
+
+    let server = TestServer::start(|request| {
+        if let Some(refusal) = deepseek_refusal(request) {
+            return refusal;
+        }
+        let message = match round(request) {
+            0 => json!({"role": "assistant", "content": null, "reasoning_content": REASONING,
+                        "tool_calls": [call("call_1", "get_weather", r#"{"city":"Rome"}"#)]}),
+            _ => json!({"role": "assistant", "content": "24 °C in Rome.", "reasoning_content": REASONING}),
+        };
+        let finish = if round(request) == 0 { "tool_calls" } else { "stop" };
+        Reply::json(200, &answer(message, finish))
+    })
+    .await;
+    let conversation = ChatRequest::new("deepseek-chat")
+        .user("Hello")
+        .message(Message {
+            reasoning_content: Some("A greeting.".to_owned()),
+            ..Message::assistant("Hi!")
+        })
+        .user("The weather in Rome?");
+    let deepseek = |replay: Option<ReasoningReplay>| {
+        let mut builder = Client::builder()
+            .ignore_env()
+            .base_url(server.base_url())
+            .provider(Provider::DeepSeek)
+            .api_key("sk-test")
+            .proxy(Proxy::none());
+        if let Some(replay) = replay {
+            builder = builder.reasoning_replay(replay);
+        }
+        builder.build().unwrap()
+    };
+    let run = deepseek(None)
+        .run_tools(conversation.clone(), &router(), 5)
+        .await
+        .unwrap();
+    assert_eq!(run.completion.text(), Some("24 °C in Rome."));
+    let second = server.requests()[1].json();
+    let messages = second["messages"].as_array().unwrap();
+    assert!(messages[1].get("reasoning_content").is_none(), "{second}");
+    assert_eq!(messages[3]["reasoning_content"], REASONING, "{second}");
+    // The whole conversation keeps every reasoning, as received.
+    assert_eq!(
+        run.messages[1].reasoning_content.as_deref(),
+        Some("A greeting.")
+    );
+    // The rule, kept by the server: all of it back is refused, and so is none.
+    for replay in [ReasoningReplay::Keep, ReasoningReplay::Omit] {
+        let error = deepseek(Some(replay))
+            .run_tools(conversation.clone(), &router(), 5)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.status().map(|s| s.as_u16()),
+            Some(400),
+            "{replay:?}: {error}"
+        );
+        assert!(error.to_string().contains("reasoning_content"), "{error}");
+    }
+}

@@ -15,6 +15,7 @@ mod limited;
 mod memory;
 mod nginx;
 mod otlp;
+pub mod providers;
 mod proxy;
 mod reply;
 mod scenarios;
