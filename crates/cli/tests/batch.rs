@@ -653,3 +653,40 @@ async fn lines_whose_model_is_missing_move_to_the_fallback_and_say_who_answered(
     let run = job.run(&server, &[]).await;
     assert_eq!(run.status, 8, "{}", run.stderr);
 }
+
+/// The run against LiteLLM: a model allowed far less than the limit given (`--rpm` ten
+/// times too high), every answer saying `x-ratelimit-limit-requests`, and 429s that say nothing
+/// of when to come back. The limit given was the truth: 25 of 60 lines failed as 429 after
+/// their retries. A limit given is a ceiling: the server's lower one paces the run, and an
+/// unexplained 429 waits, so that every line is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_given_too_high_is_lowered_by_the_servers_and_no_line_fails() {
+    let (server, api) = LimitedApi::serve(Limits {
+        requests_per_minute: 600,
+        window: Duration::from_secs(2),
+        remaining: false,
+        hints: false,
+        ..Limits::default()
+    })
+    .await;
+    let job = Job::new("ceiling", &batch_lines(60));
+    let run = job
+        .run(&server, &["--rpm", "6000", "--max-retries", "3"])
+        .await;
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_each_once(&job, 60);
+    let served = api.served();
+    // The first answers tell the limit; the few 429s before they do are waited out.
+    assert!(served.rate_limited <= 20, "{} 429s", served.rate_limited);
+    assert!(
+        run.stderr.contains("60 succeeded, 0 failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("of 6000 given (paced at 600: the server's limit"),
+        "{}",
+        run.stderr
+    );
+}

@@ -14,10 +14,14 @@
 //! - **First come, first served**: admission is in order, and a request larger than a whole
 //!   window goes alone when its bucket is full (then its debt is paid back): never starved by
 //!   small ones, never deadlocked.
-//! - **What the server says**: `x-ratelimit-limit-*` set a limit that was not given; what is
-//!   `remaining` lowers a budget that another client of the same key is spending; a 429 pauses
-//!   its budget, and holds every admission, for the server's hint (`retry-after-ms`, `retry-after`,
-//!   "try again in 84ms").
+//! - **What the server says**: `x-ratelimit-limit-*` set a limit that was not given, and lower
+//!   one that was (a limit given is a ceiling, not the truth: a model behind an aggregator may
+//!   be allowed less than the key); what is `remaining` lowers a budget that another client of
+//!   the same key is spending; a 429 pauses its budget, and holds every admission, for the
+//!   server's hint (`retry-after-ms`, `retry-after`, "try again in 84ms"), else until its
+//!   `x-ratelimit-reset-*`, else for a wait that doubles from 1 s with each 429 that comes
+//!   after the last wait, up to a minute (a per-minute window passes). A 429 for a limit given
+//!   and not told turns it into a probed one, never above what was given.
 //! - **No headers at all** (DashScope sends none): with no limit given or told, one request
 //!   goes until the first answer, then the request rate is probed: it doubles each second until
 //!   a 429 (slow start), then grows by 1/14 of its last cut each second and is cut to
@@ -197,9 +201,16 @@ struct Budget {
     kind: LimitKind,
     bucket: Bucket,
     source: Source,
+    /// The rate given (per second): a ceiling that nothing the server says raises.
+    ceiling: Option<f64>,
     /// (when, units) admitted over the last [`HISTORY`].
     admitted: VecDeque<(Duration, f64)>,
 }
+
+/// The first wait after a 429 that says nothing of when to come back.
+const UNHINTED_WAIT: Duration = Duration::from_secs(1);
+/// The longest: a per-minute window has passed.
+pub const MAX_UNHINTED_WAIT: Duration = Duration::from_secs(60);
 
 /// How long admissions are remembered.
 const HISTORY: Duration = Duration::from_secs(10);
@@ -217,6 +228,7 @@ impl Budget {
             } else {
                 Source::Unknown
             },
+            ceiling: rate,
             admitted: VecDeque::new(),
         }
     }
@@ -255,17 +267,21 @@ impl Budget {
         Some(self.admitted_since(first.saturating_sub(Duration::from_nanos(1))) / span)
     }
 
-    /// Reads the server's headers: a limit not given is set from them; what is `remaining`
-    /// (after the request admitted at `admitted_at`, aged since) lowers the bucket.
+    /// Reads the server's headers: the limit told sets the rate, never above the one given;
+    /// what is `remaining` (after the request admitted at `admitted_at`, aged since) lowers the
+    /// bucket.
     fn read(&mut self, headers: &RateLimitHeaders, admitted_at: Duration, now: Duration) {
-        if self.source != Source::Given
-            && let Some(limit) = headers.limit(self.kind).filter(|limit| *limit > 0)
-        {
-            let rate = limit as f64 / 60.0;
-            if self.source != Source::Told || self.bucket.rate() != Some(rate) {
+        if let Some(limit) = headers.limit(self.kind).filter(|limit| *limit > 0) {
+            let told = limit as f64 / 60.0;
+            let rate = self.ceiling.map_or(told, |ceiling| ceiling.min(told));
+            if self.bucket.rate() != Some(rate) {
                 self.bucket.set_rate(Some(rate), now);
             }
-            self.source = Source::Told;
+            self.source = if Some(rate) == self.ceiling {
+                Source::Given
+            } else {
+                Source::Told
+            };
         }
         if let (Some(remaining), Some(rate)) = (headers.remaining(self.kind), self.bucket.rate()) {
             if remaining == 0 {
@@ -282,13 +298,14 @@ impl Budget {
         }
     }
 
-    /// A 429 for this budget: wait as asked, and if probing, cut the rate (once a second).
-    fn rate_limited(&mut self, retry_after: Option<Duration>, now: Duration) {
-        if let Some(wait) = retry_after {
-            self.bucket.pause_until(now + wait, now);
-        }
+    /// A 429 for this budget: wait as long as the server said (or the limiter decided), and
+    /// if probing, cut the rate (once a second); a limit given, that the server did not tell,
+    /// is probed from here, under what was given.
+    fn rate_limited(&mut self, wait: Duration, now: Duration) {
+        self.bucket.pause_until(now + wait, now);
         let rate = match (self.source, self.bucket.rate()) {
-            (Source::Given | Source::Told, _) => return,
+            (Source::Told, _) => return,
+            (Source::Given, Some(given)) => given * DECREASE,
             (Source::Probing(probe), Some(rate)) => {
                 if now.saturating_sub(probe.cut_at) < Duration::from_secs(1) && !probe.slow_start {
                     return;
@@ -325,6 +342,7 @@ impl Budget {
         } else {
             rate + probe.floor / 14.0 * elapsed.as_secs_f64()
         };
+        let grown = self.ceiling.map_or(grown, |ceiling| grown.min(ceiling));
         // No higher than twice what went this last second: past that the rate holds nothing
         // back (the server's concurrency does), and a pace it never reached says nothing.
         let sent = self.admitted_since(now.saturating_sub(Duration::from_secs(1)));
@@ -352,6 +370,10 @@ pub struct RateLimiter {
     /// No admission before this time: the last 429's hint (whichever budget it named, the
     /// server refuses everything until then).
     paused_until: Duration,
+    /// The wait after a 429 that says nothing of when to come back (doubles, up to a minute;
+    /// back to its start after an answer), and when the last one came.
+    unhinted_wait: Duration,
+    unhinted_at: Option<Duration>,
 }
 
 impl RateLimiter {
@@ -370,6 +392,8 @@ impl RateLimiter {
             estimator: Estimator::default(),
             answered_once: false,
             paused_until: Duration::ZERO,
+            unhinted_wait: UNHINTED_WAIT,
+            unhinted_at: None,
             config,
         }
     }
@@ -476,6 +500,8 @@ impl RateLimiter {
         match *outcome {
             Outcome::Answered { usage, headers } => {
                 self.answered_once = true;
+                self.unhinted_wait = UNHINTED_WAIT;
+                self.unhinted_at = None;
                 self.concurrency.answered(
                     now.saturating_sub(ticket.admitted_at),
                     usage.map(|usage| usage.completion_tokens),
@@ -510,9 +536,6 @@ impl RateLimiter {
             } => {
                 self.answered_once = true;
                 self.read_headers(&headers, ticket.admitted_at, now);
-                if let Some(wait) = retry_after {
-                    self.paused_until = self.paused_until.max(now + wait);
-                }
                 let kind = kind.unwrap_or(
                     if self.tokens.source == Source::Given && self.requests.source != Source::Given
                     {
@@ -521,13 +544,32 @@ impl RateLimiter {
                         LimitKind::Requests
                     },
                 );
+                let wait = retry_after
+                    .or_else(|| headers.reset(kind).filter(|reset| !reset.is_zero()))
+                    .unwrap_or_else(|| self.unhinted(now));
+                self.paused_until = self.paused_until.max(now + wait);
                 match kind {
-                    LimitKind::Requests => self.requests.rate_limited(retry_after, now),
-                    LimitKind::Tokens => self.tokens.rate_limited(retry_after, now),
+                    LimitKind::Requests => self.requests.rate_limited(wait, now),
+                    LimitKind::Tokens => self.tokens.rate_limited(wait, now),
                 }
             }
             Outcome::NoAnswer => {}
         }
+    }
+
+    /// The wait after a 429 that gave no hint: doubled when it came after the last wait was
+    /// over (a burst of 429s for requests sent together counts once), up to
+    /// [`MAX_UNHINTED_WAIT`].
+    fn unhinted(&mut self, now: Duration) -> Duration {
+        match self.unhinted_at {
+            None => self.unhinted_at = Some(now),
+            Some(at) if now >= at + self.unhinted_wait => {
+                self.unhinted_wait = (self.unhinted_wait * 2).min(MAX_UNHINTED_WAIT);
+                self.unhinted_at = Some(now);
+            }
+            Some(_) => {}
+        }
+        self.unhinted_wait
     }
 
     fn read_headers(&mut self, headers: &RateLimitHeaders, admitted_at: Duration, now: Duration) {

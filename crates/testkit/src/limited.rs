@@ -2,7 +2,7 @@
 //! batch tests and benchmarks: requests and tokens per minute, each a bucket of one window of
 //! the limit (1 s), full at the start, checked when a request arrives and charged then (the
 //! prompt by its own count, plus `max_tokens` × `n`); a 429 otherwise, with `retry-after-ms`
-//! and OpenAI's "Please try again in 84ms." text. Optionally the `x-ratelimit-*` headers, a
+//! and OpenAI's "Please try again in 84ms." text (or, with [`Limits::hints`] off, without). Optionally the `x-ratelimit-*` headers, a
 //! latency, a share of 500s and of dropped connections. It counts what it answered per request
 //! (by the last user message, which the tests make unique) to prove exactly-once.
 
@@ -26,6 +26,12 @@ pub struct Limits {
     pub window: Duration,
     /// Send the `x-ratelimit-*` headers.
     pub headers: bool,
+    /// With them, `x-ratelimit-remaining-*` and `x-ratelimit-reset-*`; `false`: the limits
+    /// alone (as the LiteLLM run showed them).
+    pub remaining: bool,
+    /// Say in a 429 when to come back (`retry-after-ms`, "Please try again in 84ms."); `false`:
+    /// a 429 that says nothing of it (as LiteLLM's router and others send).
+    pub hints: bool,
     /// Each answer's latency, drawn uniformly from this range.
     pub latency: (Duration, Duration),
     /// The share of requests answered 500 (after admission).
@@ -46,6 +52,8 @@ impl Default for Limits {
             tokens_per_minute: u64::MAX,
             window: Duration::from_secs(1),
             headers: true,
+            remaining: true,
+            hints: true,
             latency: (Duration::ZERO, Duration::ZERO),
             server_errors: 0.0,
             dropped: 0.0,
@@ -202,14 +210,20 @@ impl LimitedApi {
                 ("requests", state.requests.wait(1.0))
             };
             let wait_ms = (wait * 1000.0).ceil().max(1.0) as u64;
-            let message = format!(
-                "Rate limit reached for qwen-turbo on {kind} per min. Please try again in {wait_ms}ms."
-            );
-            let reply = Reply::json(
+            let message = if self.limits.hints {
+                format!(
+                    "Rate limit reached for qwen-turbo on {kind} per min. Please try again in {wait_ms}ms."
+                )
+            } else {
+                format!("Rate limit reached for qwen-turbo on {kind} per min.")
+            };
+            let mut reply = Reply::json(
                 429,
                 &json!({"error": {"message": message, "type": kind, "code": "rate_limit_exceeded"}}),
-            )
-            .header("retry-after-ms", &wait_ms.to_string());
+            );
+            if self.limits.hints {
+                reply = reply.header("retry-after-ms", &wait_ms.to_string());
+            }
             return self.with_headers(reply, &state);
         }
         state.requests.level -= 1.0;
@@ -298,8 +312,10 @@ impl LimitedApi {
             ("tokens", self.limits.tokens_per_minute, &state.tokens),
         ] {
             if limit != u64::MAX {
+                reply = reply.header(&format!("x-ratelimit-limit-{kind}"), &limit.to_string());
+            }
+            if limit != u64::MAX && self.limits.remaining {
                 reply = reply
-                    .header(&format!("x-ratelimit-limit-{kind}"), &limit.to_string())
                     .header(
                         &format!("x-ratelimit-remaining-{kind}"),
                         &(bucket.level.max(0.0) as u64).to_string(),

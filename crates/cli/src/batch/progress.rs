@@ -158,6 +158,10 @@ impl Summary<'_> {
             self.elapsed.as_secs_f64()
         );
         let rate = |value: f64, limit: Option<u64>, paced: Option<f64>| match (limit, paced) {
+            // A limit given is a ceiling: the server's lower one, or its 429s, paced the run.
+            (Some(limit), Some(paced)) if paced < limit as f64 - 0.5 => format!(
+                "{value:.0}/min of {limit} given (paced at {paced:.0}: the server's limit or its 429s)"
+            ),
             (Some(limit), _) => format!("{value:.0}/min of {limit}"),
             (None, Some(paced)) => format!("{value:.0}/min (paced at {paced:.0})"),
             (None, None) => format!("{value:.0}/min"),
