@@ -215,7 +215,11 @@ impl Driver {
     /// The head of the answer (or of the error response that failed the call).
     pub(crate) fn response_meta(&self) -> Option<ResponseMeta> {
         let (status, headers) = self.call.response_head()?;
-        Some(ResponseMeta::from_head(status, headers))
+        Some(ResponseMeta::from_head(
+            status,
+            headers,
+            self.client.config().provider(),
+        ))
     }
 
     /// The call's error, in this crate's terms: a connection's failure with the transport's

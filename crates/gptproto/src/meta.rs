@@ -1,6 +1,7 @@
 //! [`ResponseMeta`]: what a response's head said besides its body: the request id, the rate
 //! limits, every header.
 
+use gptproto_proto::provider::Provider;
 use gptproto_proto::ratelimit::RateLimitHeaders;
 use http::{HeaderMap, StatusCode};
 
@@ -29,16 +30,27 @@ pub struct ResponseMeta {
     headers: HeaderMap,
     request_id: Option<String>,
     rate_limits: RateLimitHeaders,
+    provider: Provider,
+    model: Option<String>,
 }
 
 impl ResponseMeta {
-    pub(crate) fn from_head(status: StatusCode, headers: &HeaderMap) -> Self {
+    /// The head of a response from `provider`'s server.
+    pub(crate) fn from_head(status: StatusCode, headers: &HeaderMap, provider: Provider) -> Self {
         Self {
             status,
             request_id: gptproto_proto::exchange::request_id(headers, None),
             rate_limits: RateLimitHeaders::from_headers(headers),
             headers: headers.clone(),
+            provider,
+            model: None,
         }
+    }
+
+    /// The same, answering the request for `model`.
+    pub(crate) fn for_model(mut self, model: String) -> Self {
+        self.model = Some(model);
+        self
     }
 
     /// The HTTP status.
@@ -59,5 +71,18 @@ impl ResponseMeta {
     /// The `x-ratelimit-*` headers, parsed (empty when the server sends none).
     pub fn rate_limits(&self) -> &RateLimitHeaders {
         &self.rate_limits
+    }
+
+    /// Whose server answered: the provider of the client that sent the request (after a
+    /// [failover](crate::ChatCall::fallback_on) to another client, that client's).
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+
+    /// The model the answered request asked for (after a [failover](crate::ChatCall::fallback),
+    /// the fallback's); the completion's `model` is the one the server says it used. `None` on
+    /// an error's head.
+    pub fn model(&self) -> Option<&str> {
+        self.model.as_deref()
     }
 }

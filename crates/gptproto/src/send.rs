@@ -112,6 +112,7 @@ fn chat(call: ChatCall) -> BoxFuture<'static, Result<ChatCompletion>> {
 fn chat_with_response(
     call: ChatCall,
 ) -> BoxFuture<'static, Result<(ChatCompletion, ResponseMeta)>> {
+    let model = call.request.model.clone();
     planned(
         Plan::new(
             &call.client,
@@ -125,7 +126,8 @@ fn chat_with_response(
                 let meta = plan
                     .driver
                     .response_meta()
-                    .expect("an answer comes after its head");
+                    .expect("an answer comes after its head")
+                    .for_model(model);
                 Ok((completion, meta))
             }
             .await;
@@ -148,13 +150,15 @@ fn chat_stream(call: ChatStreamCall) -> BoxFuture<'static, Result<ChatStream>> {
 fn chat_stream_with_response(
     call: ChatStreamCall,
 ) -> BoxFuture<'static, Result<(ChatStream, ResponseMeta)>> {
+    let model = call.request.model.clone();
     planned(stream_plan(call), |mut plan| async move {
         match plan.streaming().await {
             Ok(()) => {
                 let meta = plan
                     .driver
                     .response_meta()
-                    .expect("an answer comes after its head");
+                    .expect("an answer comes after its head")
+                    .for_model(model);
                 Ok((plan.into_stream(), meta))
             }
             Err(error) => Err(plan.failed(error)),

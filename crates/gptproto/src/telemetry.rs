@@ -79,6 +79,11 @@ impl Telemetry {
         }
     }
 
+    /// The server's provider (`gen_ai.provider.name`) and address (`server.address`).
+    pub(crate) fn server(&self) -> (&str, &str) {
+        (&self.provider, &self.server_address)
+    }
+
     /// The record of a call about to be made, or `None` when nobody listens (no span enabled,
     /// no metrics).
     pub(crate) fn call(self: &Arc<Self>, request: &ChatRequest) -> Option<Box<CallRecord>> {

@@ -472,3 +472,66 @@ async fn without_a_subscriber_nothing_is_recorded_and_calls_work() {
         .unwrap();
     assert_eq!(answer.text(), Some("w0 w1 w2 "));
 }
+
+/// A call with fallbacks is one span (`gptproto.failover`) over its attempts' spans: each move
+/// to the next model an event in it, and at its end the model and server that answered.
+#[tokio::test]
+async fn a_failover_is_a_span_with_each_failed_attempt_an_event_and_who_answered() {
+    let capture = Capture::default();
+    let _guard = capture.install();
+    let server = TestServer::start(|request| {
+        let model = request.json()["model"].as_str().unwrap().to_owned();
+        if model == "missing" {
+            return Reply::json(
+                404,
+                &json!({"error": {"code": "model_not_found", "message": "The model `missing` does not exist"}}),
+            );
+        }
+        let mut answer = fixtures::completion(&["answered"]);
+        answer["model"] = json!(model);
+        Reply::json(200, &answer)
+    })
+    .await;
+    let (answer, meta) = client(&server)
+        .chat(ChatRequest::new("missing").user("hi"))
+        .fallback("good")
+        .with_response()
+        .await
+        .unwrap();
+    assert_eq!(answer.model, "good");
+    assert_eq!(meta.model(), Some("good"));
+    assert_eq!(meta.provider(), gptproto::Provider::Unknown);
+    let spans = capture.0.lock().unwrap().clone();
+    let failover = spans
+        .iter()
+        .find(|span| span.name == "gptproto.failover")
+        .expect("a failover span");
+    assert_eq!(failover.get("gen_ai.request.model"), Some("missing"));
+    assert_eq!(failover.get("gen_ai.response.model"), Some("good"));
+    assert_eq!(failover.get("gptproto.failover.attempts"), Some("2"));
+    assert_eq!(failover.get("gen_ai.provider.name"), Some("openai"));
+    assert_eq!(failover.get("server.address"), Some("127.0.0.1"));
+    assert_eq!(failover.get("otel.name"), Some("chat missing"));
+    let moves: Vec<_> = failover
+        .events
+        .iter()
+        .filter(|event| {
+            event.get("message").map(String::as_str) == Some("failing over to the next model")
+        })
+        .collect();
+    assert_eq!(moves.len(), 1, "{:#?}", failover.events);
+    assert_eq!(moves[0].get("model").map(String::as_str), Some("missing"));
+    assert_eq!(moves[0].get("next").map(String::as_str), Some("good"));
+    assert_eq!(moves[0].get("error.type").map(String::as_str), Some("404"));
+    // Each attempt has its own span, as any call.
+    let attempts: Vec<_> = spans
+        .iter()
+        .filter(|span| span.name == "chat")
+        .map(|span| {
+            span.get("gen_ai.request.model")
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(attempts, ["missing", "good"]);
+}
