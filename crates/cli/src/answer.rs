@@ -9,6 +9,7 @@ use gptproto::proto::wire::ChunkView;
 use gptproto::{ChatCompletion, ChatRequest, Client};
 
 use crate::exit::Failure;
+use crate::fallback::{self, Fallback};
 use crate::options::Output;
 use crate::render::{self, Palette, Renderer};
 use crate::session::Answer;
@@ -18,14 +19,12 @@ use crate::session::Answer;
 pub(crate) async fn ask(
     client: &Client,
     request: ChatRequest,
-    fallbacks: &[String],
+    fallbacks: &[Fallback],
     output: Output,
 ) -> Result<Answer, Failure> {
     let quiet = !output.shows_text();
     if !request.is_stream() {
-        let call = fallbacks
-            .iter()
-            .fold(client.chat(request), |call, model| call.fallback(model));
+        let call = fallback::chat(client.chat(request), fallbacks);
         let (completion, meta) = call.with_response().await?;
         if !quiet {
             print_choices(&completion, output)?;
@@ -37,11 +36,7 @@ pub(crate) async fn ask(
         });
     }
     let started = Instant::now();
-    let call = fallbacks
-        .iter()
-        .fold(client.chat_stream(request), |call, model| {
-            call.fallback(model)
-        });
+    let call = fallback::stream(client.chat_stream(request), fallbacks);
     let mut stream = call.await?;
     // Live: the first choice's text as it arrives; otherwise the whole answer at the end.
     let live = !quiet && !output.many_choices;

@@ -150,7 +150,7 @@ pub(crate) struct ModelsArgs {
 }
 
 /// Where requests go and how they authenticate: shared by every command.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Default, clap::Args)]
 pub(crate) struct ConnectionArgs {
     /// The API base URL [default: the profile's, else https://gptproto.com/v1].
     #[arg(long, env = "GPTPROTO_BASE_URL")]
@@ -425,8 +425,9 @@ pub(crate) struct ChatArgs {
 
     /// Another model to try when this one is missing, down, overloaded or rate limited (after
     /// its retries); repeatable, tried in order under the one --timeout; `-u` and `-v` say who
-    /// answered. Over the profile's `fallback`.
-    #[arg(long, value_name = "MODEL")]
+    /// answered. PROFILE:MODEL asks another profile's provider (its base URL and key). Over
+    /// the profile's `fallback`.
+    #[arg(long, value_name = "[PROFILE:]MODEL")]
     pub(crate) fallback: Vec<String>,
 
     /// Diagnostics on stderr (-v, -vv); never the key.

@@ -13,22 +13,24 @@ use crate::exit::Failure;
 use crate::options::ChatOptions;
 use crate::repl::Editor;
 use crate::session::{self, Answer, Session};
-use crate::{Context, attach, connection, cost, extract, input};
+use crate::{Context, attach, connection, cost, extract, fallback, input};
 
 pub(crate) async fn run(args: ChatArgs, context: Context<'_>) -> Result<(), Failure> {
     // Files first: `-f -` takes standard input before anything else could.
     let files = attach::read(&args.files)?;
     let options = ChatOptions::resolve(args, &context)?;
     let client = client(&options)?;
+    let fallbacks = fallback::resolve(&options.fallbacks, &context.loaded, &options)?;
     let session = Session::start(&options.history, &context.loaded, &options.connection)?;
     let base = session.resume(options.request.clone());
     let interactive = std::io::stdin().is_terminal();
     if options.prompt.is_none() && files.is_empty() && interactive && !options.dry_run {
         if std::io::stdout().is_terminal() {
             let editor = Editor::new(session.input_history())?;
-            return conversation::converse(&client, base, &options, session, editor).await;
+            return conversation::converse(&client, &fallbacks, base, &options, session, editor)
+                .await;
         }
-        return conversation::converse(&client, base, &options, session, Lines).await;
+        return conversation::converse(&client, &fallbacks, base, &options, session, Lines).await;
     }
     let prompt = if options.files.iter().any(|file| file == "-")
         || (!files.is_empty() && options.prompt.is_none() && interactive)
@@ -58,7 +60,7 @@ pub(crate) async fn run(args: ChatArgs, context: Context<'_>) -> Result<(), Fail
         return dry_run(&client, &request);
     }
     let started = Instant::now();
-    let outcome = ask(&client, request.clone(), &options.fallbacks, options.output).await;
+    let outcome = ask(&client, request.clone(), &fallbacks, options.output).await;
     session.record(
         &request,
         outcome.as_ref().map_err(session::failure_text),

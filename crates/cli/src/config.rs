@@ -98,6 +98,8 @@ pub(crate) struct Loaded {
     pub(crate) profile: Profile,
     /// The prices that apply: the file's, and the profile's over them.
     pub(crate) prices: PriceTable,
+    /// Every profile of the file (another one's provider is a fallback's: `PROFILE:MODEL`).
+    pub(crate) profiles: BTreeMap<String, Profile>,
 }
 
 impl Loaded {
@@ -109,6 +111,20 @@ impl Loaded {
     /// The key the profile names, and how.
     pub(crate) fn key_source(&self) -> Option<KeySource> {
         KeySource::of(&self.profile)
+    }
+
+    /// The file as loaded with another of its profiles chosen (a fallback's provider), or
+    /// `None` when it has none of that name.
+    pub(crate) fn with_profile(&self, name: &str) -> Option<Result<Self, Failure>> {
+        let profile = self.profiles.get(name)?.clone();
+        Some(check(&self.path, name, &profile).map(|()| Self {
+            path: self.path.clone(),
+            exists: self.exists,
+            name: Some((name.to_owned(), Chosen::Flag)),
+            profile,
+            prices: self.prices.clone(),
+            profiles: BTreeMap::new(),
+        }))
     }
 }
 
@@ -210,6 +226,7 @@ pub(crate) fn load(named: Option<(String, Chosen)>) -> Result<Loaded, Failure> {
         name,
         profile,
         prices,
+        profiles: std::mem::take(&mut file.profiles),
     };
     if let Some(name) = loaded.profile_name() {
         check(&loaded.path, name, &loaded.profile)?;

@@ -14,6 +14,7 @@ use gptproto::{ChatRequest, Client, Message, Role};
 
 use crate::answer::{Text, ask};
 use crate::exit::Failure;
+use crate::fallback::Fallback;
 use crate::input;
 use crate::options::{ChatOptions, Output};
 use crate::session::{Answer, Session, failure_text};
@@ -71,6 +72,7 @@ impl FrontEnd for Lines {
 /// conversation shows what was said before.
 pub(crate) async fn converse(
     client: &Client,
+    fallbacks: &[Fallback],
     mut conversation: ChatRequest,
     options: &ChatOptions,
     mut session: Session,
@@ -108,7 +110,7 @@ pub(crate) async fn converse(
         let started = Instant::now();
         let outcome = if front.cancels_with_ctrl_c() {
             tokio::select! {
-                outcome = ask(client, conversation.clone(), &options.fallbacks, options.output) => outcome,
+                outcome = ask(client, conversation.clone(), fallbacks, options.output) => outcome,
                 _ = tokio::signal::ctrl_c() => {
                     eprintln!("\n(cancelled)");
                     conversation.messages.pop();
@@ -116,13 +118,7 @@ pub(crate) async fn converse(
                 }
             }
         } else {
-            ask(
-                client,
-                conversation.clone(),
-                &options.fallbacks,
-                options.output,
-            )
-            .await
+            ask(client, conversation.clone(), fallbacks, options.output).await
         };
         settle_turn(&mut conversation, &session, outcome, started.elapsed())?;
     }

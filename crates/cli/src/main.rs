@@ -29,6 +29,7 @@ mod conversation;
 mod cost;
 mod exit;
 mod extract;
+mod fallback;
 mod history;
 mod input;
 mod logs;

@@ -175,13 +175,25 @@ fn total_deadline(seconds: f64) -> Result<Duration, Failure> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use clap::{CommandFactory, FromArgMatches};
 
     use super::*;
     use crate::args::{Cli, Command};
     use crate::config::{Chosen, Loaded, Profile};
     use crate::settings::{Origins, Source};
+
+    /// A file loaded with `profile` chosen (as `work`).
+    pub(crate) fn loaded(profile: Profile) -> Loaded {
+        Loaded {
+            path: "gptproto.toml".into(),
+            exists: true,
+            name: Some(("work".to_owned(), Chosen::Flag)),
+            profile,
+            prices: Default::default(),
+            profiles: Default::default(),
+        }
+    }
 
     fn resolved(line: &[&str], profile: Profile) -> ChatOptions {
         let matches = Cli::command()
@@ -196,13 +208,7 @@ mod tests {
         };
         let context = Context {
             origins: Origins(matches.subcommand().map(|(_, matches)| matches)),
-            loaded: Loaded {
-                path: "gptproto.toml".into(),
-                exists: true,
-                name: Some(("work".to_owned(), Chosen::Flag)),
-                profile,
-                prices: Default::default(),
-            },
+            loaded: loaded(profile),
         };
         ChatOptions::resolve(args, &context).unwrap()
     }

@@ -480,3 +480,76 @@ async fn thinking_not_streamed_is_answered_where_the_server_thinks_only_when_str
     assert!(run.stderr.contains("6 out (4 reasoning)"), "{run:?}");
     assert_eq!(server.requests().len(), 2);
 }
+
+/// `--fallback PROFILE:MODEL`: another profile's provider (its base URL, key, provider), and a
+/// model with a colon of its own (Ollama's `qwen2.5:0.5b`) left whole.
+#[tokio::test]
+async fn a_fallback_on_another_profiles_provider() {
+    let dir = Dir::new("profile-fallback");
+    let down = TestServer::start(|_| {
+        Reply::json(
+            503,
+            &json!({"error": {"message": "overloaded", "type": "server_error"}}),
+        )
+    })
+    .await;
+    let other = TestServer::start(|request| {
+        let model = request.json()["model"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let mut answer = completion(&[&format!(
+            "{model} via {}",
+            request.header("authorization").unwrap_or("-")
+        )]);
+        answer["model"] = json!(model);
+        Reply::json(200, &answer)
+    })
+    .await;
+    std::fs::write(
+        dir.0.join("config.toml"),
+        format!(
+            "[profiles.backup]\nbase-url = \"{}\"\napi-key-env = \"BACKUP_KEY\"\n",
+            other.base_url()
+        ),
+    )
+    .unwrap();
+    let (db, config, url) = (dir.db(), dir.0.join("config.toml"), down.base_url());
+    let env = [
+        ("GPTPROTO_HISTORY", db.as_os_str()),
+        ("GPTPROTO_CONFIG", config.as_os_str()),
+        ("GPTPROTO_BASE_URL", url.as_ref()),
+        ("GPTPROTO_API_KEY", "sk-main".as_ref()),
+        ("BACKUP_KEY", "sk-backup".as_ref()),
+    ];
+    let args = [
+        "chat",
+        "--no-stream",
+        "--max-retries",
+        "0",
+        "-u",
+        "--fallback",
+        "backup:qwen2.5:0.5b",
+        "hi",
+    ];
+    let run = support::gptproto(&args, &env).await;
+    assert_eq!(run.status, 0, "{run:?}");
+    assert_eq!(run.stdout.trim(), "qwen2.5:0.5b via Bearer sk-backup");
+    assert!(run.stderr.contains("answered by qwen2.5:0.5b"), "{run:?}");
+    assert_eq!(down.requests().len(), 1);
+    // Not a profile of the file: the whole is a model's name, on the same provider.
+    let args = [
+        "chat",
+        "--no-stream",
+        "--max-retries",
+        "0",
+        "--fallback",
+        "nope:m",
+        "hi",
+    ];
+    let run = support::gptproto(&args, &env).await;
+    assert_eq!(run.status, 5, "{run:?}");
+    assert_eq!(down.requests().len(), 3);
+    let sent = down.requests()[2].json();
+    assert_eq!(sent["model"], "nope:m");
+}

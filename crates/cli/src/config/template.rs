@@ -24,6 +24,7 @@ pub(crate) const TEMPLATE: &str = r#"# gptproto's configuration (`gptproto confi
 # allow-insecure-http = true            # plain http:// to a LAN host (the key unencrypted)
 # log = true                     # record exchanges in the history (`gptproto logs`)
 # fallback = ["qwen-plus"]        # models tried when this one is missing, down or rate limited
+#                                # ("openai:gpt-4o-mini": a model of profile openai's provider)
 #
 # The key, one of:
 # api-key-env = "GPTPROTO_API_KEY"     # an environment variable
