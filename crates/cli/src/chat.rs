@@ -194,14 +194,5 @@ fn dry_run(client: &Client, request: &ChatRequest) -> Result<(), Failure> {
 }
 
 fn client(options: &ChatOptions) -> Result<Client, Failure> {
-    let mut builder = connection::builder(&options.connection)?;
-    if let Some(timeout) = options.timeout {
-        builder = builder.timeout(timeout);
-    }
-    if let Some(retries) = options.max_retries {
-        builder = builder.max_retries(retries);
-    }
-    builder
-        .build()
-        .map_err(|error| Failure::Usage(format!("{error:#}")))
+    connection::chat_client(&options.connection, options)
 }

@@ -53,6 +53,23 @@ pub(crate) fn builder(connection: &Connection) -> Result<ClientBuilder, Failure>
     Ok(builder)
 }
 
+/// The client a chat uses on `connection`: with the command's deadline and retries.
+pub(crate) fn chat_client(
+    connection: &Connection,
+    options: &crate::options::ChatOptions,
+) -> Result<gptproto::Client, Failure> {
+    let mut builder = builder(connection)?;
+    if let Some(timeout) = options.timeout {
+        builder = builder.timeout(timeout);
+    }
+    if let Some(retries) = options.max_retries {
+        builder = builder.max_retries(retries);
+    }
+    builder
+        .build()
+        .map_err(|error| Failure::Usage(format!("{error:#}")))
+}
+
 fn scheme(auth: Auth) -> AuthScheme {
     match auth {
         Auth::Auto => AuthScheme::Auto,

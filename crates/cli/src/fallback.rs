@@ -65,16 +65,7 @@ fn client_of(name: &str, loaded: &Loaded, options: &ChatOptions) -> Result<Clien
         .with_profile(name)
         .expect("only a profile of the file is split off")?;
     let connection = settings::connection(&ConnectionArgs::default(), Origins(None), &other, true)?;
-    let mut builder = connection::builder(&connection)?;
-    if let Some(timeout) = options.timeout {
-        builder = builder.timeout(timeout);
-    }
-    if let Some(retries) = options.max_retries {
-        builder = builder.max_retries(retries);
-    }
-    builder
-        .build()
-        .map_err(|error| Failure::Usage(format!("{error:#}")))
+    connection::chat_client(&connection, options)
 }
 
 /// `call` with `fallbacks`, in order.
