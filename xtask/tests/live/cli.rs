@@ -133,4 +133,55 @@ pub(crate) fn cli_checks(cli: &Path, base_url: &str, key: &str, report: &mut Rep
         )?;
         Ok(format!("exit 5: {}", clip(stderr.trim())))
     });
+
+    report.check_now("cli: --fallback PROFILE:MODEL past a provider down", || {
+        // The command's provider is a port nothing listens on; the profile's is the real one.
+        let down = format!("http://127.0.0.1:{}/v1", crate::closed_port()?);
+        let dir =
+            std::env::temp_dir().join(format!("gptproto-live-fallback-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|error| format!("{}: {error}", dir.display()))?;
+        let config = dir.join("config.toml");
+        std::fs::write(
+            &config,
+            format!("[profiles.local]\nbase-url = \"{base_url}\"\napi-key-env = \"LIVE_KEY\"\n"),
+        )
+        .map_err(|error| format!("{}: {error}", config.display()))?;
+        let output = Command::new(cli)
+            .args(["chat", "--no-log", "--base-url", &down, "--api-key", "sk-x"])
+            .args([
+                "--model",
+                "missing-model",
+                "--max-retries",
+                "0",
+                "-u",
+                "--max-tokens",
+                "8",
+            ])
+            .args(["--fallback", &format!("local:{MODEL}"), "Who are you?"])
+            .env_remove("GPTPROTO_API_KEY")
+            .env_remove("GPTPROTO_BASE_URL")
+            .env_remove("GPTPROTO_PROFILE")
+            .env("GPTPROTO_CONFIG", &config)
+            .env("LIVE_KEY", key[1])
+            .output()
+            .map_err(|error| format!("cannot run {}: {error}", cli.display()))?;
+        let _ = std::fs::remove_dir_all(&dir);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+        );
+        ensure(
+            output.status.code() == Some(0)
+                && !stdout.trim().is_empty()
+                // (llama.cpp names the model it loaded: its file.)
+                && stderr.contains("; answered by "),
+            || {
+                format!(
+                    "exit {:?}, stdout {stdout:?}, stderr {stderr:?}",
+                    output.status.code()
+                )
+            },
+        )?;
+        Ok(format!("exit 0, {}", clip(stderr.trim())))
+    });
 }

@@ -138,6 +138,15 @@ fn shown<E: std::fmt::Display>(error: E) -> String {
     format!("unexpected error: {error}")
 }
 
+/// A loopback port nothing listens on (bound, then let go): a provider that is down.
+fn closed_port() -> Result<u16, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(shown)?;
+    listener
+        .local_addr()
+        .map(|address| address.port())
+        .map_err(shown)
+}
+
 fn new_client(base_url: &str, key: &str) -> Result<Client, String> {
     Client::builder()
         .ignore_env()
@@ -185,6 +194,35 @@ async fn library_checks(base_url: &str, key: &str, report: &mut Report) -> Resul
             let ids: Vec<&str> = models.data.iter().map(|model| model.id.as_str()).collect();
             ensure(!ids.is_empty(), || format!("no model in {models:?}"))?;
             Ok(format!("{} model(s): {ids:?}", ids.len()))
+        })
+        .await;
+
+    report
+        .check("fallback past a provider down and a model it lacks", async {
+            // llama.cpp with one model loaded answers any model name: a name it lacks is not
+            // an error there (servers that route by model answer 404, and fail over).
+            let any = client
+                .chat(ChatRequest::new("no-such-model").user("Hi").max_tokens(4))
+                .await
+                .map_err(shown)?;
+            let down = new_client(&format!("http://127.0.0.1:{}/v1", closed_port()?), key)?;
+            let mut missing = ask("Who are you?", 8);
+            missing.model = "missing-model".to_owned();
+            let (answer, meta) = down
+                .chat(missing)
+                .max_retries(0)
+                .fallback_on(&client, MODEL)
+                .with_response()
+                .await
+                .map_err(shown)?;
+            ensure(meta.model() == Some(MODEL) && answer.text().is_some(), || {
+                format!("answered {:?} by {:?}", answer.text(), meta.model())
+            })?;
+            Ok(format!(
+                "a missing model answered anyway ({:?}); past the down provider, {MODEL} answered {:?}",
+                clip(any.text().unwrap_or_default()),
+                clip(answer.text().unwrap_or_default())
+            ))
         })
         .await;
 
