@@ -216,12 +216,13 @@ pub(crate) struct BatchArgs {
     #[arg(long)]
     pub(crate) retry_errors: bool,
 
-    /// The account's requests per minute (default: told by the server's headers, or probed).
+    /// Requests per minute, a ceiling for each model of the run: a server's lower limit (its
+    /// headers, its 429s) lowers it (default: told by the server's headers, or probed).
     #[arg(long, value_name = "N")]
     pub(crate) rpm: Option<u64>,
 
-    /// The account's tokens per minute (default: told by the server's headers, or found by
-    /// the 429s that name it).
+    /// Tokens per minute, a ceiling for each model of the run (default: told by the server's
+    /// headers, or found by the 429s that name it).
     #[arg(long, value_name = "N")]
     pub(crate) tpm: Option<u64>,
 

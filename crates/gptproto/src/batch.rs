@@ -1,9 +1,10 @@
 //! [`Client::batch`]: many chat requests through a rate-limited API, as fast as its limits allow,
 //! each result yielded as it completes.
 //!
-//! The pacing and the concurrency are the core's [`RateLimiter`] (requests and tokens per
-//! minute, given, told by the server's headers, or probed; requests in flight, what the server
-//! sustains); the classification of failures is the core's [`FailureClass`] and the wait before
+//! The pacing and the concurrency are the core's, a
+//! [`RateLimiter`](gptproto_proto::ratelimit::RateLimiter) per model ([`ModelLimits`]:
+//! requests and tokens per minute, given as a ceiling, told by the server's headers, or
+//! probed; requests in flight, what the server sustains; each model's apart); the classification of failures is the core's [`FailureClass`] and the wait before
 //! a retry the client's [`RetryPolicy`](crate::RetryPolicy). This module drives them: it feeds
 //! the limiter requests, sends what it admits, gives back every outcome, and holds the two
 //! decisions that are the run's own — how many times one line is retried, and stopping before
@@ -19,7 +20,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use gptproto_proto::failure::FailureClass;
 use gptproto_proto::price::{Cost, PriceTable};
 use gptproto_proto::ratelimit::{
-    Admission, Outcome, RateLimitConfig, RateLimitHeaders, RateLimiter, Ticket,
+    Admission, ModelLimits, Outcome, RateLimitConfig, RateLimitHeaders, Ticket,
 };
 use gptproto_proto::wire::{ChatCompletion, ChatRequest, Usage};
 use gptproto_transport::BoxFuture;
@@ -92,15 +93,16 @@ pub struct BatchBuilder {
 }
 
 impl BatchBuilder {
-    /// The account's requests per minute (without it: learned from the server's
-    /// `x-ratelimit-*` headers, or probed).
+    /// Requests per minute, each model's ceiling (a server's lower limit, told by its
+    /// `x-ratelimit-*` headers or its 429s, lowers it; without it: learned from the headers,
+    /// or probed). Each model of the batch is paced apart, as providers limit them.
     pub fn requests_per_minute(mut self, limit: u64) -> Self {
         self.limits.requests_per_minute = Some(limit);
         self
     }
 
-    /// The account's tokens per minute (without it: learned from the server's headers, or
-    /// found by the 429s that name it).
+    /// Tokens per minute, each model's ceiling (without it: learned from the server's
+    /// headers, or found by the 429s that name it).
     pub fn tokens_per_minute(mut self, limit: u64) -> Self {
         self.limits.tokens_per_minute = Some(limit);
         self
@@ -109,7 +111,8 @@ impl BatchBuilder {
     /// The most requests in flight. By default, as many as the server sustains: learned from
     /// its answers' latency (Little's law: in flight = throughput × latency; past the server's
     /// slots, more in flight only queues), from 4 up to 1,024 — see
-    /// [`RateLimiter`]'s documentation.
+    /// [`RateLimiter`](gptproto_proto::ratelimit::RateLimiter)'s documentation. Each model has
+    /// its own.
     pub fn concurrency(mut self, limit: usize) -> Self {
         self.limits.concurrency = Some(limit.max(1));
         self
@@ -171,7 +174,7 @@ impl BatchBuilder {
         BatchStream {
             client: self.client,
             input: Some(Box::pin(requests)),
-            limiter: RateLimiter::new(self.limits),
+            limiter: ModelLimits::new(self.limits),
             jobs: HashMap::new(),
             next_key: 0,
             in_flight: FuturesUnordered::new(),
@@ -276,15 +279,20 @@ type Input = Pin<Box<dyn Stream<Item = (String, ChatRequest)> + Send>>;
 
 type Sent = BoxFuture<'static, (Ticket, Result<(ChatCompletion, ResponseMeta)>)>;
 
+/// How many times the concurrency a batch holds queued, when a model told to wait holds its
+/// lines back and the others' are read past them.
+const MAX_HELD: usize = 16;
+
 /// A running batch: a [`Stream`] of [`BatchResult`]s, in the order they complete.
 ///
 /// It reads its input only as fast as requests can be sent, and keeps at most the concurrency
-/// (plus as many queued) in memory, whatever the input's size; a consumer that stops polling
-/// stops the batch. Dropping it cancels the requests in flight.
+/// (plus as many queued; while a model waits out a 429, up to 16 times as many, so that the
+/// other models' lines are read past its own) in memory, whatever the input's size; a consumer
+/// that stops polling stops the batch. Dropping it cancels the requests in flight.
 pub struct BatchStream {
     client: Client,
     input: Option<Input>,
-    limiter: RateLimiter,
+    limiter: ModelLimits,
     jobs: HashMap<u64, Job>,
     next_key: u64,
     in_flight: FuturesUnordered<Sent>,
@@ -370,11 +378,15 @@ impl BatchStream {
         self.limiter.concurrency_limit()
     }
 
-    /// Reads requests from the input while fewer than the concurrency are queued.
-    fn fill(&mut self, cx: &mut Context<'_>) -> bool {
+    /// Reads requests from the input while fewer than the concurrency are queued for models
+    /// that may send now: past the lines of a model told to wait (a 429), up to
+    /// [`MAX_HELD`] times the concurrency in all.
+    fn fill(&mut self, cx: &mut Context<'_>, now: Duration) -> bool {
         let mut progressed = false;
         let lookahead = self.concurrency_limit();
-        while self.limiter.queued() < lookahead {
+        while self.limiter.queued_ready(now) < lookahead
+            && self.limiter.queued() < lookahead * MAX_HELD
+        {
             let Some(input) = &mut self.input else {
                 break;
             };
@@ -388,7 +400,7 @@ impl BatchStream {
                     }
                     let key = self.next_key;
                     self.next_key += 1;
-                    self.limiter.enqueue(key, self.limiter.reserve(&request));
+                    self.limiter.enqueue(key, &request);
                     self.jobs.insert(
                         key,
                         Job {
@@ -543,8 +555,7 @@ impl BatchStream {
         job.next_fallback += 1;
         job.attempts_before = job.attempts;
         self.stats.failed_over += 1;
-        let reservation = self.limiter.reserve(&job.request);
-        self.limiter.enqueue(key, reservation);
+        self.limiter.enqueue(key, &job.request);
         true
     }
 
@@ -631,7 +642,7 @@ impl Stream for BatchStream {
             }
             let now = this.now();
             let next_retry = this.release_delayed(now);
-            progressed |= this.fill(cx);
+            progressed |= this.fill(cx, now);
             let (dispatched, wait) = this.dispatch(now);
             progressed |= dispatched;
             if this.is_done() {

@@ -271,3 +271,63 @@ async fn a_call_gives_its_response_head() {
     assert_eq!(meta.request_id(), Some("req-42"));
     assert_eq!(stream.into_completion().await.unwrap().text(), Some("hi"));
 }
+
+/// Two models in one batch, one of them refusing for 3 s (429, `retry-after: 3`): the other's
+/// lines are not held back — each model's limits are its own — and every line is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_rate_limited_holds_back_only_its_own_lines() {
+    let started = Instant::now();
+    let server = TestServer::start(move |request| {
+        let body: serde_json::Value = request.json();
+        if body["model"] == "busy" && started.elapsed() < Duration::from_secs(3) {
+            return Reply::json(
+                429,
+                &json!({"error": {"message": "Rate limit reached for busy", "type": "requests", "code": "rate_limit_exceeded"}}),
+            )
+            .header("retry-after", "3");
+        }
+        Reply::json(200, &gptproto_testkit::fixtures::completion(&["ok"]))
+    })
+    .await;
+    let lines: Vec<(String, ChatRequest)> = requests(20, 10)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (id, mut request))| {
+            request.model = if i % 2 == 0 { "busy" } else { "free" }.to_owned();
+            (id, request)
+        })
+        .collect();
+    let mut batch = client(&server)
+        .batch()
+        .requests_per_minute(6_000)
+        .run_iter(lines);
+    let mut done_at = Vec::new();
+    while let Some(result) = batch.next().await {
+        assert!(
+            result.outcome.is_ok(),
+            "{}: {:?}",
+            result.custom_id,
+            result.outcome
+        );
+        let index: usize = result.custom_id.trim_start_matches("req-").parse().unwrap();
+        done_at.push((index % 2 == 1, started.elapsed()));
+    }
+    assert_eq!(done_at.len(), 20);
+    let last_free = done_at
+        .iter()
+        .filter(|(free, _)| *free)
+        .map(|(_, at)| *at)
+        .max()
+        .unwrap();
+    let first_busy = done_at
+        .iter()
+        .filter(|(free, _)| !*free)
+        .map(|(_, at)| *at)
+        .min()
+        .unwrap();
+    assert!(
+        last_free < Duration::from_secs(2),
+        "the free model's lines waited for the busy one's 429: done by {last_free:?}"
+    );
+    assert!(first_busy >= Duration::from_secs(3), "{first_busy:?}");
+}

@@ -62,6 +62,7 @@ mod bucket;
 mod concurrency;
 mod estimate;
 mod headers;
+mod models;
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -73,6 +74,7 @@ pub use estimate::Reservation;
 pub(crate) use headers::limit_kind;
 pub(crate) use headers::try_again_in;
 pub use headers::{LimitKind, RateLimitHeaders};
+pub use models::ModelLimits;
 
 use crate::wire::{ChatRequest, Usage};
 
@@ -128,6 +130,8 @@ pub struct Ticket {
     key: u64,
     reservation: Reservation,
     admitted_at: Duration,
+    /// Which model's limiter admitted it ([`ModelLimits`]; 0 for a lone limiter).
+    lane: usize,
 }
 
 impl Ticket {
@@ -434,6 +438,12 @@ impl RateLimiter {
         self.in_flight
     }
 
+    /// Whether the server said to wait (a 429's hint, or the limiter's wait after one) and
+    /// the wait is not over at `now`.
+    pub fn is_paused(&self, now: Duration) -> bool {
+        self.paused_until > now
+    }
+
     /// The most requests in flight now: the configuration's, or what the server was found to
     /// sustain.
     pub fn concurrency_limit(&self) -> usize {
@@ -489,6 +499,7 @@ impl RateLimiter {
             key,
             reservation,
             admitted_at: now,
+            lane: 0,
         })
     }
 
