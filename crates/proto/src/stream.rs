@@ -152,8 +152,8 @@ enum End {
     /// Still reading.
     Open,
     /// `[DONE]` was yielded; only a chunk of usage is read after it (some servers send the
-    /// usage last), the rest is skipped.
-    AfterDone,
+    /// usage last), the rest is skipped; at most [`AFTER_DONE_LIMIT`] bytes are taken.
+    AfterDone { pushed: usize },
     /// Nothing more is read.
     Done,
     /// The body ended; the unterminated tail has been looked at.
@@ -161,6 +161,9 @@ enum End {
     /// The body ended and completeness was checked.
     Checked,
 }
+
+/// The most bytes a decoder takes after `[DONE]` (then it takes no more).
+pub const AFTER_DONE_LIMIT: usize = 64 * 1024;
 
 /// The next thing in the stream, before chunk decoding.
 enum Next {
@@ -252,14 +255,24 @@ impl StreamDecoder {
 
     /// Queues a chunk of the body (not copied).
     pub fn push(&mut self, bytes: impl Into<bytes::Bytes>) {
-        if matches!(self.end, End::Open | End::AfterDone) {
-            self.sse.push(bytes);
+        match &mut self.end {
+            End::Open => self.sse.push(bytes),
+            End::AfterDone { pushed } => {
+                let bytes = bytes.into();
+                *pushed += bytes.len();
+                if *pushed <= AFTER_DONE_LIMIT {
+                    self.sse.push(bytes);
+                } else {
+                    self.end = End::Done;
+                }
+            }
+            _ => {}
         }
     }
 
     /// Signals the end of the body.
     pub fn finish(&mut self) {
-        if matches!(self.end, End::Open | End::AfterDone) {
+        if matches!(self.end, End::Open | End::AfterDone { .. }) {
             self.sse.finish();
         }
     }
@@ -382,7 +395,7 @@ impl StreamDecoder {
         loop {
             match self.end {
                 End::Done | End::Checked => return Ok(None),
-                End::AfterDone => return Ok(self.usage_after_done()),
+                End::AfterDone { .. } => return Ok(self.usage_after_done()),
                 End::Open => {
                     if let Some(event) = self.sse.poll_event()? {
                         if let Some(next) = self.interpret(event)? {
@@ -428,7 +441,7 @@ impl StreamDecoder {
                 Ok(Some(event)) => event.into_data(),
                 // An event the body's end cut before its blank line (as llama.cpp ends its
                 // `[DONE]`), once.
-                _ if self.sse.is_finished() && self.end == End::AfterDone => {
+                _ if self.sse.is_finished() && matches!(self.end, End::AfterDone { .. }) => {
                     self.end = End::Done;
                     match self
                         .sse
@@ -494,7 +507,7 @@ impl StreamDecoder {
             if let Some(accumulator) = &mut self.accumulator {
                 accumulator.mark_done();
             }
-            self.end = End::AfterDone;
+            self.end = End::AfterDone { pushed: 0 };
             return Ok(Some(Next::Done));
         }
         // The view borrows `current`: reset it before `current` changes (the invariant of

@@ -48,6 +48,32 @@ fn done_ends_the_stream_and_later_data_is_ignored() {
 }
 
 #[test]
+fn after_done_only_a_chunk_of_usage_alone_is_read_within_the_limit() {
+    let usage =
+        r#"{"choices":[],"usage":{"prompt_tokens":2,"completion_tokens":1,"total_tokens":3}}"#;
+    // A chunk with choices after [DONE] is not the answer's; usage alone is.
+    let (items, end) = decode(&format!(
+        "data: {CHUNK_A}\n\ndata: [DONE]\n\ndata: {CHUNK_B}\n\ndata: {usage}\n\n"
+    ));
+    end.unwrap();
+    assert_eq!(items.len(), 3, "{items:?}");
+    assert_eq!(items[1], StreamItem::Done);
+    let StreamItem::Chunk(last) = &items[2] else {
+        panic!("{items:?}")
+    };
+    assert_eq!(last.usage.as_ref().unwrap().total_tokens, 3);
+    // Past the limit, nothing more is taken.
+    let mut decoder = StreamDecoder::new().accumulating();
+    decoder.push(format!("data: {CHUNK_A}\n\ndata: [DONE]\n\n"));
+    while decoder.poll_item().unwrap().is_some() {}
+    decoder.push(format!(": {}\n\n", "x".repeat(AFTER_DONE_LIMIT)));
+    decoder.push(format!("data: {usage}\n\n"));
+    decoder.finish();
+    assert_eq!(decoder.poll_item().unwrap(), None);
+    assert!(decoder.into_completion().unwrap().usage.is_none());
+}
+
+#[test]
 fn llama_cpp_done_without_blank_line_is_done() {
     let (items, end) = decode(&format!("data: {CHUNK_A}\n\ndata: [DONE]\n"));
     end.unwrap();
