@@ -5,6 +5,7 @@
 //! ```text
 //! cargo xtask bench-cli            # builds the release binary, then runs this
 //! BENCH_ROUNDS=n BENCH_CHUNKS=1,1000,100000 BENCH_ONLY_CONTENDER=<name part> GPTPROTO_BIN=<path>
+//! GPTPROTO_BASE_BIN=<path>         # also an earlier build, each row of it beside the same row
 //! target/release/deps/cli-<hash> --serve 100000   # the server alone, to profile by hand
 //! ```
 //!
@@ -80,7 +81,14 @@ fn main() {
     for chunks in sizes {
         let rounds = if chunks >= 100_000 { 15 } else { 31 };
         let address = serve(chunks);
-        let contenders = contenders(&binary, &format!("http://{address}"), &scratch);
+        let mut contenders = contenders(&binary, &format!("http://{address}"), &scratch, "");
+        // An earlier build's rows, measured in the same paired rounds (a before/after
+        // comparison that the machine's drift between runs does not blur).
+        if let Some(base) = std::env::var_os("GPTPROTO_BASE_BIN") {
+            let base =
+                contenders_of_build(Path::new(&base), &format!("http://{address}"), &scratch);
+            contenders.extend(base);
+        }
         run(chunks, rounds, contenders);
     }
     let _ = std::fs::remove_dir_all(&scratch);
@@ -120,7 +128,15 @@ struct Contender {
     terminal: bool,
 }
 
-fn contenders(binary: &Path, origin: &str, scratch: &Path) -> Vec<Contender> {
+/// The rows of the `gptproto` command alone, named `(base)`.
+fn contenders_of_build(binary: &Path, origin: &str, scratch: &Path) -> Vec<Contender> {
+    contenders(binary, origin, scratch, " (base)")
+        .into_iter()
+        .filter(|contender| contender.name.starts_with("gptproto"))
+        .collect()
+}
+
+fn contenders(binary: &Path, origin: &str, scratch: &Path, suffix: &str) -> Vec<Contender> {
     let this = std::env::current_exe().expect("this executable");
     let chat = |name: &str, flags: &[&str], history: bool, terminal: bool| {
         let mut command = Command::new(binary);
@@ -141,7 +157,7 @@ fn contenders(binary: &Path, origin: &str, scratch: &Path) -> Vec<Contender> {
             command.arg("--no-log");
         }
         Contender {
-            name: name.to_owned(),
+            name: format!("{name}{suffix}"),
             command,
             terminal,
         }
