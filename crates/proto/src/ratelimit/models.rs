@@ -10,6 +10,8 @@
 
 use std::time::Duration;
 
+use super::concurrency::ConcurrencyLimit;
+use super::estimate::Estimator;
 use super::{Admission, Outcome, RateLimitConfig, RateLimiter, Reservation, Ticket};
 use crate::wire::ChatRequest;
 
@@ -65,7 +67,8 @@ impl ModelLimits {
     pub fn reserve(&self, request: &ChatRequest) -> Reservation {
         match self.models.iter().find(|(name, _)| *name == request.model) {
             Some((_, limiter)) => limiter.reserve(request),
-            None => RateLimiter::new(self.config.clone()).reserve(request),
+            // A model not seen yet: the estimate of no calibration.
+            None => Estimator::default().reserve(request),
         }
     }
 
@@ -143,7 +146,11 @@ impl ModelLimits {
     /// one model's.
     pub fn concurrency_limit(&self) -> usize {
         if self.models.is_empty() {
-            return RateLimiter::new(self.config.clone()).concurrency_limit();
+            return self
+                .config
+                .concurrency
+                .unwrap_or_else(|| ConcurrencyLimit::default().get())
+                .max(1);
         }
         self.models
             .iter()
