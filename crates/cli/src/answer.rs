@@ -33,11 +33,12 @@ pub(crate) async fn ask(
             completion,
             first_token: None,
             request_id: meta.request_id().map(str::to_owned),
+            provider: meta.provider(),
         });
     }
     let started = Instant::now();
     let call = fallback::stream(client.chat_stream(request), fallbacks);
-    let mut stream = call.await?;
+    let (mut stream, meta) = call.with_response().await?;
     // Live: the first choice's text as it arrives; otherwise the whole answer at the end.
     let live = !quiet && !output.many_choices;
     let mut shown = Live::new(output, live, started);
@@ -81,6 +82,7 @@ pub(crate) async fn ask(
         completion,
         first_token,
         request_id,
+        provider: meta.provider(),
     })
 }
 

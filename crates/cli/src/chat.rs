@@ -69,6 +69,7 @@ pub(crate) async fn run(args: ChatArgs, context: Context<'_>) -> Result<(), Fail
     let Answer {
         completion,
         first_token,
+        provider,
         ..
     } = outcome?;
     if options.output.json {
@@ -95,7 +96,7 @@ pub(crate) async fn run(args: ChatArgs, context: Context<'_>) -> Result<(), Fail
     if options.output.usage {
         let mut line = usage_line(&completion, started.elapsed(), first_token);
         if !options.fallbacks.is_empty() {
-            line.push_str(&format!("; answered by {}", completion.model));
+            line.push_str(&format!("; answered by {} ({provider})", completion.model));
         }
         let prices = &context.loaded.prices;
         match cost::of(prices, &completion, options.model()) {

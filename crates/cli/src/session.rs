@@ -22,6 +22,8 @@ pub(crate) struct Answer {
     pub(crate) completion: ChatCompletion,
     pub(crate) first_token: Option<Duration>,
     pub(crate) request_id: Option<String>,
+    /// Whose server answered (after a fallback on another profile, that profile's provider).
+    pub(crate) provider: gptproto::Provider,
 }
 
 #[derive(Debug)]
