@@ -15,7 +15,11 @@ use super::estimate::Estimator;
 use super::{Admission, Outcome, RateLimitConfig, RateLimiter, Reservation, Ticket};
 use crate::wire::ChatRequest;
 
-/// A [`RateLimiter`] per model: see the [module documentation](self).
+/// A [`RateLimiter`] per model, for a batch whose lines ask different models (or move to a
+/// fallback model): each model's limits — given (a ceiling for each), told by its answers'
+/// headers, or probed — and its in-flight limit are kept apart, as providers keep them. A 429
+/// for one model slows only that model. Requests wait in their model's queue;
+/// [`poll`](Self::poll) admits the oldest head (by key) that its model's budgets allow now.
 ///
 /// ```
 /// use std::time::Duration;
