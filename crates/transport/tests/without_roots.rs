@@ -4,7 +4,6 @@
 //! features this file compiles to nothing.
 #![cfg(not(any(feature = "webpki-roots", feature = "native-roots")))]
 
-use bytes::Bytes;
 use gptproto_testkit::fixtures::post;
 use gptproto_testkit::{Reply, TestServer};
 use gptproto_transport::{HttpConnector, HyperTransport, Proxy, TransportErrorKind};
