@@ -4,7 +4,8 @@
 //! The pacing and the concurrency are the core's, a
 //! [`RateLimiter`](gptproto_proto::ratelimit::RateLimiter) per model ([`ModelLimits`]:
 //! requests and tokens per minute, given as a ceiling, told by the server's headers, or
-//! probed; requests in flight, what the server sustains; each model's apart); the classification of failures is the core's [`FailureClass`] and the wait before
+//! probed; requests in flight, what the server sustains; each model's apart); the
+//! classification of failures is the core's [`FailureClass`] and the wait before
 //! a retry the client's [`RetryPolicy`](crate::RetryPolicy). This module drives them: it feeds
 //! the limiter requests, sends what it admits, gives back every outcome, and holds the two
 //! decisions that are the run's own — how many times one line is retried, and stopping before

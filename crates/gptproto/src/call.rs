@@ -259,8 +259,10 @@ overrides!(ChatCall);
 
 impl ChatCall {
     /// What the call waits for: the whole completion (a streamed request's folded into one).
-    pub(crate) fn expect(&self) -> Expect {
-        Expect::Completion
+    pub(crate) const EXPECT: Expect = Expect::Completion;
+
+    fn expect(&self) -> Expect {
+        Self::EXPECT
     }
 }
 

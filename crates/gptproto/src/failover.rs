@@ -72,28 +72,19 @@ pub(crate) async fn chat_stream(call: ChatStreamCall) -> Result<(ChatStream, Res
     .await
 }
 
-/// An answer with its head: what a failover's span records of the one that answered.
+/// An answer: what a failover's span records of the one that answered.
 trait Answered {
-    fn meta(&self) -> &ResponseMeta;
-    /// The model the server says answered, when known at the head.
+    /// The model the server says answered, when known by the time the call returns.
     fn response_model(&self) -> Option<&str>;
 }
 
 impl Answered for (ChatCompletion, ResponseMeta) {
-    fn meta(&self) -> &ResponseMeta {
-        &self.1
-    }
-
     fn response_model(&self) -> Option<&str> {
         Some(self.0.model.as_str()).filter(|model| !model.is_empty())
     }
 }
 
 impl Answered for (ChatStream, ResponseMeta) {
-    fn meta(&self) -> &ResponseMeta {
-        &self.1
-    }
-
     fn response_model(&self) -> Option<&str> {
         None
     }
@@ -161,10 +152,8 @@ where
         span.record("server.address", server);
         let error = match attempt(on.clone(), request.clone(), own).await {
             Ok(answer) => {
-                let model = answer
-                    .response_model()
-                    .or(answer.meta().model())
-                    .unwrap_or(&request.model);
+                // Else the model asked of the attempt that answered.
+                let model = answer.response_model().unwrap_or(&request.model);
                 span.record("gen_ai.response.model", model);
                 return Ok(answer);
             }

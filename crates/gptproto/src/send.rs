@@ -99,7 +99,7 @@ fn chat(call: ChatCall) -> BoxFuture<'static, Result<ChatCompletion>> {
             &call.client,
             call.request,
             &call.overrides,
-            Expect::Completion,
+            ChatCall::EXPECT,
         ),
         |mut plan| async move {
             let outcome = plan.completion().await;
@@ -118,7 +118,7 @@ fn chat_with_response(
             &call.client,
             call.request,
             &call.overrides,
-            Expect::Completion,
+            ChatCall::EXPECT,
         ),
         |mut plan| async move {
             let outcome = async {
@@ -213,13 +213,8 @@ where
 
 /// A streamed call's planning.
 fn stream_plan(call: ChatStreamCall) -> Result<Plan> {
-    let choices = call.request.n.unwrap_or(1);
-    Plan::new(
-        &call.client,
-        call.request,
-        &call.overrides,
-        Expect::Stream { choices },
-    )
+    let expect = call.expect();
+    Plan::new(&call.client, call.request, &call.overrides, expect)
 }
 
 /// A call's start: now on its own clock (from zero), the wall clock, the client's jitter.

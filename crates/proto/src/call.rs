@@ -63,8 +63,9 @@ pub const ERROR_BODY_LIMIT: usize = 1024 * 1024;
 /// (no RST_STREAM; an HTTP/1.1 connection can be reused). Past this, or [`DRAIN_LIMIT`], the
 /// body is dropped.
 pub const DRAIN_WAIT: Duration = Duration::from_millis(250);
-/// The most bytes read after `[DONE]`.
-pub const DRAIN_LIMIT: usize = 64 * 1024;
+/// The most bytes read after `[DONE]`: what the stream decoder takes after it
+/// ([`AFTER_DONE_LIMIT`](crate::stream::AFTER_DONE_LIMIT)), one bound.
+pub const DRAIN_LIMIT: usize = crate::stream::AFTER_DONE_LIMIT;
 /// How often one attempt is sent again, without counting as a retry, when the driver reports
 /// it was not processed ([`IoErrorKind::NotProcessed`]).
 const MAX_RESENDS: u32 = 8;

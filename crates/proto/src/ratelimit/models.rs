@@ -165,15 +165,15 @@ impl ModelLimits {
     /// The paced rates now, per minute, of every model together (`None`: a budget no model
     /// paces).
     pub fn rates_per_minute(&self) -> (Option<f64>, Option<f64>) {
-        let sum = |rates: &mut dyn Iterator<Item = Option<f64>>| {
-            rates.flatten().fold(None, |sum: Option<f64>, rate| {
-                Some(sum.unwrap_or(0.0) + rate)
-            })
-        };
-        (
-            sum(&mut self.models.iter().map(|(_, l)| l.rates_per_minute().0)),
-            sum(&mut self.models.iter().map(|(_, l)| l.rates_per_minute().1)),
-        )
+        self.models
+            .iter()
+            .map(|(_, limiter)| limiter.rates_per_minute())
+            .fold(
+                (None, None),
+                |(requests, tokens), (more_requests, more_tokens)| {
+                    (add(requests, more_requests), add(tokens, more_tokens))
+                },
+            )
     }
 
     /// Each model's paced rates, per minute, in the order first seen.
@@ -224,6 +224,14 @@ impl ModelLimits {
         if let Some((_, limiter)) = self.models.get_mut(ticket.lane) {
             limiter.settle(ticket, now, outcome);
         }
+    }
+}
+
+/// Two paces added: `None` (not paced) adds nothing.
+fn add(sum: Option<f64>, rate: Option<f64>) -> Option<f64> {
+    match (sum, rate) {
+        (Some(sum), Some(rate)) => Some(sum + rate),
+        (sum, rate) => sum.or(rate),
     }
 }
 
